@@ -1,0 +1,48 @@
+"""User-facing errors: one clear line naming the thing and the reason, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["DataError", "UserError", "exit_on_user_error"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """An error caused by the user's input or environment, reported as one line.
+
+    The message names the thing (a file, a config key, a run directory) and the reason.
+    """
+
+
+class DataError(UserError):
+    """A data file or data directory that cannot be used.
+
+    Attributes:
+        reason: a short category for skip counts (``"unreadable"``, ``"no notes"``, ...).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or "unusable"
+
+
+def exit_on_user_error(fn: F) -> F:
+    """Decorate a command-line entry point: a :class:`UserError` exits with one line, status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]

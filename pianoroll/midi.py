@@ -1,0 +1,193 @@
+"""MIDI input and output: notes to pianoroll on a beat grid, and pianoroll back to notes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from pianoroll.errors import DataError
+from pianoroll.io import atomic_path
+from pianoroll.phrases import SongRoll
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["notes_to_roll", "read_midi", "roll_to_midi", "roll_to_notes", "write_midi"]
+
+#: Maps (program, is_drum) of a MIDI instrument to a track index, or None to drop it.
+TrackAssigner = Callable[[int, bool], "int | None"]
+
+
+def notes_to_roll(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pitches: np.ndarray,
+    tracks: np.ndarray,
+    n_steps: int,
+    n_tracks: int,
+) -> np.ndarray:
+    """Draw notes into a binary roll.
+
+    Args:
+        starts: ``(notes,)`` first step of each note.
+        ends: ``(notes,)`` step after the last; a note lasts at least one step.
+        pitches: ``(notes,)`` MIDI pitches 0-127.
+        tracks: ``(notes,)`` track indices.
+        n_steps: length of the roll in steps.
+        n_tracks: number of tracks.
+
+    Returns:
+        ``(n_steps, 128, n_tracks)``, binary.
+    """
+    starts = np.clip(np.asarray(starts, np.int64), 0, n_steps)
+    ends = np.clip(np.maximum(np.asarray(ends, np.int64), starts + 1), 0, n_steps)
+    # A difference array makes overlapping notes add up instead of needing a Python loop.
+    delta = np.zeros((n_steps + 1, 128, n_tracks), np.int32)
+    np.add.at(delta, (starts, pitches, tracks), 1)
+    np.add.at(delta, (ends, pitches, tracks), -1)
+    return np.cumsum(delta[:-1], axis=0) > 0
+
+
+def read_midi(path: str | os.PathLike[str], spec: PhraseSpec, assign: TrackAssigner) -> SongRoll:
+    """Read a MIDI file onto the spec's beat grid.
+
+    Note times are mapped to steps through the file's own beat times (so tempo changes are
+    followed); the first downbeat comes from its time signatures.
+
+    Args:
+        path: the MIDI file.
+        spec: the phrase spec (steps per beat, beats per bar, tracks).
+        assign: maps each instrument's (program, is_drum) to a track index or None (dropped).
+
+    Returns:
+        The song roll ``(time_steps, 128, tracks)``, binary.
+
+    Raises:
+        DataError: the file is unreadable, has another meter, or has no notes; ``reason`` says
+            which, for the skip counts.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            midi = pretty_midi.PrettyMIDI(str(path))
+    except Exception as err:  # mido and pretty_midi raise many types on corrupt files
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{path}: not a readable MIDI file ({reason})", "unreadable") from None
+    for change in midi.time_signature_changes:
+        if (change.numerator, change.denominator) != (spec.beats_per_bar, 4):
+            raise DataError(
+                f"{path}: time signature {change.numerator}/{change.denominator} is not"
+                f" {spec.beats_per_bar}/4",
+                "other time signature",
+            )
+    notes = [
+        (note.start, note.end, note.pitch, track)
+        for instrument in midi.instruments
+        if (track := assign(instrument.program, instrument.is_drum)) is not None
+        for note in instrument.notes
+    ]
+    if not notes:
+        raise DataError(f"{path}: no notes in any used track", "no notes")
+    start, end, pitch, track = (np.array(column) for column in zip(*notes, strict=True))
+    beats = midi.get_beats()
+    if len(beats) < 2:
+        raise DataError(f"{path}: too short to have a beat grid", "no notes")
+    # Extend the grid by one beat so that notes ending after the last beat still map linearly.
+    beats = np.append(beats, 2 * beats[-1] - beats[-2])
+
+    def to_step(times: np.ndarray) -> np.ndarray:
+        beat = np.interp(times, beats, np.arange(len(beats)), right=np.nan)
+        beat = np.where(np.isnan(beat), len(beats) - 1 + (times - beats[-1]) / (beats[-1] - beats[-2]), beat)
+        return np.round(beat * spec.steps_per_beat).astype(np.int64)
+
+    starts, ends = to_step(start), to_step(end)
+    downbeats = midi.get_downbeats()
+    first_downbeat = int(to_step(downbeats[:1])[0]) if len(downbeats) else 0
+    roll = notes_to_roll(starts, ends, pitch, track, int(ends.max()) + 1, spec.n_tracks)
+    return SongRoll(path.name, roll, first_downbeat)
+
+
+def roll_to_notes(
+    roll: np.ndarray, onsets: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn one track's roll into notes.
+
+    Args:
+        roll: ``(time_steps, pitches)``, binary.
+        onsets: optional ``(time_steps, pitches)`` binary; an onset inside a run of active
+            steps starts a new note there (repeated notes stay separate).
+
+    Returns:
+        ``(starts, ends, pitch_indices)``, each ``(notes,)`` ``int``, in steps and pitch indices.
+    """
+    roll = np.asarray(roll, bool)
+    n_steps = roll.shape[0]
+    padded = np.zeros((n_steps + 2, roll.shape[1]), bool)
+    padded[1:-1] = roll
+    begin = padded[1:] & ~padded[:-1]  # begin[t]: a note starts at step t
+    stop = padded[:-1] & ~padded[1:]  # stop[t]: a note ends before step t
+    if onsets is not None:
+        restart = np.asarray(onsets, bool) & roll & padded[:-2]
+        begin[:n_steps] |= restart
+        stop[:n_steps] |= restart
+    # nonzero over the transposed arrays orders by pitch, then time, so starts and stops pair up.
+    start_pitch, start_step = np.nonzero(begin.T)
+    _, stop_step = np.nonzero(stop.T)
+    return start_step, stop_step, start_pitch
+
+
+def roll_to_midi(
+    roll: np.ndarray, spec: PhraseSpec, tempo: float = 100.0, onsets: np.ndarray | None = None
+) -> pretty_midi.PrettyMIDI:
+    """Build a MIDI object from a pianoroll.
+
+    Args:
+        roll: ``(bars, steps, pitches, tracks)`` or ``(time_steps, pitches, tracks)``, binary.
+        spec: the phrase spec (resolution, pitch offset, tracks).
+        tempo: quarter notes per minute.
+        onsets: optional, the same shape as ``roll``, binary: where repeated notes restart.
+
+    Returns:
+        One instrument per track with its name and General MIDI program, drums on the drum
+        channel, the tempo and a ``beats_per_bar``/4 time signature.
+    """
+    roll = np.asarray(roll, bool)
+    roll = roll.reshape(-1, roll.shape[-2], roll.shape[-1])
+    if onsets is not None:
+        onsets = np.asarray(onsets, bool).reshape(roll.shape)
+    if roll.shape[1:] != (spec.n_pitches, spec.n_tracks):
+        raise ValueError(
+            f"pianoroll has pitches x tracks {roll.shape[1:]}, the spec"
+            f" {(spec.n_pitches, spec.n_tracks)}"
+        )
+    seconds_per_step = 60.0 / tempo / spec.steps_per_beat
+    midi = pretty_midi.PrettyMIDI(initial_tempo=tempo, resolution=max(220, spec.steps_per_beat * 24))
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(spec.beats_per_bar, 4, 0.0))
+    for k, track in enumerate(spec.tracks):
+        instrument = pretty_midi.Instrument(track.program, is_drum=track.is_drum, name=track.name)
+        starts, ends, pitches = roll_to_notes(
+            roll[:, :, k], None if onsets is None else onsets[:, :, k]
+        )
+        for s, e, p in zip(starts, ends, pitches, strict=True):
+            instrument.notes.append(
+                pretty_midi.Note(100, int(p) + spec.lowest_pitch, s * seconds_per_step, e * seconds_per_step)
+            )
+        midi.instruments.append(instrument)
+    return midi
+
+
+def write_midi(
+    path: str | os.PathLike[str],
+    roll: np.ndarray,
+    spec: PhraseSpec,
+    tempo: float = 100.0,
+    onsets: np.ndarray | None = None,
+) -> None:
+    """Write a pianoroll as a MIDI file, atomically (see :func:`roll_to_midi` for the layout)."""
+    midi = roll_to_midi(roll, spec, tempo, onsets)
+    with atomic_path(path) as tmp:
+        midi.write(str(tmp))

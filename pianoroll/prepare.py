@@ -1,0 +1,214 @@
+"""Prepare a dataset: read every song of a source, cut phrases, write the cache.
+
+Command line: ``python -m pianoroll.prepare data=<name> [data.source.path=...]``.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from pianoroll.dataset import CACHE_FORMAT, Dataset
+from pianoroll.errors import DataError, UserError, exit_on_user_error
+from pianoroll.phrases import cut_phrases
+from pianoroll.sources import Source
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["cache_path", "load_or_prepare", "main", "make_source", "make_spec", "prepare"]
+
+#: Keys of the data config that change the cached phrases (the rest act at training time).
+PROCESSING_KEYS = ("source", "spec", "hop_bars", "min_notes")
+
+
+def make_spec(data_cfg: DictConfig) -> PhraseSpec:
+    """The phrase spec of a data config."""
+    try:
+        return PhraseSpec.from_dict(OmegaConf.to_container(data_cfg.spec, resolve=True))
+    except (TypeError, ValueError) as err:
+        raise UserError(f"data.spec: {err}") from None
+
+
+def make_source(data_cfg: DictConfig) -> Source:
+    """Instantiate the data config's source (its ``_target_``)."""
+    try:
+        source = hydra.utils.instantiate(data_cfg.source)
+    except Exception as err:  # hydra wraps import and argument errors in its own types
+        raise UserError(f"data.source: cannot be built ({str(err).splitlines()[0]})") from None
+    if not isinstance(source, Source):
+        raise UserError(f"data.source: {type(source).__name__} is not a pianoroll Source")
+    return source
+
+
+def cache_path(data_cfg: DictConfig, data_dir: str | os.PathLike[str]) -> Path:
+    """Where the cache of this data config lives: ``<data_dir>/cache/<name>-<hash>.npz``.
+
+    The hash covers the processing keys of the config, the source's content fingerprint
+    (file names, sizes and times) and the cache format, so any change rebuilds the cache.
+    """
+    processing = OmegaConf.to_container(data_cfg, resolve=True)
+    key = {k: processing.get(k) for k in PROCESSING_KEYS}
+    key["fingerprint"] = make_source(data_cfg).fingerprint()
+    key["format"] = CACHE_FORMAT
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return Path(data_dir) / "cache" / f"{data_cfg.name}-{digest[:12]}.npz"
+
+
+def _load_and_cut(job: tuple[Source, str, PhraseSpec, int, int]) -> dict[str, Any]:
+    """Worker: one song to phrases, or the reason it was skipped."""
+    source, key, spec, hop_bars, min_notes = job
+    try:
+        song = source.load_song(key, spec)
+    except DataError as err:
+        return {"key": key, "error": str(err), "reason": err.reason}
+    except Exception as err:  # an unforeseen failure on one file must not stop the rest
+        return {"key": key, "error": f"{key}: {type(err).__name__}: {err}", "reason": "unreadable"}
+    cut = cut_phrases(song, spec, hop_bars, min_notes)
+    result = {
+        "key": key,
+        "name": song.name,
+        "phrases": np.packbits(cut.phrases.reshape(len(cut.phrases), -1), axis=1),
+        "n": len(cut.phrases),
+        "out_of_range": cut.notes_out_of_range,
+        "sparse": cut.phrases_too_sparse,
+    }
+    if not cut.phrases.size:
+        result.update(error=f"{key}: no phrase with enough notes in range", reason="no phrase")
+    return result
+
+
+def prepare(
+    data_cfg: DictConfig, workers: int | None = None, progress: bool = True
+) -> Dataset:
+    """Read all songs of a data config's source and cut them into phrases.
+
+    Args:
+        data_cfg: a ``data`` config node (see ``conf/data/``).
+        workers: processes to use; None for every core.
+        progress: show a progress bar and one line per skipped song.
+
+    Returns:
+        The dataset, with a summary of what was read, skipped and kept.
+
+    Raises:
+        DataError: the source has no songs, or none of them gave a phrase.
+    """
+    started = time.perf_counter()
+    spec = make_spec(data_cfg)
+    source = make_source(data_cfg)
+    keys = source.song_keys()
+    jobs = [(source, key, spec, int(data_cfg.hop_bars), int(data_cfg.min_notes)) for key in keys]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    skipped: collections.Counter[str] = collections.Counter()
+    parts, ids, names = [], [], []
+    out_of_range = sparse = 0
+    bar = tqdm(total=len(jobs), desc=f"preparing {data_cfg.name}", unit="song", disable=not progress, file=sys.stderr)
+
+    def collect(result: dict[str, Any]) -> None:
+        nonlocal out_of_range, sparse
+        bar.update()
+        if "error" in result:
+            skipped[result["reason"]] += 1
+            if progress:
+                tqdm.write(f"skipped {result['error']}", file=sys.stderr)
+        if result.get("n"):
+            ids.append(np.full(result["n"], len(names), np.int32))
+            names.append(result["name"])
+            parts.append(result["phrases"])
+        out_of_range += result.get("out_of_range", 0)
+        sparse += result.get("sparse", 0)
+
+    if workers > 1:
+        # spawn, not fork: the caller may already run TensorFlow threads, which fork breaks.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for result in pool.imap(_load_and_cut, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
+                collect(result)
+    else:
+        for job in jobs:
+            collect(_load_and_cut(job))
+    bar.close()
+    if not parts:
+        raise DataError(
+            f"{data_cfg.name}: none of the {len(keys)} songs gave a phrase"
+            f" (skipped: {dict(skipped) or 'none'})",
+            "no phrase",
+        )
+    size = int(np.prod(spec.shape))
+    phrases = np.unpackbits(np.concatenate(parts), axis=1, count=size).view(bool)
+    phrases = phrases.reshape(-1, *spec.shape)
+    summary = {
+        "songs_read": len(keys),
+        "songs_used": len(names),
+        "songs_skipped": dict(sorted(skipped.items())),
+        "phrases": len(phrases),
+        "phrases_too_sparse": sparse,
+        "notes_out_of_range": out_of_range,
+        "shape": list(phrases.shape),
+        "seconds": round(time.perf_counter() - started, 2),
+        "workers": workers,
+    }
+    return Dataset(phrases, np.concatenate(ids), names, spec, summary)
+
+
+def load_or_prepare(
+    data_cfg: DictConfig, data_dir: str | os.PathLike[str], progress: bool = True
+) -> tuple[Dataset, Path]:
+    """Load the cache of a data config, preparing and writing it first if there is none.
+
+    Returns:
+        The dataset and its cache path.
+    """
+    path = cache_path(data_cfg, data_dir)
+    if path.exists():
+        return Dataset.load(path), path
+    if progress:
+        print(f"no cache for data={data_cfg.name}; preparing it", file=sys.stderr)
+    dataset = prepare(data_cfg, progress=progress)
+    dataset.save(path)
+    return dataset, path
+
+
+def format_summary(dataset: Dataset, path: Path) -> str:
+    """A human-readable summary of a prepared dataset."""
+    s = dataset.summary
+    skipped = ", ".join(f"{n} {reason}" for reason, n in s.get("songs_skipped", {}).items())
+    lines = [
+        f"songs read      {s.get('songs_read')}",
+        f"songs skipped   {sum(s.get('songs_skipped', {}).values())}" + (f" ({skipped})" if skipped else ""),
+        f"songs used      {s.get('songs_used')}",
+        f"phrases kept    {s.get('phrases')} (dropped {s.get('phrases_too_sparse')} with too few notes)",
+        f"notes dropped   {s.get('notes_out_of_range')} outside the pitch range",
+        f"tensor shape    {tuple(dataset.phrases.shape)} bool",
+        f"cache           {path} ({path.stat().st_size / 2**20:.1f} MiB)",
+        f"time            {s.get('seconds')} s with {s.get('workers')} workers",
+    ]
+    return "\n".join(lines)
+
+
+@hydra.main(config_path="pkg://conf", config_name="prepare", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """Prepare the configured dataset and print its summary (rebuilds with ``force=true``)."""
+    path = cache_path(cfg.data, cfg.paths.data_dir)
+    if path.exists() and not cfg.force:
+        dataset = Dataset.load(path)
+        print(f"cache is up to date: {path}")
+    else:
+        dataset = prepare(cfg.data, workers=cfg.workers)
+        dataset.save(path)
+    print(format_summary(dataset, path))
+
+
+if __name__ == "__main__":
+    main()

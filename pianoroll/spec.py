@@ -1,0 +1,139 @@
+"""The phrase specification: shape, resolution, pitch offset and track metadata.
+
+See the package docstring of :mod:`pianoroll` for the tensor contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["LPD5_TRACKS", "PhraseSpec", "Track"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Track:
+    """One track (instrument family) of a multitrack pianoroll.
+
+    Attributes:
+        name: Track name, e.g. ``"Piano"``.
+        program: General MIDI program number, 0-127 (ignored for drums).
+        is_drum: Whether the track is played on the drum channel (MIDI channel 10).
+    """
+
+    name: str
+    program: int = 0
+    is_drum: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= int(self.program) <= 127:
+            raise ValueError(f"track {self.name!r}: program {self.program} is not in 0..127")
+
+
+#: The five LPD-5 tracks of the MuseGAN paper, in the dataset's order.
+LPD5_TRACKS = (
+    Track("Drums", 0, True),
+    Track("Piano", 0, False),
+    Track("Guitar", 24, False),
+    Track("Bass", 32, False),
+    Track("Strings", 48, False),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhraseSpec:
+    """Shape and meaning of one phrase ``(bars, steps, pitches, tracks)``.
+
+    Attributes:
+        n_bars: Bars per phrase.
+        steps_per_beat: Time steps per quarter-note beat.
+        beats_per_bar: Beats per bar (4 for 4/4).
+        n_pitches: Number of consecutive MIDI pitches on the pitch axis.
+        lowest_pitch: MIDI pitch of pitch index 0.
+        tracks: Track metadata, one entry per track channel.
+    """
+
+    n_bars: int = 4
+    steps_per_beat: int = 4
+    beats_per_bar: int = 4
+    n_pitches: int = 84
+    lowest_pitch: int = 24
+    tracks: tuple[Track, ...] = (
+        Track("Soprano", 52),
+        Track("Alto", 52),
+        Track("Tenor", 52),
+        Track("Bass", 52),
+    )
+
+    def __post_init__(self) -> None:
+        tracks = tuple(t if isinstance(t, Track) else Track(**t) for t in self.tracks)
+        object.__setattr__(self, "tracks", tracks)
+        for name in ("n_bars", "steps_per_beat", "beats_per_bar", "n_pitches"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"phrase spec: {name} must be at least 1, got {getattr(self, name)}")
+        if not tracks:
+            raise ValueError("phrase spec: at least one track is needed")
+        if self.lowest_pitch < 0 or self.lowest_pitch + self.n_pitches > 128:
+            raise ValueError(
+                f"phrase spec: pitches {self.lowest_pitch}..{self.lowest_pitch + self.n_pitches - 1}"
+                " are outside MIDI 0..127"
+            )
+
+    @property
+    def steps_per_bar(self) -> int:
+        """Time steps per bar."""
+        return self.steps_per_beat * self.beats_per_bar
+
+    @property
+    def n_tracks(self) -> int:
+        """Number of tracks."""
+        return len(self.tracks)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """Phrase shape ``(bars, steps, pitches, tracks)``."""
+        return (self.n_bars, self.steps_per_bar, self.n_pitches, self.n_tracks)
+
+    @property
+    def track_names(self) -> tuple[str, ...]:
+        """Track names in channel order."""
+        return tuple(t.name for t in self.tracks)
+
+    @property
+    def drum_mask(self) -> tuple[bool, ...]:
+        """Per track, whether it is a drum track."""
+        return tuple(t.is_drum for t in self.tracks)
+
+    def track_index(self, name: str) -> int:
+        """Index of the track called ``name`` (case-insensitive).
+
+        Raises:
+            KeyError: no track has that name; the message lists the names there are.
+        """
+        for i, track in enumerate(self.tracks):
+            if track.name.lower() == name.lower():
+                return i
+        raise KeyError(f"no track named {name!r}; the tracks are {', '.join(self.track_names)}")
+
+    def with_bars(self, n_bars: int) -> PhraseSpec:
+        """The same spec with another number of bars per phrase."""
+        return dataclasses.replace(self, n_bars=n_bars)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dictionary (inverse of :meth:`from_dict`)."""
+        out = dataclasses.asdict(self)
+        out["tracks"] = [dataclasses.asdict(t) for t in self.tracks]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PhraseSpec:
+        """Build a spec from :meth:`to_dict` output or a Hydra config node."""
+        data = dict(data)
+        data["tracks"] = tuple(Track(**dict(t)) for t in data.get("tracks", ()))
+        return cls(**data)
+
+    @classmethod
+    def from_tracks(cls, tracks: Sequence[Track], **kwargs: Any) -> PhraseSpec:
+        """Build a spec from a sequence of tracks and keyword sizes."""
+        return cls(tracks=tuple(tracks), **kwargs)
