@@ -1,0 +1,856 @@
+"""Objective metrics of binary multitrack pianoroll batches (MuseGAN and C-RNN-GAN).
+
+Every metric takes a batch of shape ``(N, bars, steps, pitches, tracks)`` of ``bool`` (see
+:mod:`pianoroll` for the tensor contract: pitch index ``p`` is MIDI pitch ``lowest_pitch + p``)
+and returns one ``float64`` value per sample and per track, an array of shape
+``(N, tracks)`` (``(N, pairs)`` for :func:`tonal_distance`). A value is NaN where the metric is
+undefined for that sample, e.g. a ratio over the notes of a track that plays no note. An empty
+batch (``N == 0``) gives an empty ``(0, tracks)`` array. Aggregating over a set of samples
+(``np.nanmean`` and the like) is the caller's job.
+
+Definitions shared by the metrics:
+
+- **time** is the phrase's bars and steps flattened, so a note may cross a bar line.
+- **active step** (of a track): a step at which the track sounds at least one pitch.
+- **active cell**: one sounding ``(step, pitch)`` pair.
+- **note**: a maximal run of consecutive active steps of one pitch within the phrase.
+- **onset**: the first step of a note, i.e. an active step whose previous step of the same
+  pitch is inactive; the phrase start counts as inactive.
+- **pitch class**: ``(lowest_pitch + p) % 12`` for pitch index ``p``, with 0 = C.
+
+The functions never modify their input. They work on chunks of samples with boolean and
+integer operations and small matrix products, without a Python loop over samples.
+:func:`compute_all` computes every applicable metric from shared intermediate arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "compute_all",
+    "drum_pattern_rate",
+    "empty_bar_rate",
+    "in_scale_rate",
+    "mean_note_length",
+    "notes_per_bar",
+    "onset_polyphony",
+    "pitch_class_entropy",
+    "pitch_range",
+    "polyphony_rate",
+    "qualified_note_rate",
+    "repetitions_3gram",
+    "tonal_distance",
+    "tone_span",
+    "used_pitch_classes",
+    "used_pitches",
+]
+
+# Cells (bool bytes) per chunk of samples: large enough to amortize NumPy call overhead, small
+# enough for the intermediate arrays of a chunk to stay in cache-sized memory.
+_CHUNK_CELLS = 1 << 23
+
+# Major scale pitch classes relative to the tonic; natural minor is the major scale's sixth mode.
+_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
+_MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
+
+
+def _scale_matrix() -> np.ndarray:
+    """Membership matrix (12, 24) of the 12 major then the 12 natural-minor keys."""
+    out = np.zeros((12, 24), dtype=np.float64)
+    for tonic in range(12):
+        out[(tonic + _MAJOR) % 12, tonic] = 1.0
+        out[(tonic + _MINOR) % 12, 12 + tonic] = 1.0
+    return out
+
+
+def _tonal_centroid_matrix(radii: tuple[float, float, float] = (1.0, 1.0, 0.5)) -> np.ndarray:
+    """Harte et al. (2006) matrix (6, 12) projecting a normalized chroma onto the tonal centroid.
+
+    Rows are ``r1 sin(l 7pi/6), r1 cos(l 7pi/6)`` (circle of fifths), ``r2 sin(l 3pi/2),
+    r2 cos(l 3pi/2)`` (minor thirds) and ``r3 sin(l 2pi/3), r3 cos(l 2pi/3)`` (major thirds)
+    for pitch class ``l``.
+    """
+    pitch_class = np.arange(12)
+    rows = []
+    for radius, angle in zip(radii, (7 * np.pi / 6, 3 * np.pi / 2, 2 * np.pi / 3), strict=True):
+        rows.append(radius * np.sin(pitch_class * angle))
+        rows.append(radius * np.cos(pitch_class * angle))
+    return np.stack(rows)
+
+
+_SCALES = _scale_matrix()
+_TONAL_CENTROID = _tonal_centroid_matrix()
+
+
+# --------------------------------------------------------------------------------------------
+# Validation and small numeric helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _check_batch(batch: Any) -> np.ndarray:
+    """The batch as an array, after checking the tensor contract."""
+    batch = np.asarray(batch)
+    if batch.ndim != 5:
+        raise ValueError(
+            "metrics expect a batch of shape (N, bars, steps, pitches, tracks), "
+            f"got an array of shape {batch.shape}"
+        )
+    if batch.dtype != np.bool_:
+        raise TypeError(
+            f"metrics expect a binary (bool) batch, got dtype {batch.dtype}; binarize first"
+        )
+    if min(batch.shape[1:4]) < 1:
+        raise ValueError(
+            f"bars, steps and pitches must each be at least 1, got shape {batch.shape}"
+        )
+    return batch
+
+
+def _check_steps_per_beat(steps_per_beat: int, n_steps: int) -> int:
+    """``steps_per_beat`` as an int, checked to divide the steps of a bar."""
+    steps_per_beat = int(steps_per_beat)
+    if steps_per_beat < 1 or n_steps % steps_per_beat:
+        raise ValueError(
+            f"steps_per_beat={steps_per_beat} must be a positive divisor of the {n_steps} "
+            "steps per bar"
+        )
+    return steps_per_beat
+
+
+def _count_dtype(max_count: int) -> type[np.unsignedinteger]:
+    """Smallest unsigned integer dtype holding counts up to ``max_count``."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if max_count <= np.iinfo(dtype).max:
+            return dtype
+    return np.uint64
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` as float64, NaN where the denominator is 0 (no warning)."""
+    out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def _pitch_class_matrix(n_pitches: int, lowest_pitch: int) -> np.ndarray:
+    """One-hot matrix (pitches, 12) mapping pitch index ``p`` to ``(lowest_pitch + p) % 12``."""
+    classes = (int(lowest_pitch) + np.arange(n_pitches)) % 12
+    out = np.zeros((n_pitches, 12), dtype=np.float64)
+    out[np.arange(n_pitches), classes] = 1.0
+    return out
+
+
+def _fold_pitch_classes(counts: np.ndarray, lowest_pitch: int) -> np.ndarray:
+    """Sum counts ``(..., pitches, tracks)`` into pitch classes ``(..., 12, tracks)`` (float64)."""
+    fold = _pitch_class_matrix(counts.shape[-2], lowest_pitch)
+    return np.swapaxes(np.swapaxes(counts, -1, -2) @ fold, -1, -2)
+
+
+def _sum_over_pitch(roll: np.ndarray) -> np.ndarray:
+    """Sum a bool array ``(..., pitches, tracks)`` over pitches: ``(..., tracks)`` counts.
+
+    Pairwise halving of the pitch axis: every addition runs over contiguous blocks, much faster
+    than a NumPy reduction over an inner axis followed by the short tracks axis.
+    """
+    n = roll.shape[-2]
+    dtype = _count_dtype(n)
+    acc = roll.view(np.uint8) if dtype == np.uint8 else roll.astype(dtype)
+    while n > 1:
+        half = n // 2
+        summed = acc[..., :half, :] + acc[..., half : 2 * half, :]
+        if n % 2:
+            summed[..., 0, :] += acc[..., 2 * half, :]
+        acc, n = summed, half
+    return acc[..., 0, :]
+
+
+def _sum_over_axis(roll: np.ndarray, axis: int) -> np.ndarray:
+    """Counts of a bool array along ``axis``, in the smallest unsigned dtype that holds them."""
+    dtype = _count_dtype(roll.shape[axis])
+    return np.add.reduce(roll.view(np.uint8), axis=axis, dtype=dtype)
+
+
+def _default_min_length(steps_per_beat: int) -> int:
+    """The MuseGAN qualified-note threshold (a 32nd note) at ``steps_per_beat`` resolution.
+
+    The paper's threshold is 3 steps at 24 steps per beat; converted: ``3 * steps_per_beat / 24``
+    rounded half up, and at least 2 steps so that a 1-step note is never qualified.
+    """
+    return max(2, (3 * int(steps_per_beat) + 12) // 24)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared intermediate arrays of a chunk of samples
+# --------------------------------------------------------------------------------------------
+
+
+class _Chunk:
+    """A chunk of samples and its intermediate arrays, each computed once on first use.
+
+    Attributes:
+        roll: Read-only view ``(n, time, pitches, tracks)``, bars and steps flattened into time.
+    """
+
+    def __init__(self, batch: np.ndarray) -> None:
+        batch = np.ascontiguousarray(batch).view()
+        batch.flags.writeable = False  # any accidental in-place write raises
+        self.batch = batch
+        self.n, self.n_bars, self.n_steps, self.n_pitches, self.n_tracks = batch.shape
+        self.n_time = self.n_bars * self.n_steps
+        self.roll = batch.reshape(self.n, self.n_time, self.n_pitches, self.n_tracks)
+        self._cache: dict[Any, Any] = {}
+
+    def _cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    @property
+    def onsets(self) -> np.ndarray:
+        """Bool ``(n, time, pitches, tracks)``: True at the first step of every note."""
+
+        def compute() -> np.ndarray:
+            roll = self.roll
+            out = np.empty_like(roll)
+            out[:, 0] = roll[:, 0]
+            np.greater(roll[:, 1:], roll[:, :-1], out=out[:, 1:])  # on now, off before
+            return out
+
+        return self._cached("onsets", compute)
+
+    @property
+    def pitches_per_step(self) -> np.ndarray:
+        """Counts ``(n, time, tracks)``: number of pitches sounding at each step."""
+        return self._cached("pitches_per_step", lambda: _sum_over_pitch(self.roll))
+
+    @property
+    def onsets_per_step(self) -> np.ndarray:
+        """Counts ``(n, time, tracks)``: number of notes starting at each step."""
+        return self._cached("onsets_per_step", lambda: _sum_over_pitch(self.onsets))
+
+    @property
+    def n_notes(self) -> np.ndarray:
+        """Int ``(n, tracks)``: number of notes (onsets)."""
+        return self._cached("n_notes", lambda: self.onsets_per_step.sum(axis=1, dtype=np.int64))
+
+    @property
+    def n_active_cells(self) -> np.ndarray:
+        """Int ``(n, tracks)``: number of sounding (step, pitch) cells."""
+        return self._cached(
+            "n_active_cells", lambda: self.pitches_per_step.sum(axis=1, dtype=np.int64)
+        )
+
+    @property
+    def bar_pitch_steps(self) -> np.ndarray:
+        """Counts ``(n, bars, pitches, tracks)``: active steps of each pitch in each bar."""
+        return self._cached("bar_pitch_steps", lambda: _sum_over_axis(self.batch, axis=2))
+
+    @property
+    def pitch_steps(self) -> np.ndarray:
+        """Int ``(n, pitches, tracks)``: active steps of each pitch in the phrase."""
+        return self._cached("pitch_steps", lambda: self.bar_pitch_steps.sum(axis=1, dtype=np.int64))
+
+    def beat_pitch_steps(self, steps_per_beat: int) -> np.ndarray:
+        """Counts ``(n, beats, pitches, tracks)``: active steps of each pitch in each beat."""
+
+        def compute() -> np.ndarray:
+            beats_per_bar = self.n_steps // steps_per_beat
+            shape = (self.n, self.n_bars, beats_per_bar, steps_per_beat, *self.roll.shape[2:])
+            counts = _sum_over_axis(self.batch.reshape(shape), axis=3)
+            return counts.reshape(self.n, self.n_bars * beats_per_bar, *self.roll.shape[2:])
+
+        return self._cached(("beat_pitch_steps", steps_per_beat), compute)
+
+    def pitch_class_steps(self, lowest_pitch: int) -> np.ndarray:
+        """Float ``(n, 12, tracks)``: active steps of each pitch class in the phrase."""
+        return self._cached(
+            ("pitch_class_steps", lowest_pitch),
+            lambda: _fold_pitch_classes(self.pitch_steps, lowest_pitch),
+        )
+
+    def n_long_notes(self, min_length: int) -> np.ndarray:
+        """Int ``(n, tracks)``: number of notes at least ``min_length`` steps long.
+
+        A note starting at ``t`` is that long if and only if steps ``t .. t + min_length - 1``
+        of its pitch are all active, so no run lengths are needed.
+        """
+
+        def compute() -> np.ndarray:
+            span = self.n_time - min_length + 1
+            if span <= 0:
+                return np.zeros((self.n, self.n_tracks), dtype=np.int64)
+            long_onsets = self.onsets[:, :span].copy()
+            for shift in range(1, min_length):
+                long_onsets &= self.roll[:, shift : shift + span]
+            flat = long_onsets.reshape(self.n, span, self.n_pitches * self.n_tracks)
+            per_pitch = _sum_over_axis(flat, axis=1)
+            return per_pitch.reshape(self.n, self.n_pitches, self.n_tracks).sum(
+                axis=1, dtype=np.int64
+            )
+
+        return self._cached(("n_long_notes", min_length), compute)
+
+    def note_pitch_sequence(self, track: int) -> tuple[np.ndarray, np.ndarray]:
+        """Notes of one track ordered by sample, onset time, then pitch ascending.
+
+        Returns:
+            ``(sample, pitch)``: two int arrays, the sample index (within the chunk) and the
+            pitch index of every note.
+        """
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            # Row-major order of (sample, time, pitch) is exactly the required note order.
+            flat = np.flatnonzero(self.onsets[..., track])
+            per_sample = self.n_time * self.n_pitches
+            return flat // per_sample, flat % self.n_pitches
+
+        return self._cached(("note_pitch_sequence", track), compute)
+
+
+def _chunks(batch: np.ndarray) -> Iterator[_Chunk]:
+    """Yield the batch as :class:`_Chunk` objects of a few million cells each."""
+    per_sample = max(1, int(np.prod(batch.shape[1:])))
+    size = max(1, _CHUNK_CELLS // per_sample)
+    for start in range(0, batch.shape[0], size):
+        yield _Chunk(batch[start : start + size])
+
+
+def _per_sample(
+    batch: Any, metric: Callable[[_Chunk], np.ndarray], n_columns: int | None = None
+) -> np.ndarray:
+    """Apply ``metric`` chunk by chunk and stack the results ``(N, n_columns)``."""
+    batch = _check_batch(batch)
+    parts = [metric(chunk) for chunk in _chunks(batch)]
+    if not parts:
+        return np.empty((0, batch.shape[-1] if n_columns is None else n_columns))
+    return np.concatenate(parts, axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Metric formulas on a chunk (each written once, shared by the public functions and
+# compute_all)
+# --------------------------------------------------------------------------------------------
+
+
+def _empty_bar_rate(chunk: _Chunk) -> np.ndarray:
+    bar_active = chunk.bar_pitch_steps.any(axis=2)  # (n, bars, tracks)
+    return 1.0 - bar_active.sum(axis=1) / chunk.n_bars
+
+
+def _used_pitch_classes(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
+    bar_classes = _fold_pitch_classes(chunk.bar_pitch_steps > 0, lowest_pitch) > 0
+    classes_per_bar = bar_classes.sum(axis=2)  # (n, bars, tracks)
+    return _ratio(classes_per_bar.sum(axis=1), (classes_per_bar > 0).sum(axis=1))
+
+
+def _qualified_note_rate(chunk: _Chunk, min_length: int) -> np.ndarray:
+    return _ratio(chunk.n_long_notes(min_length), chunk.n_notes)
+
+
+def _drum_pattern_rate(chunk: _Chunk, steps_per_beat: int) -> np.ndarray:
+    grid = np.arange(chunk.n_steps) % (steps_per_beat // 4) == 0
+    on_grid = np.tile(grid, chunk.n_bars)
+    in_pattern = chunk.onsets_per_step[:, on_grid].sum(axis=1, dtype=np.int64)
+    return _ratio(in_pattern, chunk.n_notes)
+
+
+def _tonal_distance(
+    chunk: _Chunk, lowest_pitch: int, steps_per_beat: int, pairs: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    chroma = _fold_pitch_classes(chunk.beat_pitch_steps(steps_per_beat), lowest_pitch)
+    total = chroma.sum(axis=2, keepdims=True)  # (n, beats, 1, tracks)
+    sounding = total[:, :, 0] > 0  # (n, beats, tracks)
+    normalized = np.zeros_like(chroma)
+    np.divide(chroma, total, out=normalized, where=total > 0)
+    centroid = np.einsum("dc,nbct->nbdt", _TONAL_CENTROID, normalized)
+    out = np.empty((chunk.n, len(pairs)))
+    for column, (i, j) in enumerate(pairs):
+        distance = np.linalg.norm(centroid[..., i] - centroid[..., j], axis=2)  # (n, beats)
+        both = sounding[..., i] & sounding[..., j]
+        out[:, column] = _ratio(np.where(both, distance, 0.0).sum(axis=1), both.sum(axis=1))
+    return out
+
+
+def _polyphony_rate(chunk: _Chunk) -> np.ndarray:
+    counts = chunk.pitches_per_step
+    return _ratio((counts >= 2).sum(axis=1), (counts >= 1).sum(axis=1))
+
+
+def _notes_per_bar(chunk: _Chunk) -> np.ndarray:
+    return chunk.n_notes / chunk.n_bars
+
+
+def _mean_note_length(chunk: _Chunk) -> np.ndarray:
+    # Every note has exactly one onset, so the total note length is the number of active cells.
+    return _ratio(chunk.n_active_cells, chunk.n_notes)
+
+
+def _pitch_range(chunk: _Chunk) -> np.ndarray:
+    present = chunk.pitch_steps > 0  # (n, pitches, tracks)
+    lowest = np.argmax(present, axis=1)
+    highest = chunk.n_pitches - 1 - np.argmax(present[:, ::-1], axis=1)
+    return np.where(present.any(axis=1), highest - lowest, np.nan)
+
+
+def _used_pitches(chunk: _Chunk) -> np.ndarray:
+    return (chunk.pitch_steps > 0).sum(axis=1).astype(np.float64)
+
+
+def _pitch_class_entropy(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
+    histogram = chunk.pitch_class_steps(lowest_pitch)  # (n, 12, tracks)
+    total = histogram.sum(axis=1, keepdims=True)
+    probability = np.zeros_like(histogram)
+    np.divide(histogram, total, out=probability, where=total > 0)
+    log_probability = np.zeros_like(histogram)
+    np.log2(probability, out=log_probability, where=probability > 0)
+    entropy = -(probability * log_probability).sum(axis=1)
+    return np.where(total[:, 0] > 0, entropy + 0.0, np.nan)  # + 0.0 turns -0.0 into 0.0
+
+
+def _in_scale_rate(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
+    histogram = chunk.pitch_class_steps(lowest_pitch)  # (n, 12, tracks)
+    in_key = np.einsum("nct,ck->nkt", histogram, _SCALES)  # (n, 24 keys, tracks)
+    return _ratio(in_key.max(axis=1), histogram.sum(axis=1))
+
+
+def _onset_polyphony(chunk: _Chunk) -> np.ndarray:
+    counts = chunk.onsets_per_step
+    return _ratio((counts >= 2).sum(axis=1), (counts >= 1).sum(axis=1))
+
+
+def _repetitions_3gram(chunk: _Chunk, tracks: Sequence[int] | None = None) -> np.ndarray:
+    tracks = range(chunk.n_tracks) if tracks is None else tracks
+    n_pitches = chunk.n_pitches
+    out = np.full((chunk.n, len(tracks)), np.nan)
+    for column, track in enumerate(tracks):
+        sample, pitch = chunk.note_pitch_sequence(track)
+        n_notes = np.bincount(sample, minlength=chunk.n)
+        # The 3-gram starting at note k belongs to one sample if notes k and k + 2 do.
+        within = sample[2:] == sample[:-2]
+        key = ((sample[:-2] * n_pitches + pitch[:-2]) * n_pitches + pitch[1:-1]) * n_pitches
+        key = np.sort((key + pitch[2:])[within])
+        # After sorting, every key equal to its predecessor repeats an earlier 3-gram.
+        repeated = key[1:][key[1:] == key[:-1]] // n_pitches**3
+        out[:, column] = _ratio(np.bincount(repeated, minlength=chunk.n), n_notes)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Public metrics
+# --------------------------------------------------------------------------------------------
+
+
+def empty_bar_rate(batch: np.ndarray) -> np.ndarray:
+    """Fraction of bars in which the track sounds no pitch at any step (MuseGAN "EB").
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, 1]; defined for every sample (an all-empty track
+        gives 1.0).
+    """
+    return _per_sample(batch, _empty_bar_rate)
+
+
+def used_pitch_classes(batch: np.ndarray, *, lowest_pitch: int) -> np.ndarray:
+    """Mean number of distinct pitch classes per non-empty bar (MuseGAN "UPC").
+
+    The pitch class of pitch index ``p`` is ``(lowest_pitch + p) % 12``: C in three octaves is one
+    pitch class. Bars where the track is silent are left out of the mean.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        lowest_pitch: MIDI pitch of pitch index 0.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [1, 12]; NaN where the track has no non-empty bar.
+    """
+    return _per_sample(batch, lambda chunk: _used_pitch_classes(chunk, lowest_pitch))
+
+
+def qualified_note_rate(
+    batch: np.ndarray, *, steps_per_beat: int, min_length: int | None = None
+) -> np.ndarray:
+    """Fraction of notes at least ``min_length`` steps long (MuseGAN "QN").
+
+    A note is a maximal run of consecutive active steps of one pitch in the phrase (bars are
+    flattened into time first, so a note held across a bar line is one note).
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        steps_per_beat: Time steps per quarter-note beat (only used for the default threshold).
+        min_length: Shortest qualified note in steps. Default: the paper's 32nd note (3 steps at
+            24 steps per beat) at this resolution, ``3 * steps_per_beat / 24`` rounded half up,
+            and at least 2 steps (2 at 4 and 12 steps per beat, 3 at 24).
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, 1]; NaN where the track has no note.
+
+    Raises:
+        ValueError: ``min_length`` is less than 1.
+    """
+    if min_length is None:
+        min_length = _default_min_length(steps_per_beat)
+    min_length = int(min_length)
+    if min_length < 1:
+        raise ValueError(f"min_length must be at least 1 step, got {min_length}")
+    return _per_sample(batch, lambda chunk: _qualified_note_rate(chunk, min_length))
+
+
+def _check_drum_grid(steps_per_beat: int, n_steps: int) -> int:
+    steps_per_beat = _check_steps_per_beat(steps_per_beat, n_steps)
+    if steps_per_beat % 4:
+        raise ValueError(
+            f"drum_pattern_rate needs steps_per_beat divisible by 4 so that 16th notes fall on "
+            f"time steps, got steps_per_beat={steps_per_beat}"
+        )
+    return steps_per_beat
+
+
+def drum_pattern_rate(batch: np.ndarray, *, steps_per_beat: int) -> np.ndarray:
+    """Fraction of drum onsets that lie on the 16th-note grid (MuseGAN "DP").
+
+    The paper defines DP as the "ratio of the total number of notes in 8- or 16-beat patterns".
+    Read here as: a drum note (onset, so a held drum note counts once) is in pattern if it
+    starts on a 16th-note position, i.e. its step index within the beat is a multiple of
+    ``steps_per_beat / 4``; 8th-note positions are a subset. There is no tolerance for off-grid
+    onsets (unlike ``pypianoroll.metrics.drum_in_pattern_rate``, which also counts every active
+    step rather than onsets). Meant for drum tracks; computed for every track given.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        steps_per_beat: Time steps per quarter-note beat; must divide the steps per bar.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, 1]; NaN where the track has no onset.
+
+    Raises:
+        ValueError: ``steps_per_beat`` is not divisible by 4 or does not divide the bar.
+    """
+    batch = _check_batch(batch)
+    steps_per_beat = _check_drum_grid(steps_per_beat, batch.shape[2])
+    return _per_sample(batch, lambda chunk: _drum_pattern_rate(chunk, steps_per_beat))
+
+
+def _track_pairs(
+    n_tracks: int, drum_mask: Sequence[bool] | None, track_names: Sequence[str] | None
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """Pairs ``(i, j)``, ``i < j``, of non-drum tracks and their names ``"A-B"``."""
+    names = [str(i) for i in range(n_tracks)] if track_names is None else list(track_names)
+    drums = [False] * n_tracks if drum_mask is None else [bool(d) for d in drum_mask]
+    if len(names) != n_tracks or len(drums) != n_tracks:
+        raise ValueError(
+            f"track_names ({len(names)}) and drum_mask ({len(drums)}) must have one entry per "
+            f"track ({n_tracks})"
+        )
+    pitched = [i for i in range(n_tracks) if not drums[i]]
+    pairs = [(i, j) for k, i in enumerate(pitched) for j in pitched[k + 1 :]]
+    return pairs, [f"{names[i]}-{names[j]}" for i, j in pairs]
+
+
+def tonal_distance(
+    batch: np.ndarray,
+    *,
+    lowest_pitch: int,
+    steps_per_beat: int,
+    drum_mask: Sequence[bool] | None = None,
+    track_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Harmonic distance between every pair of non-drum tracks (MuseGAN "TD").
+
+    Per beat and track, the chroma (active steps per pitch class, pitch class
+    ``(lowest_pitch + p) % 12``) is normalized to sum 1 and projected onto the 6-D tonal
+    centroid of Harte, Sandler and Gasser (2006) with radii ``r1 = r2 = 1``, ``r3 = 0.5``
+    (rows ``sin/cos`` of ``l 7pi/6``, ``l 3pi/2``, ``l 2pi/3`` for pitch class ``l``). The
+    distance of a pair is the Euclidean distance of the two centroids, averaged over the beats
+    where both tracks sound.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        lowest_pitch: MIDI pitch of pitch index 0.
+        steps_per_beat: Time steps per beat; must divide the steps per bar.
+        drum_mask: Per track, whether it is a drum track (left out). Default: no drums.
+        track_names: Track names for the pair names. Default: ``"0"``, ``"1"``, ...
+
+    Returns:
+        ``(values, pair_names)``: float64 array ``(N, pairs)`` with one column per pair ``(i, j)``,
+        ``i < j``, of non-drum tracks, NaN where no beat has both tracks sounding; and the
+        pair names ``"<name i>-<name j>"`` in column order.
+
+    Raises:
+        ValueError: ``steps_per_beat`` does not divide the bar, or ``drum_mask`` or
+            ``track_names`` has the wrong length.
+    """
+    batch = _check_batch(batch)
+    steps_per_beat = _check_steps_per_beat(steps_per_beat, batch.shape[2])
+    pairs, names = _track_pairs(batch.shape[-1], drum_mask, track_names)
+    values = _per_sample(
+        batch,
+        lambda chunk: _tonal_distance(chunk, lowest_pitch, steps_per_beat, pairs),
+        n_columns=len(pairs),
+    )
+    return values, names
+
+
+def polyphony_rate(batch: np.ndarray) -> np.ndarray:
+    """Fraction of active steps at which at least two pitches sound.
+
+    The denominator is the number of active steps (steps where the track sounds at least one
+    pitch), not all steps: silence does not dilute the rate. (``pypianoroll``'s
+    ``polyphonic_rate`` divides by all steps and by default counts steps with more than two
+    pitches.)
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, 1]; NaN where the track has no active step.
+    """
+    return _per_sample(batch, _polyphony_rate)
+
+
+def notes_per_bar(batch: np.ndarray) -> np.ndarray:
+    """Number of notes (onsets, counted per pitch) divided by the number of bars.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)``, at least 0; defined for every sample.
+    """
+    return _per_sample(batch, _notes_per_bar)
+
+
+def mean_note_length(batch: np.ndarray) -> np.ndarray:
+    """Mean length in steps of the notes (runs of one pitch, across bar lines).
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)``, at least 1; NaN where the track has no note.
+    """
+    return _per_sample(batch, _mean_note_length)
+
+
+def pitch_range(batch: np.ndarray) -> np.ndarray:
+    """Highest minus lowest sounding pitch of the phrase, in semitones.
+
+    This is also C-RNN-GAN's "tone span", exposed as :data:`tone_span`.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)``, at least 0; NaN where the track has no note.
+    """
+    return _per_sample(batch, _pitch_range)
+
+
+#: C-RNN-GAN's "tone span": the same function as :func:`pitch_range`.
+tone_span = pitch_range
+
+
+def used_pitches(batch: np.ndarray) -> np.ndarray:
+    """Number of distinct pitches sounding in the phrase.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)``, at least 0; defined for every sample (0 for no note).
+    """
+    return _per_sample(batch, _used_pitches)
+
+
+def pitch_class_entropy(batch: np.ndarray, *, lowest_pitch: int) -> np.ndarray:
+    """Shannon entropy in bits of the pitch-class histogram weighted by active steps.
+
+    The histogram counts, per pitch class ``(lowest_pitch + p) % 12``, the active cells
+    (sounding steps) of its pitches; normalized, ``H = -sum(q log2 q)`` over nonzero ``q``.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        lowest_pitch: MIDI pitch of pitch index 0.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, log2(12)]; NaN where the track has no note.
+    """
+    return _per_sample(batch, lambda chunk: _pitch_class_entropy(chunk, lowest_pitch))
+
+
+def in_scale_rate(batch: np.ndarray, *, lowest_pitch: int) -> np.ndarray:
+    """C-RNN-GAN's scale consistency: share of active cells in the best-fitting key.
+
+    For each of the 24 major and natural-minor keys, the fraction of active ``(step, pitch)``
+    cells whose pitch class ``(lowest_pitch + p) % 12`` is in the key's scale; the result is the
+    largest fraction. A C-E-G chord gives 1.0, all 12 pitch classes equally 7/12.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        lowest_pitch: MIDI pitch of pitch index 0.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [7/12, 1]; NaN where the track has no note.
+    """
+    return _per_sample(batch, lambda chunk: _in_scale_rate(chunk, lowest_pitch))
+
+
+def onset_polyphony(batch: np.ndarray) -> np.ndarray:
+    """C-RNN-GAN's polyphony: share of onset steps at which at least two notes start.
+
+    An onset step is a step where at least one note starts.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, 1]; NaN where the track has no onset.
+    """
+    return _per_sample(batch, _onset_polyphony)
+
+
+def repetitions_3gram(batch: np.ndarray) -> np.ndarray:
+    """C-RNN-GAN's repetitions: repeated pitch 3-grams per note.
+
+    The notes of the track are ordered by onset time, ties by pitch ascending; among the
+    overlapping 3-grams of their pitches, those equal to an earlier 3-gram of the same sample
+    are counted, and the count is divided by the number of notes. Vectorized without a loop
+    over samples: the 3-grams of all samples are encoded with their sample index and sorted.
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+
+    Returns:
+        Float64 array ``(N, tracks)`` in [0, 1); 0.0 with one or two notes (no repeated
+        3-gram), NaN where the track has no note.
+    """
+    return _per_sample(batch, _repetitions_3gram)
+
+
+# --------------------------------------------------------------------------------------------
+# Everything at once
+# --------------------------------------------------------------------------------------------
+
+#: Metrics of every track, of non-drum tracks only, and of drum tracks only (compute_all).
+_ALL_TRACK_METRICS = ("empty_bar_rate", "notes_per_bar")
+_PITCHED_METRICS = (
+    "used_pitch_classes",
+    "qualified_note_rate",
+    "polyphony_rate",
+    "mean_note_length",
+    "pitch_range",
+    "used_pitches",
+    "pitch_class_entropy",
+    "in_scale_rate",
+    "onset_polyphony",
+    "repetitions_3gram",
+)
+_DRUM_METRICS = ("drum_pattern_rate",)
+
+
+def compute_all(
+    batch: np.ndarray,
+    *,
+    lowest_pitch: int,
+    steps_per_beat: int,
+    beats_per_bar: int,
+    drum_mask: Sequence[bool],
+    track_names: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """Every applicable per-sample metric of a batch, sharing the intermediate arrays.
+
+    Which metric is computed for which track:
+
+    - every track: ``empty_bar_rate``, ``notes_per_bar``;
+    - non-drum tracks: ``used_pitch_classes``, ``qualified_note_rate`` (default threshold),
+      ``polyphony_rate``, ``mean_note_length``, ``pitch_range`` (= tone span),
+      ``used_pitches``, ``pitch_class_entropy``, ``in_scale_rate``, ``onset_polyphony``,
+      ``repetitions_3gram``, and ``tonal_distance`` for every pair of non-drum tracks;
+    - drum tracks: ``drum_pattern_rate`` (only if ``steps_per_beat`` is divisible by 4).
+
+    Args:
+        batch: Binary (bool) phrases of shape ``(N, bars, steps, pitches, tracks)``.
+        lowest_pitch: MIDI pitch of pitch index 0.
+        steps_per_beat: Time steps per beat.
+        beats_per_bar: Beats per bar; ``steps_per_beat * beats_per_bar`` must equal ``steps``.
+        drum_mask: Per track, whether it is a drum track.
+        track_names: Per track, its name.
+
+    Returns:
+        A dict from ``"<metric>/<track>"`` (``"tonal_distance/<track>-<track>"`` for pairs) to
+        a float64 array ``(N,)`` of per-sample values, NaN where undefined (see each metric).
+
+    Raises:
+        ValueError: the batch does not have ``steps_per_beat * beats_per_bar`` steps per bar,
+            or ``drum_mask`` or ``track_names`` has the wrong length.
+    """
+    batch = _check_batch(batch)
+    n_steps, n_tracks = batch.shape[2], batch.shape[-1]
+    if int(steps_per_beat) * int(beats_per_bar) != n_steps:
+        raise ValueError(
+            f"steps_per_beat * beats_per_bar = {steps_per_beat} * {beats_per_bar} does not match "
+            f"the {n_steps} steps per bar of the batch"
+        )
+    steps_per_beat = _check_steps_per_beat(steps_per_beat, n_steps)
+    pairs, pair_names = _track_pairs(n_tracks, drum_mask, track_names)
+    names = list(track_names)
+    drums = [i for i in range(n_tracks) if drum_mask[i]]
+    pitched = [i for i in range(n_tracks) if not drum_mask[i]]
+    min_length = _default_min_length(steps_per_beat)
+
+    formulas: dict[str, Callable[[_Chunk], np.ndarray]] = {
+        "empty_bar_rate": _empty_bar_rate,
+        "notes_per_bar": _notes_per_bar,
+        "used_pitch_classes": lambda chunk: _used_pitch_classes(chunk, lowest_pitch),
+        "qualified_note_rate": lambda chunk: _qualified_note_rate(chunk, min_length),
+        "polyphony_rate": _polyphony_rate,
+        "mean_note_length": _mean_note_length,
+        "pitch_range": _pitch_range,
+        "used_pitches": _used_pitches,
+        "pitch_class_entropy": lambda chunk: _pitch_class_entropy(chunk, lowest_pitch),
+        "in_scale_rate": lambda chunk: _in_scale_rate(chunk, lowest_pitch),
+        "onset_polyphony": _onset_polyphony,
+        # Only the pitched tracks: the ordered note sequences are the costly part.
+        "repetitions_3gram": lambda chunk: _repetitions_3gram(chunk, pitched),
+        "drum_pattern_rate": lambda chunk: _drum_pattern_rate(chunk, steps_per_beat),
+        "tonal_distance": lambda chunk: _tonal_distance(chunk, lowest_pitch, steps_per_beat, pairs),
+    }
+    # (metric, result column, key) for every key, in output order.
+    plan: list[tuple[str, int, str]] = []
+    for metric in (*_ALL_TRACK_METRICS, *_PITCHED_METRICS, *_DRUM_METRICS):
+        if metric in _ALL_TRACK_METRICS:
+            tracks = list(range(n_tracks))
+        elif metric in _PITCHED_METRICS:
+            tracks = pitched
+        elif steps_per_beat % 4 == 0:
+            tracks = drums
+        else:
+            continue  # no 16th-note grid at this resolution
+        for track in tracks:
+            # repetitions_3gram has one column per pitched track, the others one per track.
+            column = pitched.index(track) if metric == "repetitions_3gram" else track
+            plan.append((metric, column, f"{metric}/{names[track]}"))
+    plan += [
+        ("tonal_distance", column, f"tonal_distance/{name}")
+        for column, name in enumerate(pair_names)
+    ]
+
+    metrics = list(dict.fromkeys(metric for metric, _, _ in plan))
+    parts: dict[str, list[np.ndarray]] = {metric: [] for metric in metrics}
+    for chunk in _chunks(batch):
+        for metric in metrics:
+            parts[metric].append(formulas[metric](chunk))
+    out: dict[str, np.ndarray] = {}
+    for metric, column, key in plan:
+        out[key] = (
+            np.concatenate([part[:, column] for part in parts[metric]])
+            if parts[metric]
+            else np.empty(0)
+        )
+    return out
