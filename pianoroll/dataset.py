@@ -91,7 +91,9 @@ class Dataset:
         with atomic_path(path) as tmp:
             np.savez(
                 tmp,
-                phrases=np.packbits(self.phrases.reshape(len(self.phrases), -1), axis=1),
+                phrases=np.packbits(
+                    self.phrases.reshape(len(self.phrases), int(np.prod(self.spec.shape))), axis=1
+                ),
                 song_ids=self.song_ids.astype(np.int32),
                 meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
             )
@@ -109,13 +111,28 @@ class Dataset:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(data["meta"].tobytes())
                 if meta.get("format") != CACHE_FORMAT:
-                    raise DataError(f"{path}: cache format {meta.get('format')}, expected {CACHE_FORMAT}")
+                    raise DataError(
+                        f"{path}: cache format {meta.get('format')}, expected {CACHE_FORMAT}"
+                    )
                 spec = PhraseSpec.from_dict(meta["spec"])
                 n = int(meta["n_phrases"])
                 size = int(np.prod(spec.shape))
                 bits = np.unpackbits(data["phrases"], axis=1, count=size).view(bool)
-                return cls(bits.reshape(n, *spec.shape), data["song_ids"], meta["song_names"], spec, meta["summary"])
+                return cls(
+                    bits.reshape(n, *spec.shape),
+                    data["song_ids"],
+                    meta["song_names"],
+                    spec,
+                    meta["summary"],
+                )
         except FileNotFoundError:
             raise DataError(f"{path}: no such dataset cache", "missing") from None
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            zipfile.BadZipFile,
+            json.JSONDecodeError,
+        ) as err:  # EOFError: an empty file
             raise DataError(f"{path}: not a dataset cache ({err})", "unreadable") from None

@@ -101,12 +101,18 @@ def read_midi(path: str | os.PathLike[str], spec: PhraseSpec, assign: TrackAssig
 
     def to_step(times: np.ndarray) -> np.ndarray:
         beat = np.interp(times, beats, np.arange(len(beats)), right=np.nan)
-        beat = np.where(np.isnan(beat), len(beats) - 1 + (times - beats[-1]) / (beats[-1] - beats[-2]), beat)
+        beat = np.where(
+            np.isnan(beat), len(beats) - 1 + (times - beats[-1]) / (beats[-1] - beats[-2]), beat
+        )
         return np.round(beat * spec.steps_per_beat).astype(np.int64)
 
     starts, ends = to_step(start), to_step(end)
-    downbeats = midi.get_downbeats()
-    first_downbeat = int(to_step(downbeats[:1])[0]) if len(downbeats) else 0
+    # The first time signature marks the first downbeat; notes before it are a pickup.
+    # (pretty_midi's get_downbeats would put a downbeat at 0 s whatever the file says.)
+    changes = midi.time_signature_changes
+    first_downbeat = 0
+    if changes:
+        first_downbeat = int(to_step(np.array([min(c.time for c in changes)]))[0])
     roll = notes_to_roll(starts, ends, pitch, track, int(ends.max()) + 1, spec.n_tracks)
     return SongRoll(path.name, roll, first_downbeat)
 
@@ -165,7 +171,9 @@ def roll_to_midi(
             f" {(spec.n_pitches, spec.n_tracks)}"
         )
     seconds_per_step = 60.0 / tempo / spec.steps_per_beat
-    midi = pretty_midi.PrettyMIDI(initial_tempo=tempo, resolution=max(220, spec.steps_per_beat * 24))
+    midi = pretty_midi.PrettyMIDI(
+        initial_tempo=tempo, resolution=max(220, spec.steps_per_beat * 24)
+    )
     midi.time_signature_changes.append(pretty_midi.TimeSignature(spec.beats_per_bar, 4, 0.0))
     for k, track in enumerate(spec.tracks):
         instrument = pretty_midi.Instrument(track.program, is_drum=track.is_drum, name=track.name)
@@ -174,7 +182,9 @@ def roll_to_midi(
         )
         for s, e, p in zip(starts, ends, pitches, strict=True):
             instrument.notes.append(
-                pretty_midi.Note(100, int(p) + spec.lowest_pitch, s * seconds_per_step, e * seconds_per_step)
+                pretty_midi.Note(
+                    100, int(p) + spec.lowest_pitch, s * seconds_per_step, e * seconds_per_step
+                )
             )
         midi.instruments.append(instrument)
     return midi

@@ -12,7 +12,7 @@ import numpy as np
 
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["PhraseCut", "SongRoll", "cut_phrases", "count_onsets"]
+__all__ = ["PhraseCut", "SongRoll", "count_onsets", "cut_phrases"]
 
 
 @dataclasses.dataclass
@@ -99,6 +99,4 @@ def cut_phrases(song: SongRoll, spec: PhraseSpec, hop_bars: int, min_notes: int)
     phrases = np.moveaxis(windows, -1, 1).reshape(len(starts), spec.n_bars, bar, *roll.shape[1:])
     notes = count_onsets(phrases.reshape(len(starts), length, -1))
     keep = notes >= min_notes
-    return PhraseCut(
-        np.ascontiguousarray(phrases[keep]), notes_out_of_range, int((~keep).sum())
-    )
+    return PhraseCut(np.ascontiguousarray(phrases[keep]), notes_out_of_range, int((~keep).sum()))

@@ -75,10 +75,11 @@ def _load_and_cut(job: tuple[Source, str, PhraseSpec, int, int]) -> dict[str, An
     except Exception as err:  # an unforeseen failure on one file must not stop the rest
         return {"key": key, "error": f"{key}: {type(err).__name__}: {err}", "reason": "unreadable"}
     cut = cut_phrases(song, spec, hop_bars, min_notes)
+    size = int(np.prod(spec.shape))  # not -1: a song may have no phrase left to infer it from
     result = {
         "key": key,
         "name": song.name,
-        "phrases": np.packbits(cut.phrases.reshape(len(cut.phrases), -1), axis=1),
+        "phrases": np.packbits(cut.phrases.reshape(len(cut.phrases), size), axis=1),
         "n": len(cut.phrases),
         "out_of_range": cut.notes_out_of_range,
         "sparse": cut.phrases_too_sparse,
@@ -88,9 +89,7 @@ def _load_and_cut(job: tuple[Source, str, PhraseSpec, int, int]) -> dict[str, An
     return result
 
 
-def prepare(
-    data_cfg: DictConfig, workers: int | None = None, progress: bool = True
-) -> Dataset:
+def prepare(data_cfg: DictConfig, workers: int | None = None, progress: bool = True) -> Dataset:
     """Read all songs of a data config's source and cut them into phrases.
 
     Args:
@@ -113,7 +112,13 @@ def prepare(
     skipped: collections.Counter[str] = collections.Counter()
     parts, ids, names = [], [], []
     out_of_range = sparse = 0
-    bar = tqdm(total=len(jobs), desc=f"preparing {data_cfg.name}", unit="song", disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=len(jobs),
+        desc=f"preparing {data_cfg.name}",
+        unit="song",
+        disable=not progress,
+        file=sys.stderr,
+    )
 
     def collect(result: dict[str, Any]) -> None:
         nonlocal out_of_range, sparse
@@ -132,7 +137,9 @@ def prepare(
     if workers > 1:
         # spawn, not fork: the caller may already run TensorFlow threads, which fork breaks.
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for result in pool.imap(_load_and_cut, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
+            for result in pool.imap(
+                _load_and_cut, jobs, chunksize=max(1, len(jobs) // (8 * workers))
+            ):
                 collect(result)
     else:
         for job in jobs:
@@ -185,7 +192,8 @@ def format_summary(dataset: Dataset, path: Path) -> str:
     skipped = ", ".join(f"{n} {reason}" for reason, n in s.get("songs_skipped", {}).items())
     lines = [
         f"songs read      {s.get('songs_read')}",
-        f"songs skipped   {sum(s.get('songs_skipped', {}).values())}" + (f" ({skipped})" if skipped else ""),
+        f"songs skipped   {sum(s.get('songs_skipped', {}).values())}"
+        + (f" ({skipped})" if skipped else ""),
         f"songs used      {s.get('songs_used')}",
         f"phrases kept    {s.get('phrases')} (dropped {s.get('phrases_too_sparse')} with too few notes)",
         f"notes dropped   {s.get('notes_out_of_range')} outside the pitch range",

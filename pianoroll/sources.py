@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -114,7 +115,9 @@ class _FileTree(Source):
         if not self.path.is_dir():
             raise DataError(f"{self.path}: not a directory", "config")
         keys = sorted(
-            str(p) for p in self.path.rglob("*") if p.suffix.lower() in self.suffixes and p.is_file()
+            str(p)
+            for p in self.path.rglob("*")
+            if p.suffix.lower() in self.suffixes and p.is_file()
         )
         if not keys:
             raise DataError(
@@ -190,9 +193,13 @@ class LPDDirectory(_FileTree):
         end = np.round(np.concatenate(ends) * float(factor)).astype(np.int64)
         first_downbeat = 0
         if multitrack.downbeat is not None and np.asarray(multitrack.downbeat).any():
-            first_downbeat = int(round(np.flatnonzero(multitrack.downbeat)[0] * float(factor)))
+            first_downbeat = round(np.flatnonzero(multitrack.downbeat)[0] * float(factor))
         roll = notes_to_roll(
-            start, end, np.concatenate(pitches), np.concatenate(tracks), int(end.max()) + 1,
+            start,
+            end,
+            np.concatenate(pitches),
+            np.concatenate(tracks),
+            int(end.max()) + 1,
             spec.n_tracks,
         )
         return SongRoll(Path(key).name, roll, first_downbeat)
@@ -210,7 +217,7 @@ class BachChorales(Source):
     """
 
     #: Alternative part names, lower-case prefixes, for the four voices.
-    ALIASES: dict[str, tuple[str, ...]] = {
+    ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {
         "soprano": ("soprano", "sopran", "canto", "cantus", "discant", "s."),
         "alto": ("alto", "altus", "a."),
         "tenor": ("tenor", "t."),
@@ -247,7 +254,9 @@ class BachChorales(Source):
             return [by_name[i] for i in range(spec.n_tracks)]
         sounding = [p for p in parts if p.recurse().notes]
         if len(sounding) == spec.n_tracks:
-            mean = [np.mean([q.midi for n in p.recurse().notes for q in n.pitches]) for p in sounding]
+            mean = [
+                np.mean([q.midi for n in p.recurse().notes for q in n.pitches]) for p in sounding
+            ]
             return [sounding[i] for i in np.argsort(mean)[::-1]]
         raise DataError(
             f"{Path(key).name}: {len(sounding)} sounding parts"
@@ -296,7 +305,11 @@ class BachChorales(Source):
                 first_downbeat = round(Fraction(measures[1].offset) * spb)
         ends_array = np.array(ends)
         roll = notes_to_roll(
-            np.array(starts), ends_array, np.array(pitches), np.array(tracks),
-            int(ends_array.max()) + 1, spec.n_tracks,
+            np.array(starts),
+            ends_array,
+            np.array(pitches),
+            np.array(tracks),
+            int(ends_array.max()) + 1,
+            spec.n_tracks,
         )
         return SongRoll(Path(key).stem, roll, first_downbeat)

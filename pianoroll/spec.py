@@ -71,7 +71,9 @@ class PhraseSpec:
         object.__setattr__(self, "tracks", tracks)
         for name in ("n_bars", "steps_per_beat", "beats_per_bar", "n_pitches"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"phrase spec: {name} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"phrase spec: {name} must be at least 1, got {getattr(self, name)}"
+                )
         if not tracks:
             raise ValueError("phrase spec: at least one track is needed")
         if self.lowest_pitch < 0 or self.lowest_pitch + self.n_pitches > 128:

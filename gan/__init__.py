@@ -1,0 +1,7 @@
+"""Shared adversarial machinery: losses, objectives, the distributed training loop,
+checkpoints and logging. Model packages (``musegan``, ``crnngan``) provide networks only."""
+
+import os
+
+# Before TensorFlow is imported anywhere below: keep its C++ start-up chatter off the console.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

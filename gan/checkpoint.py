@@ -1,0 +1,106 @@
+"""Checkpoints: weights, optimizer state, step and random state; never pickled objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from gan.model import GANModel
+from pianoroll.errors import UserError
+from pianoroll.io import write_json
+
+__all__ = ["Checkpointer"]
+
+
+class Checkpointer:
+    """Saves and restores a training state with ``tf.train.CheckpointManager``.
+
+    A checkpoint holds the generator and critic weights (batch-norm statistics included), both
+    optimizers' slots and iteration counts, the generator step and the random seed. The data
+    order and every random draw are pure functions of (seed, step), so these restore the whole
+    random state. ``tf.train.CheckpointManager`` writes the data files first and then replaces
+    the small ``checkpoint`` index atomically, so a kill at any moment leaves the last complete
+    checkpoint loadable. ``model.json`` records the model's shape config, so that restoring into
+    a model of another mode or shape fails with one clear line.
+
+    Args:
+        directory: the checkpoint folder (``<run dir>/checkpoints``).
+        model: the networks.
+        optimizers: name -> optimizer (built before restoring, so slots restore in place).
+        step: ``int64`` variable counting generator steps.
+        seed: ``int64`` variable holding the run's random seed.
+        max_to_keep: checkpoints kept on disk.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        model: GANModel,
+        optimizers: dict[str, Any],
+        step: tf.Variable,
+        seed: tf.Variable,
+        max_to_keep: int = 3,
+    ) -> None:
+        self.directory = Path(directory)
+        self.model = model
+        self.checkpoint = tf.train.Checkpoint(
+            generator=model.generator, critic=model.critic, step=step, seed=seed, **optimizers
+        )
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep)
+
+    @property
+    def latest(self) -> str | None:
+        """Path prefix of the newest complete checkpoint, or None."""
+        return self.manager.latest_checkpoint
+
+    def save(self, step: int) -> str:
+        """Write a checkpoint for ``step``; returns its path prefix."""
+        model_json = self.directory / "model.json"
+        if not model_json.exists():
+            write_json(model_json, self.model.config())
+        return self.manager.save(checkpoint_number=step)
+
+    def restore(self, path: str | None = None, require: bool = False) -> bool:
+        """Restore the newest (or the given) checkpoint.
+
+        Args:
+            path: a checkpoint prefix (``.../ckpt-1000``); None for the newest.
+            require: raise when there is none (else return False).
+
+        Returns:
+            Whether a checkpoint was restored.
+
+        Raises:
+            UserError: there is none and ``require``; or it belongs to another model config.
+        """
+        path = path or self.latest
+        if path is None:
+            if require:
+                raise UserError(f"{self.directory}: no checkpoint to load")
+            return False
+        model_json = self.directory / "model.json"
+        if model_json.exists():
+            saved = json.loads(model_json.read_text())
+            current = json.loads(json.dumps(self.model.config()))
+            if saved != current:
+                diff = sorted(
+                    k for k in set(saved) | set(current) if saved.get(k) != current.get(k)
+                )
+                raise UserError(
+                    f"{path}: checkpoint is of another model ({', '.join(diff)} differ:"
+                    f" {', '.join(f'{k}={saved.get(k)!r}' for k in diff if k != 'spec')})"
+                )
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
+            raise UserError(
+                f"{path}: checkpoint cannot be read ({err.message.splitlines()[0]})"
+            ) from None
+        except (AssertionError, ValueError) as err:
+            raise UserError(
+                f"{path}: checkpoint does not fit this model ({str(err).splitlines()[0]})"
+            ) from None
+        return True

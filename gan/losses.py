@@ -1,0 +1,179 @@
+"""Adversarial losses as pure functions of tensors.
+
+Every loss averages over the *global* batch when ``global_batch_size`` is given: each replica
+divides its sum by the global batch size, and the optimizer's all-reduce sums the replicas'
+gradients, so N replicas make the same update as one device with the same global batch.
+Without ``global_batch_size`` the loss is a plain mean over the batch it sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+
+__all__ = [
+    "feature_matching_loss",
+    "gradient_penalty",
+    "nonsaturating_discriminator_loss",
+    "nonsaturating_generator_loss",
+    "wasserstein_discriminator_loss",
+    "wasserstein_generator_loss",
+]
+
+
+def _batch_mean(values: tf.Tensor, global_batch_size: int | None) -> tf.Tensor:
+    """Mean of per-example values ``(batch, ...)`` over the batch (global if given) and the rest."""
+    values = tf.cast(values, tf.float32)
+    per_example = tf.reshape(values, [tf.shape(values)[0], -1])
+    per_example = tf.reduce_mean(per_example, axis=1)
+    if global_batch_size is None:
+        return tf.reduce_mean(per_example)
+    return tf.reduce_sum(per_example) / tf.cast(global_batch_size, tf.float32)
+
+
+def wasserstein_discriminator_loss(
+    real_scores: tf.Tensor, fake_scores: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Wasserstein GAN critic loss (Arjovsky et al. 2017, arXiv:1701.07875).
+
+    ``mean(D(fake)) - mean(D(real))``: minimizing it widens the critic's score gap.
+
+    Args:
+        real_scores: ``(batch, ...)`` critic scores of real data, unbounded reals.
+        fake_scores: ``(batch, ...)`` critic scores of generated data.
+        global_batch_size: average over this many examples in all replicas (see module doc).
+
+    Returns:
+        A scalar ``float32``.
+    """
+    return _batch_mean(fake_scores, global_batch_size) - _batch_mean(real_scores, global_batch_size)
+
+
+def wasserstein_generator_loss(
+    fake_scores: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Wasserstein GAN generator loss (Arjovsky et al. 2017, arXiv:1701.07875): ``-mean(D(fake))``.
+
+    Args:
+        fake_scores: ``(batch, ...)`` critic scores of generated data.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    return -_batch_mean(fake_scores, global_batch_size)
+
+
+def gradient_penalty(
+    critic: Callable[[tf.Tensor], tf.Tensor],
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    epsilon: tf.Tensor,
+    group_axis: int | None = None,
+    global_batch_size: int | None = None,
+) -> tf.Tensor:
+    """WGAN-GP gradient penalty (Gulrajani et al. 2017, arXiv:1704.00028).
+
+    ``mean((||grad D(x_hat)|| - 1)^2)`` with ``x_hat = epsilon * real + (1 - epsilon) * fake``,
+    the norm taken over all non-batch axes (``sqrt(sum(g^2) + 1e-12)``: the small constant keeps
+    the gradient of the norm finite at 0). The interpolation, the gradient and the norm are
+    computed in ``float32`` whatever the critic's compute dtype, so the penalty stays
+    numerically safe under mixed precision.
+
+    With ``group_axis``, the input is split along that axis into independent groups, each with
+    its own norm and penalty, summed over the groups: this is the penalty of one critic per
+    group (MuseGAN's jamming mode, one critic per track) when ``critic`` returns the sum of the
+    groups' scores, because then the gradient on group ``k`` is exactly critic ``k``'s gradient.
+
+    Args:
+        critic: maps ``(batch, ...)`` inputs to ``(batch, ...)`` scores.
+        real: ``(batch, ...)`` real data.
+        fake: ``(batch, ...)`` generated data of the same shape.
+        epsilon: ``(batch,)`` interpolation weights, drawn from Uniform(0, 1) per example.
+        group_axis: the axis of independent groups, or None for one group.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``: the penalty before its weight (lambda).
+    """
+    real = tf.cast(real, tf.float32)
+    fake = tf.cast(fake, tf.float32)
+    shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+    epsilon = tf.reshape(tf.cast(epsilon, tf.float32), shape)
+    mixed = epsilon * real + (1.0 - epsilon) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = tf.reduce_sum(tf.cast(critic(mixed), tf.float32))
+    grads = tf.cast(tape.gradient(scores, mixed), tf.float32)
+    if group_axis is None:
+        grads = tf.reshape(grads, [tf.shape(grads)[0], 1, -1])
+    else:
+        axis = group_axis % len(real.shape)
+        perm = [0, axis, *[a for a in range(1, len(real.shape)) if a != axis]]
+        grads = tf.transpose(grads, perm)
+        grads = tf.reshape(grads, [tf.shape(grads)[0], tf.shape(grads)[1], -1])
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=-1) + 1e-12)  # (batch, groups)
+    per_example = tf.reduce_sum(tf.square(norms - 1.0), axis=1)
+    return _batch_mean(per_example, global_batch_size)
+
+
+def nonsaturating_discriminator_loss(
+    real_logits: tf.Tensor, fake_logits: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Standard GAN discriminator loss (Goodfellow et al. 2014, arXiv:1406.2661).
+
+    Binary cross-entropy with real labelled 1 and fake labelled 0:
+    ``-mean(log sigmoid(real)) - mean(log(1 - sigmoid(fake)))``, computed from logits.
+
+    Args:
+        real_logits: ``(batch, ...)`` discriminator logits on real data.
+        fake_logits: ``(batch, ...)`` discriminator logits on generated data.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    real_logits = tf.cast(real_logits, tf.float32)
+    fake_logits = tf.cast(fake_logits, tf.float32)
+    real = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
+    fake = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
+    return _batch_mean(real, global_batch_size) + _batch_mean(fake, global_batch_size)
+
+
+def nonsaturating_generator_loss(
+    fake_logits: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Non-saturating generator loss (Goodfellow et al. 2014, arXiv:1406.2661).
+
+    ``-mean(log sigmoid(D(fake)))``: the generator maximizes the log-probability that the
+    discriminator calls its output real.
+
+    Args:
+        fake_logits: ``(batch, ...)`` discriminator logits on generated data.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    fake_logits = tf.cast(fake_logits, tf.float32)
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)
+    return _batch_mean(loss, global_batch_size)
+
+
+def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tensor:
+    """Feature matching (Salimans et al. 2016, arXiv:1606.03498), as used by C-RNN-GAN.
+
+    ``||mean(f(real)) - mean(f(fake))||^2``: the squared distance between the batch means of the
+    discriminator's last hidden features on real and on generated data.
+
+    Args:
+        real_features: ``(batch, features)`` discriminator features of real data.
+        fake_features: ``(batch, features)`` discriminator features of generated data.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    real_mean = tf.reduce_mean(tf.cast(real_features, tf.float32), axis=0)
+    fake_mean = tf.reduce_mean(tf.cast(fake_features, tf.float32), axis=0)
+    return tf.reduce_sum(tf.square(real_mean - fake_mean))

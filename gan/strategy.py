@@ -1,0 +1,47 @@
+"""Distribution strategies and numeric precision, chosen by name from the config."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from pianoroll.errors import UserError
+
+__all__ = ["PRECISIONS", "STRATEGIES", "make_strategy", "set_precision"]
+
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """Build a ``tf.distribute`` strategy.
+
+    Args:
+        name: ``auto`` (MirroredStrategy over all visible GPUs when there are several, else the
+            default strategy), ``mirrored`` (all visible devices of this machine: GPUs, or the
+            CPU's logical devices), ``multi_worker`` (MultiWorkerMirroredStrategy configured
+            by the ``TF_CONFIG`` environment variable) or ``one_device`` (the first GPU, else
+            the CPU).
+    """
+    if name not in STRATEGIES:
+        raise UserError(
+            f"train.strategy: unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
+        )
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def set_precision(name: str) -> None:
+    """Set the Keras global dtype policy (before any layer is built)."""
+    if name not in PRECISIONS:
+        raise UserError(
+            f"train.precision: unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}"
+        )
+    keras.mixed_precision.set_global_policy(name)

@@ -1,0 +1,419 @@
+"""The adversarial training loop, shared by every model package.
+
+``train(cfg, run_dir)`` is a plain function: it prepares or loads the data, builds the model
+from ``cfg.model`` (a ``_target_``), and runs ``cfg.train.steps`` generator steps, each with
+``cfg.train.critic_steps`` critic steps before it, all in one compiled ``tf.function``. Run it
+twice on the same run folder and the second call resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hydra
+import keras
+import numpy as np
+import tensorflow as tf
+from omegaconf import DictConfig, OmegaConf
+
+from gan.checkpoint import Checkpointer
+from gan.model import GANModel
+from gan.objectives import Objective
+from gan.strategy import make_strategy, set_precision
+from gan.tracking import RunTracker
+from pianoroll.dataset import Dataset
+from pianoroll.errors import UserError
+from pianoroll.evaluation import metric_means
+from pianoroll.io import atomic_path, write_json
+from pianoroll.output import binarize, write_sample_set
+from pianoroll.pipeline import batch_stream
+from pianoroll.prepare import load_or_prepare
+
+__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "build_model", "train"]
+
+#: Independent random streams folded into the run seed.
+NOISE_STREAM, EPSILON_STREAM, SAMPLE_STREAM, EVAL_STREAM = 1, 2, 3, 4
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was written before stopping."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def build_model(cfg: DictConfig, spec: Any) -> GANModel:
+    """Instantiate ``cfg.model`` (a partial ``_target_``) for a phrase spec."""
+    try:
+        factory = hydra.utils.instantiate(cfg.model, _partial_=True)
+        model = factory(spec=spec)
+    except UserError:
+        raise
+    except Exception as err:  # hydra wraps errors raised while building the networks
+        cause = err.__cause__ or err
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise UserError(f"model: cannot be built ({str(cause).splitlines()[0]})") from None
+    if not isinstance(model, GANModel):
+        raise UserError(f"model: {type(model).__name__} is not a gan.model.GANModel")
+    return model
+
+
+class Trainer:
+    """Optimizers and the compiled training iteration for one model.
+
+    Args:
+        model: the networks (built inside ``strategy.scope()``).
+        objective: the losses.
+        strategy: the distribution strategy the model was built under.
+        train_cfg: the ``train`` config node (learning rates, betas, steps, critic steps,
+            batch size, jit).
+        seed: the run's random seed.
+    """
+
+    def __init__(
+        self,
+        model: GANModel,
+        objective: Objective,
+        strategy: tf.distribute.Strategy,
+        train_cfg: Any,
+        seed: int,
+    ) -> None:
+        self.model = model
+        self.objective = objective
+        self.strategy = strategy
+        self.critic_steps = int(train_cfg.critic_steps)
+        self.global_batch = int(train_cfg.batch_size)
+        if self.global_batch % strategy.num_replicas_in_sync:
+            raise UserError(
+                f"train.batch_size: {self.global_batch} does not split evenly over"
+                f" {strategy.num_replicas_in_sync} replicas"
+            )
+        self.trace_count = 0
+        with strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.seed = tf.Variable(int(seed), dtype=tf.int64, trainable=False, name="seed")
+            steps = int(train_cfg.steps)
+            self.generator_optimizer = self._optimizer(train_cfg.generator_lr, train_cfg, steps)
+            self.critic_optimizer = self._optimizer(
+                train_cfg.critic_lr, train_cfg, steps * self.critic_steps
+            )
+            self.generator_optimizer.build(model.generator.trainable_variables)
+            self.critic_optimizer.build(model.critic.trainable_variables)
+        step_fn = self._iteration
+        self.iteration = tf.function(
+            step_fn, jit_compile=bool(train_cfg.jit_compile) and strategy.num_replicas_in_sync == 1
+        )
+
+    @staticmethod
+    def _optimizer(lr: float, train_cfg: Any, decay_steps: int) -> keras.optimizers.Optimizer:
+        rate: Any = float(lr)
+        if train_cfg.lr_decay:
+            # Linear decay to zero over the run, counted in this optimizer's own updates.
+            rate = keras.optimizers.schedules.PolynomialDecay(
+                float(lr), max(decay_steps, 1), 0.0, power=1.0
+            )
+        optimizer = keras.optimizers.Adam(
+            rate, beta_1=float(train_cfg.beta_1), beta_2=float(train_cfg.beta_2)
+        )
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    @property
+    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        """The optimizers by checkpoint name."""
+        return {
+            "generator_optimizer": self.generator_optimizer,
+            "critic_optimizer": self.critic_optimizer,
+        }
+
+    def _replica_slice(self, values: Any) -> Any:
+        """This replica's part of a global-batch structure (replica ``i`` gets rows ``i*b:(i+1)*b``)."""
+        context = tf.distribute.get_replica_context()
+        per_replica = self.global_batch // self.strategy.num_replicas_in_sync
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * per_replica
+        return tf.nest.map_structure(lambda v: v[start : start + per_replica], values)
+
+    def _seed(self, stream: int, step: tf.Tensor, sub: int) -> tf.Tensor:
+        base = tf.stack([self.seed, tf.constant(stream, tf.int64)])
+        return tf.random.experimental.stateless_fold_in(
+            tf.random.experimental.stateless_fold_in(base, step), sub
+        )
+
+    @staticmethod
+    def _apply(optimizer, loss: tf.Tensor, tape: tf.GradientTape, variables: list) -> None:
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        else:
+            grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+
+    def _critic_step(self, real: tf.Tensor, step: tf.Tensor, sub: int) -> dict[str, tf.Tensor]:
+        noise = self._replica_slice(
+            self.model.sample_noise(self.global_batch, self._seed(NOISE_STREAM, step, sub))
+        )
+        epsilon = self._replica_slice(
+            tf.random.stateless_uniform([self.global_batch], self._seed(EPSILON_STREAM, step, sub))
+        )
+        # Outside the tape: the critic's update needs no gradient through the generator.
+        fake = self.model.generate(noise, real, training=True)
+        with tf.GradientTape() as tape:
+            loss, parts = self.objective.critic_loss(
+                self.model, real, fake, epsilon, self.global_batch
+            )
+        self._apply(self.critic_optimizer, loss, tape, self.model.critic.trainable_variables)
+        return parts
+
+    def _generator_step(self, real: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
+        noise = self._replica_slice(
+            self.model.sample_noise(
+                self.global_batch, self._seed(NOISE_STREAM, step, self.critic_steps)
+            )
+        )
+        with tf.GradientTape() as tape:
+            fake = self.model.generate(noise, real, training=True)
+            loss, parts = self.objective.generator_loss(self.model, real, fake, self.global_batch)
+        self._apply(self.generator_optimizer, loss, tape, self.model.generator.trainable_variables)
+        return parts
+
+    def _iteration(self, iterator: Iterator, step: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One iteration: ``critic_steps`` critic updates, then one generator update."""
+        self.trace_count += 1  # runs only while tracing: counts (re)traces
+        critic_parts = {}
+        real = None
+        for sub in range(self.critic_steps):
+            real = next(iterator)
+            critic_parts = self.strategy.run(self._critic_step, args=(real, step, sub))
+        generator_parts = self.strategy.run(self._generator_step, args=(real, step))
+        # Each replica's value is already its share of the global-batch mean: sum them.
+        return {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in {**critic_parts, **generator_parts}.items()
+        }
+
+    def generate(
+        self, count: int, stream: int, real: np.ndarray | None = None, chunk: int = 256
+    ) -> np.ndarray:
+        """Generate ``count`` phrases from fixed noise (a pure function of the seed and stream).
+
+        Returns:
+            ``(count, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1).
+        """
+        noise = self.model.sample_noise(count, tf.stack([self.seed, tf.constant(stream, tf.int64)]))
+        out = []
+        for start in range(0, count, chunk):
+            part = {k: v[start : start + chunk] for k, v in noise.items()}
+            condition = None if real is None else tf.constant(real[start : start + chunk])
+            out.append(np.asarray(self.model.generate(part, condition, training=False), np.float32))
+        return np.concatenate(out)
+
+
+def _conditions(trainer: Trainer, dataset: Dataset, count: int) -> np.ndarray | None:
+    """Real phrases in {-1, 1} to take condition tracks from, for conditional models."""
+    if getattr(trainer.model, "condition_index", None) is None:
+        return None
+    index = np.arange(count) % len(dataset)
+    return np.where(dataset.phrases[index], 1.0, -1.0).astype(np.float32)
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def _save_config(cfg: DictConfig, run_dir: Path) -> None:
+    with atomic_path(run_dir / "config.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(_resolved(cfg))))
+
+
+def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a GAN as configured, leaving checkpoints, samples and logs in ``run_dir``.
+
+    Args:
+        cfg: the composed config (``data``, ``model``, ``train``, ``wandb``, ``paths``, ``seed``).
+        run_dir: the run folder; if it holds a checkpoint, training resumes from it.
+        progress: show a progress bar.
+
+    Returns:
+        A summary: the final step, the last losses, the sample files and the metric means.
+
+    Raises:
+        TrainingDiverged: a loss became NaN or infinite.
+        TrainingInterrupted: SIGINT/SIGTERM arrived (after writing a checkpoint).
+        UserError: bad config, data or checkpoint.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_cfg = cfg.train
+    keras.utils.set_random_seed(int(cfg.seed))
+    if train_cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    dataset, cache = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=progress)
+    train_set, val_set = dataset.split(float(cfg.data.val_fraction), int(cfg.data.split_seed))
+    if len(train_set) == 0:
+        raise UserError(f"{cache}: no training phrases after holding out validation songs")
+
+    set_precision(str(train_cfg.precision))
+    strategy = make_strategy(str(train_cfg.strategy))
+    with strategy.scope():
+        model = build_model(cfg, dataset.spec)
+        objective = hydra.utils.instantiate(train_cfg.objective)
+    trainer = Trainer(model, objective, strategy, train_cfg, int(cfg.seed))
+    checkpointer = Checkpointer(
+        run_dir / "checkpoints",
+        model,
+        trainer.optimizers,
+        trainer.step,
+        trainer.seed,
+        int(train_cfg.keep_checkpoints),
+    )
+    resumed = checkpointer.restore()
+    if not (run_dir / "config.yaml").exists():
+        _save_config(cfg, run_dir)
+
+    start = int(trainer.step.numpy())
+    total = int(train_cfg.steps)
+    stream = batch_stream(
+        train_set.phrases,
+        trainer.global_batch,
+        int(cfg.seed),
+        start_batch=start * trainer.critic_steps,
+        max_shift=int(cfg.data.transpose),
+        drum_mask=dataset.spec.drum_mask,
+    )
+    iterator = iter(strategy.experimental_distribute_dataset(stream))
+    tracker = RunTracker(run_dir, _resolved(cfg), cfg.wandb, total, start, progress)
+    if resumed:
+        tracker.message(f"resumed {run_dir} at step {start}")
+    rng = np.random.default_rng(int(cfg.seed))
+    sample_conditions = _conditions(
+        trainer, val_set if len(val_set) else train_set, int(train_cfg.n_samples)
+    )
+
+    def write_samples(step: int) -> dict[str, Path]:
+        outputs = trainer.generate(int(train_cfg.n_samples), SAMPLE_STREAM, sample_conditions)
+        files = write_sample_set(
+            run_dir / "samples",
+            f"step-{step:06d}",
+            outputs,
+            dataset.spec,
+            np.random.default_rng([int(cfg.seed), step]),
+        )
+        tracker.image(step, "samples/threshold", files["threshold.png"])
+        tracker.image(step, "samples/bernoulli", files["bernoulli.png"])
+        return files
+
+    def evaluate(step: int) -> dict[str, float]:
+        count = int(train_cfg.eval_samples)
+        outputs = trainer.generate(count, EVAL_STREAM, _conditions(trainer, train_set, count))
+        means = metric_means(binarize(outputs, "threshold", rng), dataset.spec)
+        tracker.log(step, {f"eval/{k}": v for k, v in means.items()})
+        return means
+
+    stop: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: stop.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    values: dict[str, float] = {}
+    step = start
+    try:
+        while step < total and not stop:
+            out = trainer.iteration(iterator, tf.constant(step, tf.int64))
+            values = {k: float(v) for k, v in out.items()}
+            bad = [k for k, v in values.items() if not math.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(
+                    f"training stopped at step {step + 1}: {', '.join(f'{k}={values[k]}' for k in bad)};"
+                    f" the last good checkpoint is {checkpointer.latest or 'none (no checkpoint yet)'}"
+                )
+            step += 1
+            trainer.step.assign(step)
+            if step % int(train_cfg.log_every) == 0 or step == total:
+                tracker.log(step, {**values, "steps_per_second": tracker.throughput(step)})
+            tracker.progress(
+                step, {k: values[k] for k in ("critic_loss", "generator_loss") if k in values}
+            )
+            if step % int(train_cfg.checkpoint_every) == 0:
+                checkpointer.save(step)
+            if step % int(train_cfg.sample_every) == 0 and step < total:
+                write_samples(step)
+            if step % int(train_cfg.eval_every) == 0 and step < total:
+                evaluate(step)
+        if stop:
+            path = checkpointer.save(step)
+            raise TrainingInterrupted(
+                stop[0],
+                f"interrupted at step {step}; checkpoint {path}; resume with resume={run_dir}",
+            )
+        if checkpointer.latest is None or not checkpointer.latest.endswith(f"-{step}"):
+            checkpointer.save(step)
+        files = write_samples(step)
+        generated = evaluate(step)
+        reference = metric_means(
+            val_set.phrases if len(val_set) else train_set.phrases, dataset.spec
+        )
+        summary = {
+            "step": step,
+            "losses": values,
+            "generated": generated,
+            "data": reference,
+            "samples": {k: str(v) for k, v in files.items()},
+        }
+        write_json(run_dir / "metrics.json", summary)
+        tracker.summary(
+            {
+                **{f"final/{k}": v for k, v in values.items()},
+                **{f"eval/{k}": v for k, v in generated.items()},
+            }
+        )
+        return summary
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        tracker.close()
+
+
+def format_summary(
+    summary: dict[str, Any],
+    keys: tuple[str, ...] = (
+        "empty_bar_rate",
+        "used_pitch_classes",
+        "polyphony_rate",
+        "qualified_note_rate",
+        "in_scale_rate",
+        "tonal_distance",
+    ),
+) -> str:
+    """A small table of generated vs data metric means."""
+    lines = [f"{'metric':<22}{'generated':>10}{'data':>10}"]
+    for key in keys:
+        if key in summary["generated"]:
+            lines.append(
+                f"{key:<22}{summary['generated'][key]:>10.3f}{summary['data'].get(key, float('nan')):>10.3f}"
+            )
+    return "\n".join(lines)
+
+
+def print_and_exit_on_interrupt(fn):
+    """Wrap a training entry point: an interrupt exits with status 128 + signal number."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrainingInterrupted as err:
+            print(str(err), file=sys.stderr)
+            sys.exit(128 + err.signum)
+
+    return wrapper

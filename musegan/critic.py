@@ -1,0 +1,118 @@
+"""The MuseGAN critic: 3D convolutions over (bar, time, pitch) with tracks as channels.
+
+No batch normalization: it makes each example's score depend on the rest of the batch, which
+breaks the per-example gradient of the WGAN-GP penalty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+from musegan.layers import bar_axis_kernels, normal_init
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["CriticConfig", "build_critic", "critic_network"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticConfig:
+    """Sizes of the critic.
+
+    Attributes:
+        bar_filters: filters of the two valid convolutions along the bar axis (kernels
+            ``min(2, bars)`` then the rest, so the bar axis ends at 1).
+        pitch_filters: filters of the strided convolutions along the pitch axis, one per
+            ``pitch_strides`` entry.
+        pitch_strides: kernel and stride of each pitch layer; their product is the number of
+            pitches (``[12, 7]`` for 84).
+        time_layers: ``[filters, kernel, stride]`` of each convolution along the time axis
+            (``same`` padding, so any bar length works).
+        dense_units: units of the hidden dense layer.
+        leak: LeakyReLU slope.
+    """
+
+    bar_filters: Sequence[int] = (128, 64)
+    pitch_filters: Sequence[int] = (64, 64)
+    pitch_strides: Sequence[int] = (12, 7)
+    time_layers: Sequence[Sequence[int]] = ((64, 2, 2), (64, 2, 2), (128, 4, 2), (256, 3, 2))
+    dense_units: int = 512
+    leak: float = 0.2
+
+    def check(self, spec: PhraseSpec) -> None:
+        """Raise ValueError when the sizes do not fit the spec."""
+        product = 1
+        for stride in self.pitch_strides:
+            product *= stride
+        if product != spec.n_pitches:
+            raise ValueError(
+                f"critic: pitch_strides {list(self.pitch_strides)} multiply to {product},"
+                f" not n_pitches {spec.n_pitches}"
+            )
+        if len(self.pitch_filters) != len(self.pitch_strides):
+            raise ValueError("critic: pitch_filters needs one entry per pitch_strides entry")
+
+
+def critic_network(spec: PhraseSpec, cfg: CriticConfig, channels: int, name: str) -> keras.Model:
+    """One critic network.
+
+    Args:
+        spec: the phrase spec.
+        cfg: layer sizes.
+        channels: input channels (tracks it sees).
+        name: model name.
+
+    Returns:
+        A model ``(batch, bars, steps, pitches, channels)`` in [-1, 1] -> ``(batch, 1)``
+        unbounded scores (``float32``).
+    """
+    cfg.check(spec)
+    x = inp = keras.Input((*spec.shape[:3], channels), name=f"{name}_in")
+
+    def conv(x, filters, kernel, strides, padding, label):
+        x = layers.Conv3D(
+            filters,
+            kernel,
+            strides=strides,
+            padding=padding,
+            kernel_initializer=normal_init(),
+            name=f"{name}_{label}",
+        )(x)
+        return layers.LeakyReLU(cfg.leak)(x)
+
+    for i, (filters, kernel) in enumerate(
+        zip(cfg.bar_filters, bar_axis_kernels(spec.n_bars), strict=True)
+    ):
+        x = conv(x, filters, (kernel, 1, 1), 1, "valid", f"bar{i}")
+    for i, (filters, stride) in enumerate(zip(cfg.pitch_filters, cfg.pitch_strides, strict=True)):
+        x = conv(x, filters, (1, 1, stride), (1, 1, stride), "valid", f"pitch{i}")
+    for i, (filters, kernel, stride) in enumerate(cfg.time_layers):
+        x = conv(x, filters, (1, kernel, 1), (1, stride, 1), "same", f"time{i}")
+    x = layers.Flatten()(x)
+    x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(x)
+    x = layers.LeakyReLU(cfg.leak)(x)
+    out = layers.Dense(1, kernel_initializer=normal_init(), dtype="float32", name=f"{name}_out")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_critic(spec: PhraseSpec, cfg: CriticConfig, per_track: bool) -> keras.Model:
+    """The critic of a mode: one network over all tracks, or one per track (jamming).
+
+    With ``per_track``, critic ``k`` sees only track ``k`` and the model returns the sum of
+    their scores; train it with ``gradient_penalty(..., group_axis=-1)`` so that each critic
+    gets its own penalty (see :func:`gan.losses.gradient_penalty`).
+
+    Returns:
+        A model ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] -> ``(batch, 1)``.
+    """
+    if not per_track:
+        return critic_network(spec, cfg, spec.n_tracks, "critic")
+    inp = keras.Input(spec.shape, name="critic_in")
+    scores = [
+        critic_network(spec, cfg, 1, f"critic_{k}")(inp[..., k : k + 1])
+        for k in range(spec.n_tracks)
+    ]
+    return keras.Model(inp, ops.sum(ops.stack(scores, axis=0), axis=0), name="critic_per_track")

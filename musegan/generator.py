@@ -1,0 +1,332 @@
+"""The MuseGAN generator: temporal networks, per-track bar generators and the bar encoder.
+
+Shapes follow the tensor contract of :mod:`pianoroll`: the generator returns
+``(batch, bars, steps, pitches, tracks)`` in (-1, 1) (a ``tanh``). Bars are folded into the
+batch axis, so each bar generator is called once per forward pass, not once per bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+from musegan.layers import bar_axis_kernels, factor_strides, normal_init
+from pianoroll.spec import PhraseSpec
+
+__all__ = [
+    "MODES",
+    "BarGeneratorConfig",
+    "bar_encoder",
+    "bar_generator",
+    "build_generator",
+    "noise_shapes",
+    "temporal_network",
+]
+
+#: The paper's three ways of sharing noise between tracks.
+MODES = ("jamming", "composer", "hybrid")
+
+
+@dataclasses.dataclass(frozen=True)
+class BarGeneratorConfig:
+    """Sizes of one bar generator (and of the bar encoder that mirrors it).
+
+    Attributes:
+        dense_units: units of the first dense layer; reshaped to ``(2, 1, dense_units // 2)``.
+        time_filters: filters of the transposed convolutions up the time axis, from 2 steps to
+            ``steps_per_bar``; the last entry repeats when more layers are needed.
+        pitch_filters: filters of the pitch-axis layers before the output layer.
+        pitch_strides: kernel and stride of each pitch-axis layer; their product is the
+            number of pitches (``[7, 12]`` for 84).
+        momentum: batch-norm momentum.
+    """
+
+    dense_units: int = 1024
+    time_filters: Sequence[int] = (512, 256, 256)
+    pitch_filters: Sequence[int] = (256,)
+    pitch_strides: Sequence[int] = (7, 12)
+    momentum: float = 0.9
+
+    def time_layers(self, steps_per_bar: int) -> list[tuple[int, int]]:
+        """``(filters, stride)`` of each time-axis layer for this bar length."""
+        strides = factor_strides(steps_per_bar, 2, "steps_per_bar")
+        filters = list(self.time_filters) or [self.dense_units // 2]
+        return [(filters[min(i, len(filters) - 1)], s) for i, s in enumerate(strides)]
+
+    def check(self, spec: PhraseSpec) -> None:
+        """Raise ValueError when the sizes cannot produce the spec's bar shape."""
+        product = 1
+        for stride in self.pitch_strides:
+            product *= stride
+        if product != spec.n_pitches:
+            raise ValueError(
+                f"bar generator: pitch_strides {list(self.pitch_strides)} multiply to {product},"
+                f" not n_pitches {spec.n_pitches}"
+            )
+        if len(self.pitch_filters) != len(self.pitch_strides) - 1:
+            raise ValueError(
+                "bar generator: pitch_filters needs one entry fewer than pitch_strides"
+            )
+        if self.dense_units % 2:
+            raise ValueError("bar generator: dense_units must be even (reshaped to 2 steps)")
+        self.time_layers(spec.steps_per_bar)
+
+
+def _norm_relu(x, momentum: float, name: str):
+    x = layers.BatchNormalization(momentum=momentum, synchronized=True, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def temporal_network(
+    z_dim: int, n_bars: int, filters: int, momentum: float, name: str
+) -> keras.Model:
+    """Map one noise vector to one latent vector per bar (the paper's temporal network G_temp).
+
+    Args:
+        z_dim: noise and output size.
+        n_bars: number of output vectors.
+        filters: filters of the first transposed convolution.
+        momentum: batch-norm momentum.
+        name: model name.
+
+    Returns:
+        A model ``(batch, z_dim)`` -> ``(batch, n_bars, z_dim)``.
+    """
+    first, second = bar_axis_kernels(n_bars)
+    z = keras.Input((z_dim,), name=f"{name}_in")
+    x = layers.Reshape((1, 1, z_dim))(z)
+    x = layers.Conv2DTranspose(
+        filters, (first, 1), kernel_initializer=normal_init(), name=f"{name}_conv1"
+    )(x)
+    x = _norm_relu(x, momentum, f"{name}_1")
+    x = layers.Conv2DTranspose(
+        z_dim, (second, 1), kernel_initializer=normal_init(), name=f"{name}_conv2"
+    )(x)
+    x = _norm_relu(x, momentum, f"{name}_2")
+    return keras.Model(z, layers.Reshape((n_bars, z_dim))(x), name=name)
+
+
+def bar_encoder(
+    spec: PhraseSpec, cfg: BarGeneratorConfig, name: str = "bar_encoder"
+) -> keras.Model:
+    """Encode a condition bar into features at every resolution of the bar generator.
+
+    The mirror of :func:`bar_generator` (the paper's track-conditional encoder, Eq. 4): strided
+    convolutions down the pitch axis, then down the time axis to 2 steps. Output ``i`` has the
+    shape of the bar generator's hidden state before its layer ``i``.
+
+    Args:
+        spec: the phrase spec.
+        cfg: the bar generator's sizes.
+        name: model name.
+
+    Returns:
+        A model ``(batch, steps, pitches, 1)`` in {-1, 1} -> a list of feature maps, coarsest
+        first: ``(batch, 2, 1, f), ..., (batch, steps, 1, f), (batch, steps, 7, f)``.
+    """
+    x = inp = keras.Input((spec.steps_per_bar, spec.n_pitches, 1), name=f"{name}_in")
+    features = []
+    # Down the pitch axis: one conv per pitch stride, last stride first (12 then 7 for 84).
+    for i, stride in enumerate(reversed(cfg.pitch_strides)):
+        filters = 16 * 2**i
+        x = layers.Conv2D(
+            filters,
+            (1, stride),
+            strides=(1, stride),
+            kernel_initializer=normal_init(),
+            name=f"{name}_pitch{i}",
+        )(x)
+        x = layers.LeakyReLU(0.2)(x)
+        features.append(x)
+    # Down the time axis to 2 steps, mirroring the generator's strides.
+    for i, (_, stride) in enumerate(reversed(cfg.time_layers(spec.steps_per_bar))):
+        filters = min(16 * 2 ** (len(cfg.pitch_strides) + i), 256)
+        x = layers.Conv2D(
+            filters,
+            (stride, 1),
+            strides=(stride, 1),
+            kernel_initializer=normal_init(),
+            name=f"{name}_time{i}",
+        )(x)
+        x = layers.LeakyReLU(0.2)(x)
+        features.append(x)
+    return keras.Model(inp, features[::-1], name=name)
+
+
+def bar_generator(
+    input_dim: int,
+    spec: PhraseSpec,
+    cfg: BarGeneratorConfig,
+    channels: int,
+    condition: keras.Model | None = None,
+    name: str = "bar_generator",
+) -> keras.Model:
+    """One bar generator (the paper's G_bar): a latent vector to one bar of pianoroll.
+
+    Dense, reshape to ``(2, 1, dense_units // 2)``, transposed convolutions up the time axis to
+    ``steps_per_bar``, then along the pitch axis; batch norm and ReLU after each hidden layer,
+    ``tanh`` at the output.
+
+    Args:
+        input_dim: size of the input vector.
+        spec: the phrase spec.
+        cfg: layer sizes.
+        channels: output channels (1 for one track, ``n_tracks`` for the composer).
+        condition: a :func:`bar_encoder`; its features are concatenated to the hidden state
+            before each layer of the same resolution, and the model takes a second input, the
+            condition bar ``(batch, steps, pitches, 1)``.
+        name: model name.
+
+    Returns:
+        A model ``(batch, input_dim)`` [, condition bar] -> ``(batch, steps, pitches, channels)``
+        in (-1, 1).
+    """
+    cfg.check(spec)
+    z = keras.Input((input_dim,), name=f"{name}_z")
+    inputs = [z]
+    features: dict[tuple[int, int], object] = {}
+    if condition is not None:
+        bar = keras.Input((spec.steps_per_bar, spec.n_pitches, 1), name=f"{name}_condition")
+        inputs.append(bar)
+        for feature in condition(bar):
+            features.setdefault(tuple(feature.shape[1:3]), feature)
+
+    def join(x):
+        feature = features.get(tuple(x.shape[1:3]))
+        return x if feature is None else layers.Concatenate(axis=-1)([x, feature])
+
+    x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(z)
+    x = _norm_relu(x, cfg.momentum, f"{name}_dense")
+    x = layers.Reshape((2, 1, cfg.dense_units // 2))(x)
+    for i, (filters, stride) in enumerate(cfg.time_layers(spec.steps_per_bar)):
+        x = layers.Conv2DTranspose(
+            filters,
+            (stride, 1),
+            strides=(stride, 1),
+            kernel_initializer=normal_init(),
+            name=f"{name}_time{i}",
+        )(join(x))
+        x = _norm_relu(x, cfg.momentum, f"{name}_time{i}")
+    for i, (filters, stride) in enumerate(zip(cfg.pitch_filters, cfg.pitch_strides, strict=False)):
+        x = layers.Conv2DTranspose(
+            filters,
+            (1, stride),
+            strides=(1, stride),
+            kernel_initializer=normal_init(),
+            name=f"{name}_pitch{i}",
+        )(join(x))
+        x = _norm_relu(x, cfg.momentum, f"{name}_pitch{i}")
+    stride = cfg.pitch_strides[-1]
+    x = layers.Conv2DTranspose(
+        channels,
+        (1, stride),
+        strides=(1, stride),
+        kernel_initializer=normal_init(),
+        name=f"{name}_out",
+    )(join(x))
+    out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
+    return keras.Model(inputs if condition is not None else z, out, name=name)
+
+
+def noise_shapes(
+    spec: PhraseSpec, mode: str, z_dim: int, temporal: bool, condition_index: int | None
+) -> dict[str, tuple[int, ...]]:
+    """The noise inputs of a mode, without the batch axis.
+
+    ``style`` (shared, time-independent), ``chords`` (shared, through the shared temporal
+    network, or one vector per bar without temporal networks), ``groove`` (per track,
+    time-independent) and ``melody`` (per track, through each track's temporal network, or per
+    bar). The jamming mode has only the private inputs, the composer only the shared ones.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    n_gen = spec.n_tracks - (condition_index is not None)
+    per_time = () if temporal else (spec.n_bars,)
+    shapes: dict[str, tuple[int, ...]] = {}
+    if mode in ("composer", "hybrid"):
+        shapes["style"] = (z_dim,)
+        shapes["chords"] = (*per_time, z_dim)
+    if mode in ("jamming", "hybrid"):
+        shapes["groove"] = (n_gen, z_dim)
+        shapes["melody"] = (n_gen, *per_time, z_dim)
+    return shapes
+
+
+def build_generator(
+    spec: PhraseSpec,
+    mode: str,
+    z_dim: int,
+    temporal: bool,
+    temporal_filters: int,
+    bar: BarGeneratorConfig,
+    condition_index: int | None = None,
+) -> keras.Model:
+    """The whole MuseGAN generator for one mode.
+
+    Args:
+        spec: the phrase spec.
+        mode: ``jamming``, ``composer`` or ``hybrid``.
+        z_dim: size of each noise vector.
+        temporal: use temporal networks for the time-dependent inputs (else per-bar noise).
+        temporal_filters: filters of the temporal networks' first layer.
+        bar: bar generator sizes.
+        condition_index: the track given as a condition (track-conditional generation), or
+            None. That track is not generated: the output carries the condition unchanged.
+
+    Returns:
+        A model whose inputs are the noise dict of :func:`noise_shapes` (plus ``condition``,
+        ``(batch, bars, steps, pitches)`` in {-1, 1}, when conditional) and whose output is
+        ``(batch, bars, steps, pitches, tracks)`` in (-1, 1).
+    """
+    shapes = noise_shapes(spec, mode, z_dim, temporal, condition_index)
+    inputs = {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
+    n_bars = spec.n_bars
+    tracks = [k for k in range(spec.n_tracks) if k != condition_index]
+
+    def over_bars(vector):  # (batch, z) -> (batch, bars, z): time-independent input
+        return ops.repeat(ops.expand_dims(vector, 1), n_bars, axis=1)
+
+    def per_bar(noise, net_name):  # time-dependent input, through a temporal network or not
+        if not temporal:
+            return noise
+        return temporal_network(z_dim, n_bars, temporal_filters, bar.momentum, net_name)(noise)
+
+    shared = []
+    if "style" in inputs:
+        shared = [over_bars(inputs["style"]), per_bar(inputs["chords"], "temporal_shared")]
+    encoder = condition_bars = None
+    if condition_index is not None:
+        inputs["condition"] = keras.Input(
+            (n_bars, spec.steps_per_bar, spec.n_pitches), name="condition"
+        )
+        encoder = bar_encoder(spec, bar)
+        condition_bars = ops.reshape(
+            inputs["condition"], (-1, spec.steps_per_bar, spec.n_pitches, 1)
+        )
+
+    def run_bars(
+        latent, channels, net_name
+    ):  # (batch, bars, d) -> (batch, bars, steps, pitches, c)
+        net = bar_generator(latent.shape[-1], spec, bar, channels, encoder, net_name)
+        folded = ops.reshape(latent, (-1, latent.shape[-1]))
+        out = net([folded, condition_bars] if encoder is not None else folded)
+        return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
+
+    if mode == "composer":
+        outputs = run_bars(ops.concatenate(shared, axis=-1), len(tracks), "bar_generator")
+        per_track = [outputs[..., i] for i in range(len(tracks))]
+    else:
+        per_track = []
+        for i, k in enumerate(tracks):
+            private = [
+                over_bars(inputs["groove"][:, i]),
+                per_bar(inputs["melody"][:, i], f"temporal_{k}"),
+            ]
+            latent = ops.concatenate(shared + private, axis=-1)
+            per_track.append(run_bars(latent, 1, f"bar_generator_{k}")[..., 0])
+    if condition_index is not None:
+        per_track.insert(condition_index, ops.cast(inputs["condition"], per_track[0].dtype))
+    return keras.Model(inputs, ops.stack(per_track, axis=-1), name=f"musegan_{mode}_generator")

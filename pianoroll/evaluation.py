@@ -1,0 +1,47 @@
+"""Set-level summaries of the per-sample metrics in :mod:`pianoroll.metrics`."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from pianoroll.metrics import compute_all
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["metric_means"]
+
+
+def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:
+    """Mean of every metric over a set of phrases.
+
+    Each per-track (or per-pair) key of :func:`pianoroll.metrics.compute_all` gets the mean over
+    the samples where it is defined, and each metric name also gets the mean of its per-track
+    means (``"empty_bar_rate"`` beside ``"empty_bar_rate/Soprano"``...). A metric defined on no
+    sample is NaN.
+
+    Args:
+        phrases: ``(N, bars, steps, pitches, tracks)``, binary.
+        spec: the phrase spec.
+
+    Returns:
+        Metric name -> mean.
+    """
+    values = compute_all(
+        np.asarray(phrases, bool),
+        lowest_pitch=spec.lowest_pitch,
+        steps_per_beat=spec.steps_per_beat,
+        beats_per_bar=spec.beats_per_bar,
+        drum_mask=spec.drum_mask,
+        track_names=spec.track_names,
+    )
+    means: dict[str, float] = {}
+    groups: dict[str, list[float]] = collections.defaultdict(list)
+    for key, per_sample in values.items():
+        defined = per_sample[~np.isnan(per_sample)]
+        means[key] = float(defined.mean()) if defined.size else float("nan")
+        if defined.size:
+            groups[key.split("/")[0]].append(means[key])
+    for name in {key.split("/")[0] for key in values}:
+        means[name] = float(np.mean(groups[name])) if groups[name] else float("nan")
+    return dict(sorted(means.items()))
