@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from musegan.layers import bar_axis_kernels, factor_strides, normal_init
+from musegan.layers import PatchUpsample, bar_axis_kernels, factor_strides, normal_init
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -98,9 +98,8 @@ def temporal_network(
     first, second = bar_axis_kernels(n_bars)
     z = keras.Input((z_dim,), name=f"{name}_in")
     x = layers.Reshape((1, 1, z_dim))(z)
-    x = layers.Conv2DTranspose(
-        filters, (first, 1), kernel_initializer=normal_init(), name=f"{name}_conv1"
-    )(x)
+    # On a 1x1 input a valid transposed convolution of kernel (first, 1) is a patch upsample.
+    x = PatchUpsample(filters, (first, 1), name=f"{name}_conv1")(x)
     x = _norm_relu(x, momentum, f"{name}_1")
     x = layers.Conv2DTranspose(
         z_dim, (second, 1), kernel_initializer=normal_init(), name=f"{name}_conv2"
@@ -168,7 +167,8 @@ def bar_generator(
 
     Dense, reshape to ``(2, 1, dense_units // 2)``, transposed convolutions up the time axis to
     ``steps_per_bar``, then along the pitch axis; batch norm and ReLU after each hidden layer,
-    ``tanh`` at the output.
+    ``tanh`` at the output. Every transposed convolution has kernel = stride, so it runs as a
+    :class:`~musegan.layers.PatchUpsample` (one matrix product).
 
     Args:
         input_dim: size of the input vector.
@@ -202,31 +202,13 @@ def bar_generator(
     x = _norm_relu(x, cfg.momentum, f"{name}_dense")
     x = layers.Reshape((2, 1, cfg.dense_units // 2))(x)
     for i, (filters, stride) in enumerate(cfg.time_layers(spec.steps_per_bar)):
-        x = layers.Conv2DTranspose(
-            filters,
-            (stride, 1),
-            strides=(stride, 1),
-            kernel_initializer=normal_init(),
-            name=f"{name}_time{i}",
-        )(join(x))
+        x = PatchUpsample(filters, (stride, 1), name=f"{name}_time{i}")(join(x))
         x = _norm_relu(x, cfg.momentum, f"{name}_time{i}")
     for i, (filters, stride) in enumerate(zip(cfg.pitch_filters, cfg.pitch_strides, strict=False)):
-        x = layers.Conv2DTranspose(
-            filters,
-            (1, stride),
-            strides=(1, stride),
-            kernel_initializer=normal_init(),
-            name=f"{name}_pitch{i}",
-        )(join(x))
+        x = PatchUpsample(filters, (1, stride), name=f"{name}_pitch{i}")(join(x))
         x = _norm_relu(x, cfg.momentum, f"{name}_pitch{i}")
     stride = cfg.pitch_strides[-1]
-    x = layers.Conv2DTranspose(
-        channels,
-        (1, stride),
-        strides=(1, stride),
-        kernel_initializer=normal_init(),
-        name=f"{name}_out",
-    )(join(x))
+    x = PatchUpsample(channels, (1, stride), name=f"{name}_out")(join(x))
     out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
     return keras.Model(inputs if condition is not None else z, out, name=name)
 
