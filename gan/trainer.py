@@ -110,10 +110,16 @@ class Trainer:
             )
             self.generator_optimizer.build(model.generator.trainable_variables)
             self.critic_optimizer.build(model.critic.trainable_variables)
-        step_fn = self._iteration
-        self.iteration = tf.function(
-            step_fn, jit_compile=bool(train_cfg.jit_compile) and strategy.num_replicas_in_sync == 1
+        # XLA compiles the per-replica updates; the iteration around them reads the input
+        # iterator, which XLA cannot compile.
+        jit = bool(train_cfg.jit_compile)
+        self.critic_update = (
+            tf.function(self._critic_step, jit_compile=True) if jit else self._critic_step
         )
+        self.generator_update = (
+            tf.function(self._generator_step, jit_compile=True) if jit else self._generator_step
+        )
+        self.iteration = tf.function(self._iteration)
 
     @staticmethod
     def _optimizer(lr: float, train_cfg: Any, decay_steps: int) -> keras.optimizers.Optimizer:
@@ -152,12 +158,14 @@ class Trainer:
         )
 
     @staticmethod
-    def _apply(optimizer, loss: tf.Tensor, tape: tf.GradientTape, variables: list) -> None:
+    def _scaled(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
+        """The loss to differentiate: scaled up under a loss-scale optimizer (float16).
+
+        Call it inside the gradient tape, so that the scaling is recorded.
+        """
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            grads = tape.gradient(optimizer.scale_loss(loss), variables)
-        else:
-            grads = tape.gradient(loss, variables)
-        optimizer.apply(grads, variables)
+            return optimizer.scale_loss(loss)
+        return loss
 
     def _critic_step(self, real: tf.Tensor, step: tf.Tensor, sub: int) -> dict[str, tf.Tensor]:
         noise = self._replica_slice(
@@ -168,11 +176,13 @@ class Trainer:
         )
         # Outside the tape: the critic's update needs no gradient through the generator.
         fake = self.model.generate(noise, real, training=True)
+        variables = self.model.critic.trainable_variables
         with tf.GradientTape() as tape:
             loss, parts = self.objective.critic_loss(
                 self.model, real, fake, epsilon, self.global_batch
             )
-        self._apply(self.critic_optimizer, loss, tape, self.model.critic.trainable_variables)
+            scaled = self._scaled(self.critic_optimizer, loss)
+        self.critic_optimizer.apply(tape.gradient(scaled, variables), variables)
         return parts
 
     def _generator_step(self, real: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -181,10 +191,12 @@ class Trainer:
                 self.global_batch, self._seed(NOISE_STREAM, step, self.critic_steps)
             )
         )
+        variables = self.model.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.model.generate(noise, real, training=True)
             loss, parts = self.objective.generator_loss(self.model, real, fake, self.global_batch)
-        self._apply(self.generator_optimizer, loss, tape, self.model.generator.trainable_variables)
+            scaled = self._scaled(self.generator_optimizer, loss)
+        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
         return parts
 
     def _iteration(self, iterator: Iterator, step: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -194,8 +206,8 @@ class Trainer:
         real = None
         for sub in range(self.critic_steps):
             real = next(iterator)
-            critic_parts = self.strategy.run(self._critic_step, args=(real, step, sub))
-        generator_parts = self.strategy.run(self._generator_step, args=(real, step))
+            critic_parts = self.strategy.run(self.critic_update, args=(real, step, sub))
+        generator_parts = self.strategy.run(self.generator_update, args=(real, step))
         # Each replica's value is already its share of the global-batch mean: sum them.
         return {
             name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
