@@ -1,0 +1,4 @@
+"""Benchmarks, each run as ``python -m benchmarks.<name>`` from the repository root.
+
+Results are written to ``benchmarks/results/<name>.json``.
+"""

@@ -1,0 +1,317 @@
+"""Compare a set of phrases with a reference set and write an evaluation report.
+
+Command line::
+
+    python -m pianoroll.evaluate a=<set> b=<reference set> out=<report dir> [floor=<set>]
+
+A set is one of:
+
+- an ``.npz`` written by :func:`pianoroll.output.save_phrases` (arrays ``phrases`` and
+  ``spec``), e.g. the generated samples of a training run;
+- a dataset cache ``.npz`` written by :meth:`pianoroll.dataset.Dataset.save`;
+- a directory of MIDI files (or one MIDI file), read onto the data config's spec
+  (``data=<name>``) and cut into phrases with its ``hop_bars`` and ``min_notes``; instruments
+  are merged into tracks with ``data.source.families`` if the config has it, else with the
+  LPD-5 rules if the spec's tracks include theirs, else each track takes its own program;
+  unusable files are skipped with one line each;
+- ``data:train``, ``data:validation`` or ``data:all``: the configured dataset, prepared first
+  if it has no cache, split as in training (``val_fraction``, ``split_seed``).
+
+The report (see :mod:`pianoroll.report`) compares ``a`` with the reference ``b`` (and the
+optional ``floor`` set with ``b``, the noise floor of two real samples). Bad input exits with
+status 2 and one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from pianoroll.compare import compare_sets
+from pianoroll.dataset import Dataset
+from pianoroll.errors import DataError, UserError, exit_on_user_error
+from pianoroll.midi import read_midi
+from pianoroll.phrases import cut_phrases
+from pianoroll.prepare import load_or_prepare, make_spec
+from pianoroll.report import write_report
+from pianoroll.sources import LPD5_FAMILIES, TrackFamilies
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["PhraseSet", "evaluate", "load_set", "main"]
+
+USAGE = "python -m pianoroll.evaluate a=<set> b=<reference set> out=<report dir>"
+MIDI_SUFFIXES = (".mid", ".midi")
+DATA_PARTS = ("train", "validation", "all")
+
+
+@dataclasses.dataclass
+class PhraseSet:
+    """A set of phrases to compare.
+
+    Attributes:
+        name: Display name (file stem, directory name or dataset part).
+        source: Where it came from, for messages.
+        phrases: ``(N, bars, steps, pitches, tracks)``, binary.
+        spec: The phrase spec.
+    """
+
+    name: str
+    source: str
+    phrases: np.ndarray
+    spec: PhraseSpec
+
+
+def _binary(phrases: np.ndarray, spec: PhraseSpec, where: str) -> np.ndarray:
+    """The phrases as bool after checking their shape (0/1 numbers are accepted)."""
+    if phrases.ndim != 5 or phrases.shape[1:] != spec.shape:
+        raise DataError(
+            f"{where}: phrases have shape {phrases.shape}, expected (N, "
+            f"{', '.join(map(str, spec.shape))}) from its spec",
+            "wrong shape",
+        )
+    if phrases.dtype != np.bool_:
+        if not (np.issubdtype(phrases.dtype, np.number) and np.isin(phrases, (0, 1)).all()):
+            raise DataError(f"{where}: phrases of dtype {phrases.dtype} are not binary", "values")
+        phrases = phrases.astype(bool)
+    if not len(phrases):
+        raise DataError(f"{where}: holds no phrases", "empty")
+    return phrases
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, PhraseSpec]:
+    """Phrases and spec from a ``save_phrases`` file or a dataset cache."""
+    try:
+        with path.open("rb") as file:
+            magic = file.read(6)
+        if magic == b"\x93NUMPY":
+            raise DataError(f"{path}: a single .npy array, not an .npz of phrases", "unreadable")
+        if not magic.startswith(b"PK"):
+            raise DataError(f"{path}: not an .npz file (not a zip archive)", "unreadable")
+        archive = np.load(path, allow_pickle=False)
+    except DataError:
+        raise
+    except Exception as err:  # zipfile, OS and format errors on broken files
+        raise DataError(f"{path}: not a readable .npz file ({err})", "unreadable") from None
+    with archive:
+        files = set(archive.files)
+        if "meta" in files:  # a dataset cache
+            dataset = Dataset.load(path)
+            return dataset.phrases, dataset.spec
+        if not {"phrases", "spec"} <= files:
+            raise DataError(
+                f"{path}: has arrays {sorted(files)}, expected 'phrases' and 'spec' (written by "
+                "pianoroll.output.save_phrases) or a dataset cache",
+                "unreadable",
+            )
+        try:
+            spec = PhraseSpec.from_dict(json.loads(archive["spec"].tobytes()))
+            phrases = archive["phrases"]
+        except Exception as err:  # corrupt members: zlib, CRC, JSON and spec errors
+            raise DataError(f"{path}: corrupt phrases file ({err})", "unreadable") from None
+    return phrases, spec
+
+
+def _track_assigner(data_cfg: DictConfig, spec: PhraseSpec) -> TrackFamilies:
+    """How MIDI instruments become tracks (see the module docstring)."""
+    source = data_cfg.get("source") or {}
+    families = source.get("families") if hasattr(source, "get") else None
+    if families is not None:
+        families = OmegaConf.to_container(families, resolve=True)
+    elif set(LPD5_FAMILIES) <= set(spec.track_names):
+        families = LPD5_FAMILIES
+    else:
+        pitched = [t for t in spec.tracks if not t.is_drum]
+        if len({t.program for t in pitched}) < len(pitched):
+            raise UserError(
+                f"data={data_cfg.get('name')}: tracks {', '.join(t.name for t in pitched)} share "
+                "General MIDI programs, so MIDI instruments cannot be assigned to them; set "
+                "data.source.families (track name -> program ranges) or give an .npz set"
+            )
+        families = {t.name: [[t.program, t.program]] for t in pitched}
+    try:
+        return TrackFamilies(spec, families)
+    except DataError as err:
+        raise UserError(f"data.source.families: {err}") from None
+
+
+def _load_midi(path: Path, data_cfg: DictConfig) -> tuple[np.ndarray, PhraseSpec]:
+    """Phrases cut from a MIDI file or every MIDI file below a directory."""
+    spec = make_spec(data_cfg)
+    assign = _track_assigner(data_cfg, spec)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
+        files = [p for p in files if p.is_file()]
+    else:
+        files = [path]
+    if not files:
+        raise DataError(f"{path}: no .mid/.midi files in this directory tree", "missing")
+    parts = []
+    for file in files:
+        try:
+            song = read_midi(file, spec, assign)
+        except DataError as err:
+            print(f"skipped {err}", file=sys.stderr)
+            continue
+        cut = cut_phrases(song, spec, int(data_cfg.hop_bars), int(data_cfg.min_notes))
+        if not len(cut.phrases):
+            print(f"skipped {file}: no phrase with enough notes in range", file=sys.stderr)
+            continue
+        parts.append(cut.phrases)
+    if not parts:
+        raise DataError(f"{path}: none of the {len(files)} MIDI files gave a phrase", "no phrase")
+    return np.concatenate(parts), spec
+
+
+def load_set(source: str, cfg: DictConfig) -> PhraseSet:
+    """Load one set of phrases (see the module docstring for the accepted sources).
+
+    Args:
+        source: A path, or ``data:<train|validation|all>``.
+        cfg: The ``evaluate`` config (for ``data`` and ``paths``).
+
+    Raises:
+        DataError: the source is missing, unreadable, not binary, of the wrong shape or empty.
+        UserError: a bad ``data:`` part or track families.
+    """
+    source = str(source)
+    if source.startswith("data:"):
+        part = source.split(":", 1)[1]
+        if part not in DATA_PARTS:
+            raise UserError(f"{source}: use one of {', '.join('data:' + p for p in DATA_PARTS)}")
+        dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir)
+        if part != "all":
+            train, validation = dataset.split(
+                float(cfg.data.val_fraction), int(cfg.data.split_seed)
+            )
+            dataset = train if part == "train" else validation
+        where = f"{source} (data={cfg.data.name})"
+        return PhraseSet(part, where, _binary(dataset.phrases, dataset.spec, where), dataset.spec)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory", "missing")
+    if path.is_dir() or path.suffix.lower() in MIDI_SUFFIXES:
+        phrases, spec = _load_midi(path, cfg.data)
+        name = path.name if path.is_dir() else path.stem
+    else:
+        phrases, spec = _load_npz(path)
+        name = path.stem
+    return PhraseSet(name, str(path), _binary(phrases, spec, str(path)), spec)
+
+
+def _check_compatible(a: PhraseSet, b: PhraseSet, label: str) -> None:
+    if a.spec.shape != b.spec.shape:
+        raise DataError(
+            f"{label} ({a.source}) has phrases of shape {a.spec.shape}, b ({b.source}) "
+            f"{b.spec.shape}; compare sets of one phrase spec",
+            "wrong shape",
+        )
+    if a.spec != b.spec:
+        ours, theirs = a.spec.to_dict(), b.spec.to_dict()
+        fields = [k for k in ours if ours[k] != theirs[k]]
+        raise DataError(
+            f"{label} ({a.source}) and b ({b.source}) have different phrase specs "
+            f"({', '.join(fields)} differ)",
+            "wrong spec",
+        )
+
+
+def _unique_names(sets: dict[str, PhraseSet]) -> dict[str, str]:
+    """Display names, with the role appended where two sets share a name."""
+    names = [s.name for s in sets.values()]
+    return {
+        role: s.name if names.count(s.name) == 1 else f"{s.name} ({role})"
+        for role, s in sets.items()
+    }
+
+
+def _option(cfg: DictConfig, key: str, kind: type, low: float, high: float | None = None) -> Any:
+    """A numeric config value of type ``kind`` checked to lie in ``[low, high]``."""
+    value = cfg.get(key)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        limits = f"in [{low}, {high}]" if high is not None else f"at least {low}"
+        raise UserError(f"{key}={value}: must be a number {limits}")
+    return number
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Path]:
+    """Load the sets of an ``evaluate`` config, compare them and write the report.
+
+    Returns:
+        The files written (see :func:`pianoroll.report.write_report`).
+
+    Raises:
+        UserError: missing keys or bad values; DataError for unusable sets.
+    """
+    for key in ("a", "b", "out"):
+        if cfg.get(key) in (None, ""):
+            raise UserError(f"{key} is missing; usage: {USAGE}")
+    threshold = _option(cfg, "threshold", float, 0.0, 1.0)
+    bins = _option(cfg, "bins", int, 16)
+    n_samples = _option(cfg, "samples", int, 0)
+
+    sets = {"a": load_set(cfg.a, cfg), "b": load_set(cfg.b, cfg)}
+    if cfg.get("floor"):
+        sets["floor"] = load_set(cfg.floor, cfg)
+    for role, phrase_set in sets.items():
+        if role != "b":
+            _check_compatible(phrase_set, sets["b"], role)
+    names = _unique_names(sets)
+    for role, phrase_set in sets.items():
+        print(f"{role}: {len(phrase_set.phrases)} phrases from {phrase_set.source}")
+
+    spec = sets["b"].spec
+    memorization = threshold if cfg.memorization else None
+    options: dict[str, Any] = {"bins": bins, "memorization_threshold": memorization}
+    floor = None
+    if "floor" in sets:
+        floor = compare_sets(
+            sets["floor"].phrases,
+            sets["b"].phrases,
+            spec,
+            names=(names["floor"], names["b"]),
+            **options,
+        )
+    result = compare_sets(
+        sets["a"].phrases, sets["b"].phrases, spec, floor, names=(names["a"], names["b"]), **options
+    )
+    comparisons = {f"{names['a']} vs {names['b']}": result}
+    if floor is not None:
+        comparisons[f"{names['floor']} vs {names['b']} (noise floor)"] = floor
+
+    title = str(cfg.title) if cfg.get("title") else f"{names['a']} vs {names['b']}"
+    samples = sets["a"].phrases[:n_samples] if n_samples > 0 else None
+    written = write_report(cfg.out, comparisons, spec, samples, title)
+    for label, comparison in comparisons.items():
+        distance = comparison["frechet_distance"]
+        line = f"{label}: Fréchet distance {'n/a' if distance is None else f'{distance:.4g}'}"
+        if "memorization" in comparison:
+            memo = comparison["memorization"]
+            line += (
+                f", exact copies {100 * memo['exact_share']:.1f} %, near copies"
+                f" {100 * memo['near_share']:.1f} %"
+            )
+        print(line)
+    print(f"report: {written['report.md']}")
+    return written
+
+
+@hydra.main(config_path="pkg://conf", config_name="evaluate", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """Compare ``a`` with the reference ``b`` and write the report to ``out``."""
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Evaluation reports: ``metrics.json``, ``report.md`` and plots from :func:`compare_sets` results.
+
+A report directory holds:
+
+- ``metrics.json``: the title, the phrase spec and every comparison as given (NaN as null);
+- ``report.md``: Markdown tables of the sets, the set-level distances and, per metric key,
+  mean ± std of every set and the OA and KL of every comparison;
+- ``plots/<metric>.png``: per metric, one histogram panel per track (or track pair) with every
+  set overlaid as a density;
+- ``samples.png``: a pianoroll grid of sample phrases, when samples are given.
+
+Every file is written atomically (:func:`pianoroll.io.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from pianoroll.io import atomic_path, write_json
+from pianoroll.plot import save_grid  # also selects matplotlib's Agg backend (files only)
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["write_report"]
+
+#: Phrases drawn in ``samples.png`` at most.
+MAX_SAMPLES = 16
+
+_SET_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+def _json_ready(x: Any) -> Any:
+    """``x`` with NaN and infinities replaced by None and NumPy scalars/arrays as Python ones."""
+    if isinstance(x, Mapping):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _json_ready(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _number(x: Any) -> str:
+    """A number with 3 significant digits, or an en dash where undefined."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, int):
+        return str(x)
+    x = float(x)
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def _share(x: Any) -> str:
+    return "–" if x is None else f"{100 * float(x):.1f} %"
+
+
+def _sets(comparisons: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Every set name, in order of appearance, with the (comparison, side) first showing it."""
+    sets: dict[str, tuple[str, str]] = {}
+    for label, comparison in comparisons.items():
+        for side in ("a", "b"):
+            name = str(comparison["sets"][side]["name"])
+            sets.setdefault(name, (label, side))
+    return sets
+
+
+def _metric_keys(comparisons: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(key for c in comparisons.values() for key in c.get("metrics", {})))
+
+
+def _markdown(
+    comparisons: Mapping[str, Mapping[str, Any]], spec: PhraseSpec, title: str, plots: list[str]
+) -> str:
+    sets = _sets(comparisons)
+    lines = [
+        f"# {title}",
+        "",
+        f"Phrases of {spec.n_bars} bars x {spec.steps_per_bar} steps x {spec.n_pitches} pitches"
+        f" (from MIDI {spec.lowest_pitch}), tracks: {', '.join(spec.track_names)}.",
+        "",
+        "OA: overlapping area of the Gaussian KDEs of the per-sample metric values of the two"
+        " sets (1 = identical, 0 = disjoint). KL: KL(a || b) of the same densities in nats"
+        " (0 = identical). FD: Fréchet distance of Gaussians fitted to the vectors of all"
+        " metrics, standardized by the reference (b). The reference of every comparison is its"
+        " second set. See `pianoroll.compare` for the definitions.",
+        "",
+        "## Sets",
+        "",
+        "| set | phrases |",
+        "|---|---:|",
+    ]
+    for name, (label, side) in sets.items():
+        lines.append(f"| {name} | {comparisons[label]['sets'][side]['n']} |")
+
+    lines += ["", "## Set distances", ""]
+    has_memorization = any("memorization" in c for c in comparisons.values())
+    header = "| comparison | a | b (reference) | FD |"
+    rule = "|---|---|---|---:|"
+    if has_memorization:
+        header += " exact copies | near copies | median nearest distance |"
+        rule += "---:|---:|---:|"
+    lines += [header, rule]
+    for label, comparison in comparisons.items():
+        row = (
+            f"| {label} | {comparison['sets']['a']['name']} | {comparison['sets']['b']['name']}"
+            f" | {_number(comparison.get('frechet_distance'))} |"
+        )
+        if has_memorization:
+            memo = comparison.get("memorization")
+            if memo:
+                row += (
+                    f" {_share(memo.get('exact_share'))} |"
+                    f" {_share(memo.get('near_share'))} (≤ {100 * memo['threshold']:g} %) |"
+                    f" {_number(memo.get('nearest_distance', {}).get('median'))} |"
+                )
+            else:
+                row += " – | – | – |"
+        lines.append(row)
+    if has_memorization:
+        lines += [
+            "",
+            "Exact copies: share of a's phrases equal to a phrase of b. Near copies: share"
+            " with a phrase of b differing in at most the given share of the active cells."
+            " Nearest distance: differing cells to the closest phrase of b.",
+        ]
+
+    labels = list(comparisons)
+    lines += ["", "## Metrics", "", "Mean ± std over the phrases where the metric is defined.", ""]
+    header = "| metric | " + " | ".join(sets)
+    header += "".join(f" | OA {label} | KL {label}" for label in labels) + " |"
+    lines += [header, "|---|" + "---:|" * (len(sets) + 2 * len(labels))]
+    for key in _metric_keys(comparisons):
+        cells = [key]
+        for label, side in sets.values():
+            summary = comparisons[label].get("metrics", {}).get(key, {}).get(side, {})
+            mean, std = summary.get("mean"), summary.get("std")
+            cells.append("–" if mean is None else f"{_number(mean)} ± {_number(std)}")
+        for label in labels:
+            entry = comparisons[label].get("metrics", {}).get(key, {})
+            cells += [_number(entry.get("overlapping_area")), _number(entry.get("kl_divergence"))]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
+def _plot_metric(
+    path: Path, metric: str, keys: list[str], comparisons: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """One figure for a metric: a panel per key, every set's histogram as a density."""
+    sets = _sets(comparisons)
+    columns = min(len(keys), 3)
+    rows = -(-len(keys) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        for k, (name, (label, side)) in enumerate(sets.items()):
+            histogram = comparisons[label].get("metrics", {}).get(key, {}).get("histogram")
+            if not histogram or not histogram.get("edges"):
+                continue
+            edges = np.asarray(histogram["edges"], dtype=np.float64)
+            counts = np.asarray(histogram[side], dtype=np.float64)
+            if counts.sum() <= 0:
+                continue
+            density = counts / (counts.sum() * np.diff(edges))
+            ax.stairs(
+                density,
+                edges,
+                label=name,
+                color=_SET_COLORS[k % len(_SET_COLORS)],
+                linewidth=1.4,
+                fill=k == 0,
+                alpha=0.35 if k == 0 else 1.0,
+            )
+        ax.set_title(key.split("/", 1)[-1], fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.suptitle(metric, fontsize=11)
+    # Fixed margins in inches: much faster than tight_layout, which measures every label.
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=0.45 / width,
+        right=1 - 0.15 / width,
+        bottom=(0.75 if handles else 0.35) / height,
+        top=1 - 0.55 / height,
+        wspace=0.25,
+        hspace=0.55,
+    )
+    _save_figure(fig, path)
+
+
+def write_report(
+    directory: str | os.PathLike[str],
+    comparisons: Mapping[str, Mapping[str, Any]],
+    spec: PhraseSpec,
+    samples: np.ndarray | None = None,
+    title: str = "Evaluation",
+) -> dict[str, Path]:
+    """Write an evaluation report of one or more set comparisons.
+
+    Args:
+        directory: The report folder (created if needed; existing report files are replaced).
+        comparisons: Label -> result of :func:`pianoroll.compare.compare_sets`, e.g.
+            ``{"generated vs train": ..., "validation vs train (noise floor)": ...}``. Sets
+            are identified by their names (``result["sets"][side]["name"]``): a set in several
+            comparisons (the training set above) gets one column and one curve, from the first
+            comparison that has it.
+        spec: The phrase spec of the sets.
+        samples: Optional ``(N, bars, steps, pitches, tracks)`` binary phrases; the first
+            :data:`MAX_SAMPLES` are drawn in ``samples.png``.
+        title: The report's title.
+
+    Returns:
+        ``"metrics.json"``, ``"report.md"``, ``"samples.png"`` and ``"plots/<metric>.png"`` ->
+        the path of each file written.
+
+    Raises:
+        UserError: the directory cannot be written.
+    """
+    directory = Path(directory)
+    written: dict[str, Path] = {}
+    comparisons = _json_ready(dict(comparisons))
+
+    write_json(
+        directory / "metrics.json",
+        {"title": title, "spec": spec.to_dict(), "comparisons": comparisons},
+    )
+    written["metrics.json"] = directory / "metrics.json"
+
+    groups: dict[str, list[str]] = {}
+    for key in _metric_keys(comparisons):
+        groups.setdefault(key.split("/", 1)[0], []).append(key)
+    plots = []
+    for metric, keys in groups.items():
+        relative = f"plots/{metric}.png"
+        _plot_metric(directory / relative, metric, keys, comparisons)
+        written[relative] = directory / relative
+        plots.append(relative)
+
+    if samples is not None and len(samples):
+        save_grid(directory / "samples.png", np.asarray(samples, bool)[:MAX_SAMPLES], spec)
+        written["samples.png"] = directory / "samples.png"
+        plots.append("samples.png")
+
+    with atomic_path(directory / "report.md") as tmp:
+        tmp.write_text(_markdown(comparisons, spec, title, plots), encoding="utf-8")
+    written["report.md"] = directory / "report.md"
+    return written
