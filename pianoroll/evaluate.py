@@ -127,14 +127,9 @@ def _track_assigner(data_cfg: DictConfig, spec: PhraseSpec) -> TrackFamilies:
     elif set(LPD5_FAMILIES) <= set(spec.track_names):
         families = LPD5_FAMILIES
     else:
-        pitched = [t for t in spec.tracks if not t.is_drum]
-        if len({t.program for t in pitched}) < len(pitched):
-            raise UserError(
-                f"data={data_cfg.get('name')}: tracks {', '.join(t.name for t in pitched)} share "
-                "General MIDI programs, so MIDI instruments cannot be assigned to them; set "
-                "data.source.families (track name -> program ranges) or give an .npz set"
-            )
-        families = {t.name: [[t.program, t.program]] for t in pitched}
+        # Instruments named like a track go to it; the others by the tracks' own programs
+        # (the first track with that program wins).
+        families = {t.name: [[t.program, t.program]] for t in spec.tracks if not t.is_drum}
     try:
         return TrackFamilies(spec, families)
     except DataError as err:

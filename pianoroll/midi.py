@@ -17,8 +17,8 @@ from pianoroll.spec import PhraseSpec
 
 __all__ = ["notes_to_roll", "read_midi", "roll_to_midi", "roll_to_notes", "write_midi"]
 
-#: Maps (program, is_drum) of a MIDI instrument to a track index, or None to drop it.
-TrackAssigner = Callable[[int, bool], "int | None"]
+#: Maps (program, is_drum, name) of a MIDI instrument to a track index, or None to drop it.
+TrackAssigner = Callable[[int, bool, str], "int | None"]
 
 
 def notes_to_roll(
@@ -60,7 +60,7 @@ def read_midi(path: str | os.PathLike[str], spec: PhraseSpec, assign: TrackAssig
     Args:
         path: the MIDI file.
         spec: the phrase spec (steps per beat, beats per bar, tracks).
-        assign: maps each instrument's (program, is_drum) to a track index or None (dropped).
+        assign: maps each instrument's (program, is_drum, name) to a track index or None (dropped).
 
     Returns:
         The song roll ``(time_steps, 128, tracks)``, binary.
@@ -87,7 +87,7 @@ def read_midi(path: str | os.PathLike[str], spec: PhraseSpec, assign: TrackAssig
     notes = [
         (note.start, note.end, note.pitch, track)
         for instrument in midi.instruments
-        if (track := assign(instrument.program, instrument.is_drum)) is not None
+        if (track := assign(instrument.program, instrument.is_drum, instrument.name)) is not None
         for note in instrument.notes
     ]
     if not notes:

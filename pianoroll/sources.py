@@ -42,9 +42,11 @@ LPD5_FAMILIES: dict[str, list[list[int]]] = {
 
 
 class TrackFamilies:
-    """Merges MIDI instruments into the spec's tracks by program and drum channel.
+    """Merges MIDI instruments into the spec's tracks by name, program and drum channel.
 
-    Families are tried in the spec's track order, so a catch-all range (``[[0, 127]]``) should
+    An instrument whose name is a track's name (case-insensitive) goes to that track, so files
+    written by this project (or LPD files) map back exactly. Otherwise families are tried in
+    the spec's track order, so a catch-all range (``[[0, 127]]``) should
     belong to the last melodic track. Drum-channel instruments go to the first drum track.
 
     Args:
@@ -67,9 +69,13 @@ class TrackFamilies:
             for low, high in families.get(spec.tracks[index].name, ()):
                 table[int(low) : int(high) + 1] = index
         self._table = table
+        self._names = {track.name.lower(): i for i, track in enumerate(spec.tracks)}
 
-    def __call__(self, program: int, is_drum: bool) -> int | None:
+    def __call__(self, program: int, is_drum: bool, name: str = "") -> int | None:
         """The track index for an instrument, or None to drop it."""
+        by_name = self._names.get((name or "").strip().lower())
+        if by_name is not None:
+            return by_name
         if is_drum:
             return self._drum
         index = int(self._table[int(program)])
@@ -167,7 +173,6 @@ class LPDDirectory(_FileTree):
                 "unreadable",
             ) from None
         assign = TrackFamilies(spec, self.families)
-        names = [name.lower() for name in spec.track_names]
         resolution = multitrack.resolution
         starts, ends, pitches, tracks = [], [], [], []
         for track in multitrack.tracks:
@@ -177,8 +182,7 @@ class LPDDirectory(_FileTree):
                     f"{key}: track {track.name!r} has shape {roll.shape}, expected (time, 128)",
                     "wrong shape",
                 )
-            name = (track.name or "").lower()
-            index = names.index(name) if name in names else assign(track.program, track.is_drum)
+            index = assign(track.program, track.is_drum, track.name)
             if index is None:
                 continue
             s, e, p = roll_to_notes(roll > 0)

@@ -257,3 +257,13 @@ def test_a_piece_with_unmappable_parts_is_refused(chorale_keys):
     with pytest.raises(DataError, match="cannot be mapped") as info:
         BachChorales().load_song(chorale_keys["bwv846.mxl"], PhraseSpec())
     assert info.value.reason == "parts not mappable"
+
+
+def test_track_families_match_instrument_names_before_programs(lpd5_spec):
+    assign = TrackFamilies(lpd5_spec, LPD5_FAMILIES)
+    # Named like a track: that track, whatever the program or drum flag says.
+    assert assign(0, False, "bass") == lpd5_spec.track_index("Bass")
+    assert assign(33, True, " Guitar ") == lpd5_spec.track_index("Guitar")
+    # Any other name falls back to the program rules.
+    assert assign(33, False, "Fretless") == lpd5_spec.track_index("Bass")
+    assert assign(0, True, "Kit") == lpd5_spec.track_index("Drums")
