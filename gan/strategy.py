@@ -27,14 +27,16 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         raise UserError(
             f"train.strategy: unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
+    if name == "multi_worker":
+        # Before anything that initializes TensorFlow (listing devices does): the strategy
+        # configures collective ops, which is only possible at startup.
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "mirrored":
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
 
 

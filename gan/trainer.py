@@ -34,7 +34,14 @@ from pianoroll.output import binarize, write_sample_set
 from pianoroll.pipeline import batch_stream
 from pianoroll.prepare import load_or_prepare
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "build_model", "train"]
+__all__ = [
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "build_model",
+    "build_objective",
+    "train",
+]
 
 #: Independent random streams folded into the run seed.
 NOISE_STREAM, EPSILON_STREAM, SAMPLE_STREAM, EVAL_STREAM = 1, 2, 3, 4
@@ -67,6 +74,22 @@ def build_model(cfg: DictConfig, spec: Any) -> GANModel:
     if not isinstance(model, GANModel):
         raise UserError(f"model: {type(model).__name__} is not a gan.model.GANModel")
     return model
+
+
+def build_objective(train_cfg: DictConfig) -> Objective:
+    """Instantiate ``train.objective`` (a ``_target_``)."""
+    try:
+        objective = hydra.utils.instantiate(train_cfg.objective)
+    except Exception as err:  # hydra wraps errors raised by the objective's constructor
+        cause = err.__cause__ or err
+        raise UserError(
+            f"train.objective: cannot be built ({str(cause).splitlines()[0]})"
+        ) from None
+    if not isinstance(objective, Objective):
+        raise UserError(
+            f"train.objective: {type(objective).__name__} is not a gan.objectives.Objective"
+        )
+    return objective
 
 
 class Trainer:
@@ -257,7 +280,8 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         progress: show a progress bar.
 
     Returns:
-        A summary: the final step, the last losses, the sample files and the metric means.
+        A summary: the final step, the last losses, the sample files, the metric means and how
+        many times this call traced the training iteration.
 
     Raises:
         TrainingDiverged: a loss became NaN or infinite.
@@ -267,6 +291,16 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_cfg = cfg.train
+    # First: MultiWorkerMirroredStrategy configures collective ops, which must happen before
+    # TensorFlow runs anything (seeding included).
+    strategy = make_strategy(str(train_cfg.strategy))
+    if not strategy.extended.should_checkpoint:
+        # A worker of a multi-worker run other than the chief: its checkpoints, samples and logs
+        # go to a folder of its own, so that workers sharing a run folder never write the same
+        # files (and each can resume from its own checkpoints).
+        task = strategy.cluster_resolver
+        run_dir = run_dir / "workers" / f"{task.task_type}-{task.task_id}"
+        run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(int(cfg.seed))
     if train_cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -277,10 +311,9 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         raise UserError(f"{cache}: no training phrases after holding out validation songs")
 
     set_precision(str(train_cfg.precision))
-    strategy = make_strategy(str(train_cfg.strategy))
     with strategy.scope():
         model = build_model(cfg, dataset.spec)
-        objective = hydra.utils.instantiate(train_cfg.objective)
+        objective = build_objective(train_cfg)
     trainer = Trainer(model, objective, strategy, train_cfg, int(cfg.seed))
     checkpointer = Checkpointer(
         run_dir / "checkpoints",
@@ -382,6 +415,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
             "generated": generated,
             "data": reference,
             "samples": {k: str(v) for k, v in files.items()},
+            "trace_count": trainer.trace_count,  # traces of the training iteration: 1 unless retraced
         }
         write_json(run_dir / "metrics.json", summary)
         tracker.summary(

@@ -20,6 +20,8 @@ from pianoroll.errors import UserError, exit_on_user_error
 
 __all__ = ["main", "resolve_run"]
 
+_ABSENT = object()
+
 
 def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path]:
     """The config and run folder of a job: a new run, or the saved config of ``resume``.
@@ -31,12 +33,22 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path]:
         saved = run_dir / "config.yaml"
         if not saved.exists():
             raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
-        overrides = [
-            o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith("resume=")
-        ]
-        resumed = OmegaConf.merge(
-            OmegaConf.load(saved), OmegaConf.from_dotlist([o.lstrip("+") for o in overrides])
-        )
+        # Each override's value as composed, so that a config group (+mode=jamming) brings its
+        # node, not the option's name. Deletions (~key) and keys that composed to nothing
+        # (a global preset such as +experiment=...) do not apply to a saved run.
+        changes = OmegaConf.create()
+        for override in HydraConfig.get().overrides.task:
+            key = override.lstrip("+").split("=", 1)[0]
+            if key == "resume" or key.startswith("~"):
+                continue
+            value = OmegaConf.select(cfg, key, default=_ABSENT)
+            if value is not _ABSENT:
+                OmegaConf.update(changes, key, value, force_add=True)
+        resumed = OmegaConf.merge(OmegaConf.load(saved), changes)
+        if "mode" in changes and "model" in resumed:
+            # The saved config is resolved: point the model at the (new) mode again, so that a
+            # changed mode reaches the networks (and a checkpoint of another mode is refused).
+            resumed.model.mode = resumed.mode
         return resumed, run_dir
     if cfg.get("mode") is None:
         print(

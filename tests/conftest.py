@@ -248,3 +248,20 @@ def compose_prepare(tmp_path):
             return compose("prepare", overrides=overrides)
 
     return compose_config
+
+
+@pytest.fixture(scope="session")
+def smoke_data_dir(tmp_path_factory) -> Path:
+    """A data folder holding the smoke preset's chorale cache (12 chorales), prepared once.
+
+    Pass it as ``paths.data_dir`` to training configs and command lines: they find the cache.
+    """
+    from hydra import compose, initialize_config_module
+
+    from pianoroll.prepare import load_or_prepare
+
+    data_dir = tmp_path_factory.mktemp("smoke-data")
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=["+experiment=smoke", f"paths.data_dir={data_dir}"])
+    load_or_prepare(cfg.data, data_dir, progress=False)
+    return data_dir

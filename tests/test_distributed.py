@@ -1,0 +1,237 @@
+"""Distributed training: two replicas make the same update as one device, and two local
+workers of a MultiWorkerMirroredStrategy run end with the same weights.
+
+Both run in subprocesses: logical devices and collective ops must be configured before
+TensorFlow initializes.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+#: Builds the smoke model under a strategy, runs one training iteration and saves every
+#: variable (each replica's copy), for MirroredStrategy over 2 CPU devices and the default.
+REPLICA_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import keras
+    import numpy as np
+    from hydra import compose, initialize_config_module
+
+    from gan.trainer import Trainer, build_model, build_objective
+    from pianoroll.pipeline import batch_stream
+    from pianoroll.prepare import load_or_prepare
+
+    data_dir, out = sys.argv[1:3]
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            "musegan",
+            overrides=["+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}"],
+        )
+    tf.config.experimental.enable_op_determinism()
+    dataset, _ = load_or_prepare(cfg.data, data_dir, progress=False)
+    train_set, _ = dataset.split(float(cfg.data.val_fraction), int(cfg.data.split_seed))
+
+
+    def one_iteration(strategy):
+        keras.utils.set_random_seed(int(cfg.seed))
+        with strategy.scope():
+            model = build_model(cfg, dataset.spec)
+            objective = build_objective(cfg.train)
+        trainer = Trainer(model, objective, strategy, cfg.train, int(cfg.seed))
+        variables = model.generator.weights + model.critic.weights
+        variables += [v for opt in trainer.optimizers.values() for v in opt.variables]
+        before = [np.array(v.numpy()) for v in variables]
+        stream = batch_stream(
+            train_set.phrases, trainer.global_batch, int(cfg.seed),
+            drum_mask=dataset.spec.drum_mask,
+        )
+        iterator = iter(strategy.experimental_distribute_dataset(stream))
+        losses = trainer.iteration(iterator, tf.constant(0, tf.int64))
+        after = {}
+        for i, v in enumerate(variables):
+            tf_variable = v.value  # a MirroredVariable under MirroredStrategy: a copy per replica
+            copies = tf_variable.values if hasattr(tf_variable, "values") else [tf_variable]
+            after[f"{i:04d}"] = np.stack([np.asarray(c) for c in copies])
+        paths = [v.path for v in variables]
+        return before, after, {k: float(x) for k, x in losses.items()}, trainer.trace_count, paths
+
+
+    results = {}
+    for name, strategy in [
+        ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
+        ("single", tf.distribute.get_strategy()),
+    ]:
+        before, after, losses, traces, paths = one_iteration(strategy)
+        np.savez(f"{out}/{name}-before.npz", *before)
+        np.savez(f"{out}/{name}-after.npz", **after)
+        results[name] = {
+            "losses": losses,
+            "replicas": strategy.num_replicas_in_sync,
+            "traces": traces,
+            "paths": paths,
+        }
+    with open(f"{out}/results.json", "w") as f:
+        json.dump(results, f)
+    """
+)
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WANDB_MODE": "disabled"}
+
+
+def test_two_replicas_make_the_same_update_as_one_device(smoke_data_dir, tmp_path):
+    script = tmp_path / "replicas.py"
+    script.write_text(REPLICA_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(smoke_data_dir), str(tmp_path)],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["mirrored"]["replicas"] == 2
+    assert results["single"]["replicas"] == 1
+    assert results["mirrored"]["traces"] == results["single"]["traces"] == 1
+    # The same variables in the same order (optimizers get numbered names: adam, adam_2, ...).
+    paths = [re.sub(r"^adam(_\d+)?/", "adam/", p) for p in results["single"]["paths"]]
+    assert paths == [re.sub(r"^adam(_\d+)?/", "adam/", p) for p in results["mirrored"]["paths"]]
+    # The same initial weights (same seed) ...
+    with (
+        np.load(tmp_path / "mirrored-before.npz") as m,
+        np.load(tmp_path / "single-before.npz") as s,
+    ):
+        assert len(m.files) == len(s.files) > 400
+        for key in m.files:
+            np.testing.assert_array_equal(m[key], s[key])
+    # ... and after one iteration (2 critic updates, 1 generator update) the same weights,
+    # batch-norm statistics and optimizer slots, to float tolerance. A replica that got the
+    # wrong slice of the noise, or batch norm over its own half batch, is off by ~1e-2.
+    with (
+        np.load(tmp_path / "mirrored-after.npz") as m,
+        np.load(tmp_path / "single-after.npz") as s,
+        np.load(tmp_path / "single-before.npz") as before,
+    ):
+        assert m.files == s.files
+        for key, path in zip(m.files, paths, strict=True):
+            mirrored, single = m[key], s[key]
+            key = f"{key} {path}"
+            assert mirrored.shape[0] == 2 and single.shape[0] == 1, key
+            np.testing.assert_array_equal(mirrored[0], mirrored[1], err_msg=f"replicas: {key}")
+            np.testing.assert_allclose(mirrored[0], single[0], rtol=1e-4, atol=5e-5, err_msg=key)
+        moved = [
+            path
+            for i, (key, path) in enumerate(zip(s.files, paths, strict=True))
+            if np.abs(s[key][0] - before[f"arr_{i}"]).max(initial=0) > 5e-4
+        ]
+        assert any("critic" in key for key in moved)
+        assert any("bar_generator" in key for key in moved)
+    for name, value in results["single"]["losses"].items():
+        assert abs(results["mirrored"]["losses"][name] - value) < 1e-4, name
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def checkpoint_values(prefix: Path) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {
+        name: reader.get_tensor(name)
+        for name, _ in tf.train.list_variables(str(prefix))
+        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    }
+
+
+def test_two_local_workers_train_in_step_and_end_with_the_same_weights(smoke_data_dir, tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    run_dirs = [tmp_path / f"worker{i}" for i in range(2)]
+    processes = []
+    try:
+        for index, run_dir in enumerate(run_dirs):
+            stderr = (tmp_path / f"stderr{index}.txt").open("w")
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "musegan.train",
+                        "+experiment=smoke",
+                        "+mode=hybrid",
+                        "train.strategy=multi_worker",
+                        "train.steps=2",
+                        "wandb.mode=disabled",
+                        f"paths.data_dir={smoke_data_dir}",
+                        f"paths.runs_dir={tmp_path / 'runs'}",
+                        f"hydra.run.dir={run_dir}",
+                    ],
+                    cwd=tmp_path,
+                    env={
+                        **env(),
+                        "TF_CONFIG": json.dumps(
+                            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                        ),
+                    },
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            )
+            stderr.close()
+        codes = [process.wait(timeout=240) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    errors = [(tmp_path / f"stderr{i}.txt").read_text()[-3000:] for i in range(2)]
+    assert codes == [0, 0], errors
+    # The chief (worker 0) writes into its run folder; the other worker into a folder of its
+    # own inside its run folder, so that workers sharing a run folder never collide.
+    chief = run_dirs[0]
+    other = run_dirs[1] / "workers" / "worker-1"
+    assert not (run_dirs[1] / "checkpoints").exists()
+    for folder in (chief, other):
+        assert (folder / "checkpoints" / "ckpt-2.index").exists(), folder
+        assert (folder / "samples" / "step-000002-threshold.png").exists(), folder
+    a = checkpoint_values(chief / "checkpoints" / "ckpt-2")
+    b = checkpoint_values(other / "checkpoints" / "ckpt-2")
+    assert a.keys() == b.keys()
+    assert any(name.startswith("generator_optimizer/_trainable_variables/") for name in a)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+    def losses(folder: Path) -> list[dict]:
+        lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in line.items() if k not in ("time", "steps_per_second")}
+            for line in lines
+            if "critic_loss" in line
+        ]
+
+    assert [line["step"] for line in losses(chief)] == [1, 2]
+    assert losses(chief) == losses(other)

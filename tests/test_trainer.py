@@ -1,0 +1,443 @@
+"""The shared training loop on the smoke preset: every mode, resuming, interrupts, NaN stops and
+the command line. Real TensorFlow on a dozen chorales; a few seconds of tracing per run."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from gan.checkpoint import Checkpointer
+from gan.trainer import Trainer, TrainingDiverged, build_model, build_objective, train
+from musegan.model import MuseGAN
+from pianoroll.dataset import Dataset
+from pianoroll.errors import UserError
+from pianoroll.prepare import load_or_prepare
+
+LOSSES = ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss")
+
+
+def compose_train(data_dir: Path, *overrides: str):
+    """The training config of the smoke preset, composed with Hydra's API."""
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return compose(
+            "musegan",
+            overrides=[
+                "+experiment=smoke",
+                f"paths.data_dir={data_dir}",
+                "wandb.mode=disabled",
+                *overrides,
+            ],
+        )
+
+
+def checkpoint_values(prefix: str) -> dict[str, np.ndarray]:
+    """Every saved value of a checkpoint by key, but the save counter."""
+    reader = tf.train.load_checkpoint(prefix)
+    return {
+        name: reader.get_tensor(name)
+        for name, _ in tf.train.list_variables(prefix)
+        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    }
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def assert_run_artifacts(run_dir: Path, step: int, mode: str, spec_shape: tuple) -> None:
+    """What a finished run of ``step`` steps leaves in its folder."""
+    checkpoints = run_dir / "checkpoints"
+    assert Path(tf.train.latest_checkpoint(str(checkpoints))).name == f"ckpt-{step}"
+    assert json.loads((checkpoints / "model.json").read_text())["mode"] == mode
+    for method in ("threshold", "bernoulli"):
+        for suffix in ("png", "mid", "npz"):
+            path = run_dir / "samples" / f"step-{step:06d}-{method}.{suffix}"
+            assert path.stat().st_size > 0, path
+        with np.load(run_dir / "samples" / f"step-{step:06d}-{method}.npz") as f:
+            assert f["phrases"].shape == (4, *spec_shape)  # n_samples phrases
+            assert f["phrases"].dtype == bool
+    assert (run_dir / "samples" / f"step-{step:06d}-threshold.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "samples" / f"step-{step:06d}-threshold.mid").read_bytes()[:4] == b"MThd"
+    lines = jsonl(run_dir / "metrics.jsonl")
+    loss_lines = [line for line in lines if "critic_loss" in line]
+    assert [line["step"] for line in loss_lines] == list(range(1, step + 1))  # log_every=1
+    for line in loss_lines:
+        for key in LOSSES:
+            assert np.isfinite(line[key]), (key, line)
+    assert any("eval/polyphony_rate" in line for line in lines)
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["step"] == step
+    assert set(LOSSES) <= set(summary["losses"])
+    assert summary["generated"] and summary["data"]
+    text = (run_dir / "config.yaml").read_text()
+    assert "${" not in text
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.mode.name == mode
+    assert saved.model.mode.name == mode
+    assert saved.wandb.group == mode
+
+
+@pytest.fixture(scope="module")
+def dataset(smoke_data_dir) -> Dataset:
+    cfg = compose_train(smoke_data_dir, "+mode=hybrid")
+    return load_or_prepare(cfg.data, smoke_data_dir, progress=False)[0]
+
+
+@pytest.fixture(scope="module")
+def hybrid_runs(smoke_data_dir, tmp_path_factory):
+    """Hybrid runs: ``a`` 4 steps straight; ``b`` 2 steps, then resumed to 4; ``b2`` a copy of
+    ``b`` at step 2."""
+    root = tmp_path_factory.mktemp("hybrid")
+    runs = {"a": root / "a", "b": root / "b", "b2": root / "b2"}
+    summaries = {
+        "a": train(
+            compose_train(smoke_data_dir, "+mode=hybrid", "train.steps=4"),
+            runs["a"],
+            progress=False,
+        ),
+        "b2": train(
+            compose_train(smoke_data_dir, "+mode=hybrid", "train.steps=2"),
+            runs["b"],
+            progress=False,
+        ),
+    }
+    shutil.copytree(runs["b"], runs["b2"])
+    summaries["b"] = train(
+        compose_train(smoke_data_dir, "+mode=hybrid", "train.steps=4"), runs["b"], progress=False
+    )
+    return runs, summaries
+
+
+@pytest.mark.parametrize(
+    ("mode", "overrides"),
+    [
+        ("jamming", ["+mode=jamming"]),
+        ("composer", ["+mode=composer"]),
+        ("hybrid", ["+mode=hybrid", "mode.temporal=false"]),
+        ("hybrid", ["+mode=hybrid", "model.condition_track=Bass"]),
+    ],
+    ids=["jamming", "composer", "hybrid-per_bar", "hybrid-conditional"],
+)
+def test_every_mode_trains_and_leaves_its_artifacts(
+    smoke_data_dir, dataset, tmp_path, mode, overrides
+):
+    # One critic step per generator step and samples only at the end: half the tracing.
+    cfg = compose_train(
+        smoke_data_dir, *overrides, "train.critic_steps=1", "train.sample_every=100"
+    )
+    summary = train(cfg, tmp_path, progress=False)
+    assert summary["step"] == 2
+    assert summary["trace_count"] == 1
+    assert_run_artifacts(tmp_path, 2, mode, dataset.spec.shape)
+    saved = OmegaConf.load(tmp_path / "config.yaml")
+    if "mode.temporal=false" in overrides:
+        assert saved.model.mode.temporal is False
+    if "model.condition_track=Bass" in overrides:
+        # The samples carry the validation phrases' bass line unchanged.
+        train_set, val_set = dataset.split(
+            float(saved.data.val_fraction), int(saved.data.split_seed)
+        )
+        source = val_set if len(val_set) else train_set
+        with np.load(tmp_path / "samples" / "step-000002-threshold.npz") as f:
+            phrases = f["phrases"]
+        bass = dataset.spec.track_index("Bass")
+        index = np.arange(len(phrases)) % len(source)
+        np.testing.assert_array_equal(phrases[..., bass], source.phrases[index][..., bass])
+        assert (
+            json.loads((tmp_path / "checkpoints" / "model.json").read_text())["condition_track"]
+            == "Bass"
+        )
+
+
+def test_hybrid_run_and_its_resumed_twin_leave_the_same_artifacts(hybrid_runs, dataset):
+    runs, _ = hybrid_runs
+    assert_run_artifacts(runs["b2"], 2, "hybrid", dataset.spec.shape)
+    assert_run_artifacts(runs["a"], 4, "hybrid", dataset.spec.shape)
+    assert_run_artifacts(runs["b"], 4, "hybrid", dataset.spec.shape)  # one log line per step
+    for step in (1, 2, 3):  # sample_every=1
+        assert (runs["a"] / "samples" / f"step-{step:06d}-bernoulli.npz").exists()
+    assert (runs["a"] / "samples" / "step-000004-bernoulli.npz").exists()
+    # keep_checkpoints=3 of ckpt-1..4.
+    assert sorted(p.name for p in (runs["a"] / "checkpoints").glob("ckpt-*.index")) == [
+        "ckpt-2.index",
+        "ckpt-3.index",
+        "ckpt-4.index",
+    ]
+
+
+def test_no_retracing_over_the_steps_of_a_run(hybrid_runs):
+    _, summaries = hybrid_runs
+    assert summaries["a"]["trace_count"] == 1  # 4 steps
+    assert summaries["b"]["trace_count"] == 1  # resumed for steps 3 and 4
+
+
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(hybrid_runs):
+    runs, summaries = hybrid_runs
+    a = checkpoint_values(str(runs["a"] / "checkpoints" / "ckpt-4"))
+    b = checkpoint_values(str(runs["b"] / "checkpoints" / "ckpt-4"))
+    assert a.keys() == b.keys()
+    # The weights are saved under the optimizers that train them (the shortest path to them in
+    # the checkpoint's object graph), batch-norm statistics under the generator.
+    for part in (
+        "generator_optimizer/_trainable_variables/",  # generator weights
+        "critic_optimizer/_trainable_variables/",  # critic weights
+        "generator_optimizer/_variables/",  # Adam slots
+        "critic_optimizer/_variables/",
+        "generator_optimizer/_iterations",
+        "generator/",  # moving means and variances
+        "step/",
+    ):
+        assert any(name.startswith(part) for name in a), part
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert int(a["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 4
+    assert int(a["critic_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 8
+    # And every kind of value moved between step 2 and step 4: the comparison is not vacuous.
+    b2 = checkpoint_values(str(runs["b2"] / "checkpoints" / "ckpt-2"))
+    for part in (
+        "generator_optimizer/_trainable_variables/",
+        "critic_optimizer/_trainable_variables/",
+        "critic_optimizer/_variables/",
+        "generator/",
+    ):
+        assert any(not np.array_equal(a[n], b2[n]) for n in a if n.startswith(part)), part
+    assert summaries["a"]["losses"] == summaries["b"]["losses"]
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    smoke_data_dir, hybrid_runs, tmp_path
+):
+    runs, _ = hybrid_runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["b2"], run_dir)  # a run with ckpt-2
+    good = checkpoint_values(str(run_dir / "checkpoints" / "ckpt-2"))
+    cfg = compose_train(
+        smoke_data_dir,
+        "+mode=hybrid",
+        "train.steps=4",
+        "train.critic_steps=1",
+        "train.objective.penalty_weight=nan",
+    )
+    with pytest.raises(TrainingDiverged) as info:
+        train(cfg, run_dir, progress=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("training stopped at step 3: ")
+    assert "critic_loss=nan" in message
+    assert message.endswith(f"the last good checkpoint is {run_dir / 'checkpoints' / 'ckpt-2'}")
+    assert isinstance(info.value, UserError)  # the command line prints it as one error line
+    assert Path(tf.train.latest_checkpoint(str(run_dir / "checkpoints"))).name == "ckpt-2"
+    assert not list((run_dir / "checkpoints").glob("ckpt-3*"))
+    assert not (run_dir / "samples" / "step-000003-threshold.png").exists()
+    after = checkpoint_values(str(run_dir / "checkpoints" / "ckpt-2"))
+    for name in good:
+        np.testing.assert_array_equal(after[name], good[name], err_msg=name)
+    # It loads into a fresh model, with finite weights.
+    cfg = compose_train(smoke_data_dir, "+mode=hybrid", "train.steps=4")
+    model, trainer = fresh_model(cfg)
+    checkpointer = Checkpointer(
+        run_dir / "checkpoints", model, trainer.optimizers, trainer.step, trainer.seed
+    )
+    assert checkpointer.restore(require=True)
+    assert int(trainer.step.numpy()) == 2
+    for weight in model.generator.weights + model.critic.weights:
+        assert np.all(np.isfinite(weight.numpy())), weight.path
+
+
+def test_an_objective_that_cannot_be_built_is_a_one_line_user_error(smoke_data_dir, tmp_path):
+    # YAML's .nan is a string to Hydra's command-line grammar (which spells it nan).
+    cfg = compose_train(smoke_data_dir, "+mode=hybrid", "train.objective.penalty_weight=.nan")
+    with pytest.raises(UserError) as info:
+        train(cfg, tmp_path, progress=False)
+    assert str(info.value) == (
+        "train.objective: cannot be built (could not convert string to float: '.nan')"
+    )
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def fresh_model(cfg, **model_overrides) -> tuple[MuseGAN, Trainer]:
+    """A model and trainer as ``train`` builds them (nothing traced)."""
+    dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
+    for key, value in model_overrides.items():
+        OmegaConf.update(cfg, key, value)
+    model = build_model(cfg, dataset.spec)
+    trainer = Trainer(
+        model, build_objective(cfg.train), tf.distribute.get_strategy(), cfg.train, int(cfg.seed)
+    )
+    return model, trainer
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"mode": {"name": "jamming", "temporal": True}}, "mode differ: mode='hybrid'"),
+        ({"model.z_dim": 4}, "z_dim differ: z_dim=8"),
+        ({"model.condition_track": "Bass"}, "condition_track differ: condition_track=None"),
+    ],
+    ids=["mode", "z_dim", "condition"],
+)
+def test_a_checkpoint_of_another_model_is_refused_in_one_line(
+    smoke_data_dir, hybrid_runs, overrides, expected
+):
+    runs, _ = hybrid_runs
+    cfg = compose_train(smoke_data_dir, "+mode=hybrid")
+    model, trainer = fresh_model(cfg, **overrides)
+    checkpointer = Checkpointer(
+        runs["a"] / "checkpoints", model, trainer.optimizers, trainer.step, trainer.seed
+    )
+    with pytest.raises(UserError) as info:
+        checkpointer.restore()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{runs['a'] / 'checkpoints' / 'ckpt-4'}: checkpoint is of another")
+    assert expected in message
+
+
+def test_a_checkpoint_without_model_json_that_does_not_fit_is_refused_in_one_line(
+    smoke_data_dir, hybrid_runs, tmp_path
+):
+    runs, _ = hybrid_runs
+    shutil.copytree(runs["a"] / "checkpoints", tmp_path / "checkpoints")
+    (tmp_path / "checkpoints" / "model.json").unlink()
+    cfg = compose_train(smoke_data_dir, "+mode=jamming")
+    model, trainer = fresh_model(cfg)
+    checkpointer = Checkpointer(
+        tmp_path / "checkpoints", model, trainer.optimizers, trainer.step, trainer.seed
+    )
+    with pytest.raises(UserError, match="checkpoint does not fit this model") as info:
+        checkpointer.restore()
+    assert "\n" not in str(info.value)
+
+
+# The command line ---------------------------------------------------------------------------
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "musegan.train", *args]
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WANDB_MODE": "disabled"}
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cli(*args),
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_for_step(metrics: Path, step: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before it could be interrupted"
+        if metrics.exists() and any(
+            line.get("step", 0) >= step for line in jsonl(metrics) if "critic_loss" in line
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no step {step} in {metrics} after {timeout} s")
+
+
+def test_sigterm_checkpoints_and_exits_143_then_resume_continues(smoke_data_dir, tmp_path):
+    """Also: without +mode the command line trains hybrid and says so."""
+    run_dir = tmp_path / "run"
+    args = [
+        "+experiment=smoke",
+        "train.steps=50",
+        "train.checkpoint_every=1000",
+        f"paths.data_dir={smoke_data_dir}",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        f"hydra.run.dir={run_dir}",
+        "wandb.mode=disabled",
+    ]
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            cli(*args),
+            cwd=tmp_path,
+            env=cli_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            wait_for_step(run_dir / "metrics.jsonl", 2, process, timeout=180)
+            process.send_signal(signal.SIGTERM)
+            returncode = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    err = stderr_path.read_text()
+    assert returncode == 128 + signal.SIGTERM == 143, err
+    assert "no +mode given: training hybrid" in err
+    found = re.findall(
+        r"interrupted at step (\d+); checkpoint (\S+); resume with resume=(\S+)", err
+    )
+    assert len(found) == 1, err
+    step, prefix, resume = int(found[0][0]), found[0][1], found[0][2]
+    assert step >= 2
+    assert Path(prefix) == run_dir / "checkpoints" / f"ckpt-{step}"
+    assert Path(resume) == run_dir
+    assert Path(tf.train.latest_checkpoint(str(run_dir / "checkpoints"))).name == f"ckpt-{step}"
+    values = checkpoint_values(prefix)
+    assert int(values["step/.ATTRIBUTES/VARIABLE_VALUE"]) == step
+    assert json.loads((run_dir / "checkpoints" / "model.json").read_text())["mode"] == "hybrid"
+    assert OmegaConf.load(run_dir / "config.yaml").mode.name == "hybrid"
+    # Resume for one more step: the saved config, with the new step count on top.
+    done = run_cli(f"resume={run_dir}", f"train.steps={step + 1}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"resumed {run_dir} at step {step}" in done.stderr
+    assert "no +mode given" not in done.stderr
+    assert f"run folder: {run_dir}" in done.stdout
+    assert (run_dir / "checkpoints" / f"ckpt-{step + 1}.index").exists()
+    steps = [line["step"] for line in jsonl(run_dir / "metrics.jsonl") if "critic_loss" in line]
+    assert steps == list(range(1, step + 2))
+    assert json.loads((run_dir / "metrics.json").read_text())["step"] == step + 1
+    assert OmegaConf.load(run_dir / "config.yaml").train.steps == 50  # the saved config stays
+
+
+def test_an_unknown_config_key_is_one_hydra_error(tmp_path):
+    done = run_cli("+experiment=smoke", "train.nope=1", cwd=tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "Could not override 'train.nope'" in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_resuming_a_folder_that_is_no_run_exits_2_with_one_error_line(tmp_path):
+    missing = tmp_path / "does" / "not" / "exist"
+    done = run_cli(f"resume={missing}", cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {missing}: not a run folder (no config.yaml)"]
+    assert "Traceback" not in done.stderr
+
+
+def test_resuming_with_another_mode_is_refused(smoke_data_dir, hybrid_runs, tmp_path):
+    runs, _ = hybrid_runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["b2"], run_dir)
+    done = run_cli(f"resume={run_dir}", "+mode=jamming", "train.steps=3", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {run_dir / 'checkpoints' / 'ckpt-2'}: checkpoint is of another model"
+        " (mode differ: mode='hybrid')"
+    ]
+    assert not list((run_dir / "checkpoints").glob("ckpt-3*"))
