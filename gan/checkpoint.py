@@ -94,12 +94,16 @@ class Checkpointer:
                     f" {', '.join(f'{k}={saved.get(k)!r}' for k in diff if k != 'spec')})"
                 )
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            status = self.checkpoint.restore(path)
         except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
             raise UserError(
                 f"{path}: checkpoint cannot be read ({err.message.splitlines()[0]})"
             ) from None
+        try:
+            status.assert_existing_objects_matched()
         except (AssertionError, ValueError) as err:
+            # Refused: without this, TensorFlow lists every unmatched value when it exits.
+            status.expect_partial()
             raise UserError(
                 f"{path}: checkpoint does not fit this model ({str(err).splitlines()[0]})"
             ) from None
