@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from pianoroll.evaluation import metrics_for_spec
 from pianoroll.io import write_json
-from pianoroll.metrics import compute_all
 from pianoroll.spec import LPD5_TRACKS, PhraseSpec
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "metrics_speed.json"
@@ -57,17 +57,6 @@ def random_phrases(n: int, spec: PhraseSpec, density: float, seed: int) -> np.nd
         stop = min(start + 256, n)
         out[start:stop] = rng.random((stop - start, *spec.shape), dtype=np.float32) < density
     return out
-
-
-def run_ours(batch: np.ndarray, spec: PhraseSpec) -> dict[str, np.ndarray]:
-    return compute_all(
-        batch,
-        lowest_pitch=spec.lowest_pitch,
-        steps_per_beat=spec.steps_per_beat,
-        beats_per_bar=spec.beats_per_bar,
-        drum_mask=spec.drum_mask,
-        track_names=spec.track_names,
-    )
 
 
 def pypianoroll_calls(spec: PhraseSpec) -> list[tuple[str, str, Callable[..., Any]]]:
@@ -163,9 +152,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     batch = random_phrases(args.samples, spec, args.density, args.seed)
 
-    run_ours(batch[:64], spec)  # warm-up
-    ours_runs = timed(lambda: run_ours(batch, spec), args.repeats)
-    keys = list(run_ours(batch[:1], spec))
+    metrics_for_spec(batch[:64], spec)  # warm-up
+    ours_runs = timed(lambda: metrics_for_spec(batch, spec), args.repeats)
+    keys = list(metrics_for_spec(batch[:1], spec))
 
     crashes: collections.Counter[str] = collections.Counter()
     run_pypianoroll(batch[: min(5, subset)], spec)  # warm-up

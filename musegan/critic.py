@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from musegan.layers import bar_axis_kernels, normal_init
+from musegan.layers import bar_axis_kernels, check_pitch_strides, normal_init
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["CriticConfig", "build_critic", "critic_network"]
@@ -44,14 +44,7 @@ class CriticConfig:
 
     def check(self, spec: PhraseSpec) -> None:
         """Raise ValueError when the sizes do not fit the spec."""
-        product = 1
-        for stride in self.pitch_strides:
-            product *= stride
-        if product != spec.n_pitches:
-            raise ValueError(
-                f"critic: pitch_strides {list(self.pitch_strides)} multiply to {product},"
-                f" not n_pitches {spec.n_pitches}"
-            )
+        check_pitch_strides(self.pitch_strides, spec.n_pitches, "critic")
         if len(self.pitch_filters) != len(self.pitch_strides):
             raise ValueError("critic: pitch_filters needs one entry per pitch_strides entry")
 

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from musegan.layers import PatchUpsample, bar_axis_kernels, factor_strides, normal_init
+from musegan.layers import (
+    PatchUpsample,
+    bar_axis_kernels,
+    check_pitch_strides,
+    factor_strides,
+    normal_init,
+)
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -58,14 +64,7 @@ class BarGeneratorConfig:
 
     def check(self, spec: PhraseSpec) -> None:
         """Raise ValueError when the sizes cannot produce the spec's bar shape."""
-        product = 1
-        for stride in self.pitch_strides:
-            product *= stride
-        if product != spec.n_pitches:
-            raise ValueError(
-                f"bar generator: pitch_strides {list(self.pitch_strides)} multiply to {product},"
-                f" not n_pitches {spec.n_pitches}"
-            )
+        check_pitch_strides(self.pitch_strides, spec.n_pitches, "bar generator")
         if len(self.pitch_filters) != len(self.pitch_strides) - 1:
             raise ValueError(
                 "bar generator: pitch_filters needs one entry fewer than pitch_strides"

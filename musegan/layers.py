@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 from keras import ops
 
-__all__ = ["PatchUpsample", "bar_axis_kernels", "factor_strides", "normal_init"]
+__all__ = [
+    "PatchUpsample",
+    "bar_axis_kernels",
+    "check_pitch_strides",
+    "factor_strides",
+    "normal_init",
+]
 
 
 def normal_init() -> keras.initializers.Initializer:
@@ -26,6 +34,15 @@ def bar_axis_kernels(n_bars: int) -> tuple[int, int]:
         raise ValueError(f"n_bars must be at least 1, got {n_bars}")
     first = min(2, n_bars)
     return first, n_bars - first + 1
+
+
+def check_pitch_strides(strides: Sequence[int], n_pitches: int, what: str) -> None:
+    """Raise ValueError unless the pitch-axis strides multiply to the number of pitches."""
+    product = math.prod(int(s) for s in strides)
+    if product != n_pitches:
+        raise ValueError(
+            f"{what}: pitch_strides {list(strides)} multiply to {product}, not n_pitches {n_pitches}"
+        )
 
 
 def factor_strides(total: int, start: int, what: str) -> list[int]:

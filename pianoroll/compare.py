@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pianoroll.metrics import compute_all
+from pianoroll.evaluation import metrics_for_spec
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -468,17 +468,6 @@ def _histogram(a: np.ndarray, b: np.ndarray, bins: int) -> dict[str, list]:
     }
 
 
-def _metric_values(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, np.ndarray]:
-    return compute_all(
-        phrases,
-        lowest_pitch=spec.lowest_pitch,
-        steps_per_beat=spec.steps_per_beat,
-        beats_per_bar=spec.beats_per_bar,
-        drum_mask=spec.drum_mask,
-        track_names=spec.track_names,
-    )
-
-
 def _check_phrases(x: Any, spec: PhraseSpec, name: str) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 5 or x.shape[1:] != spec.shape:
@@ -539,7 +528,7 @@ def compare_sets(
     a = _check_phrases(a, spec, "a")
     b = _check_phrases(b, spec, "b")
     name_a, name_b = (str(n) for n in names)
-    values_a, values_b = _metric_values(a, spec), _metric_values(b, spec)
+    values_a, values_b = metrics_for_spec(a, spec), metrics_for_spec(b, spec)
     floor_metrics = (reference_floor or {}).get("metrics", {})
     metrics: dict[str, Any] = {}
     for key in values_a:

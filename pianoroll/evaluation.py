@@ -9,7 +9,27 @@ import numpy as np
 from pianoroll.metrics import compute_all
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["metric_means"]
+__all__ = ["metric_means", "metrics_for_spec"]
+
+
+def metrics_for_spec(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, np.ndarray]:
+    """Every per-sample metric of :func:`pianoroll.metrics.compute_all` for phrases of a spec.
+
+    Args:
+        phrases: ``(N, bars, steps, pitches, tracks)``, binary.
+        spec: the phrase spec (pitch offset, resolution, drum flags, track names).
+
+    Returns:
+        Metric key (``"empty_bar_rate/Piano"``...) -> ``(N,)`` values, NaN where undefined.
+    """
+    return compute_all(
+        np.asarray(phrases, bool),
+        lowest_pitch=spec.lowest_pitch,
+        steps_per_beat=spec.steps_per_beat,
+        beats_per_bar=spec.beats_per_bar,
+        drum_mask=spec.drum_mask,
+        track_names=spec.track_names,
+    )
 
 
 def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:
@@ -27,14 +47,7 @@ def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:
     Returns:
         Metric name -> mean.
     """
-    values = compute_all(
-        np.asarray(phrases, bool),
-        lowest_pitch=spec.lowest_pitch,
-        steps_per_beat=spec.steps_per_beat,
-        beats_per_bar=spec.beats_per_bar,
-        drum_mask=spec.drum_mask,
-        track_names=spec.track_names,
-    )
+    values = metrics_for_spec(phrases, spec)
     means: dict[str, float] = {}
     groups: dict[str, list[float]] = collections.defaultdict(list)
     for key, per_sample in values.items():

@@ -26,8 +26,8 @@ def notes_to_roll(
     ends: np.ndarray,
     pitches: np.ndarray,
     tracks: np.ndarray,
-    n_steps: int,
     n_tracks: int,
+    n_steps: int | None = None,
 ) -> np.ndarray:
     """Draw notes into a binary roll.
 
@@ -36,13 +36,16 @@ def notes_to_roll(
         ends: ``(notes,)`` step after the last; a note lasts at least one step.
         pitches: ``(notes,)`` MIDI pitches 0-127.
         tracks: ``(notes,)`` track indices.
-        n_steps: length of the roll in steps.
         n_tracks: number of tracks.
+        n_steps: length of the roll in steps; None: up to the end of the last note.
 
     Returns:
         ``(n_steps, 128, n_tracks)``, binary.
     """
-    starts = np.clip(np.asarray(starts, np.int64), 0, n_steps)
+    starts = np.asarray(starts, np.int64)
+    if n_steps is None:
+        n_steps = int(np.maximum(np.asarray(ends, np.int64), starts + 1).max(initial=0))
+    starts = np.clip(starts, 0, n_steps)
     ends = np.clip(np.maximum(np.asarray(ends, np.int64), starts + 1), 0, n_steps)
     # A difference array makes overlapping notes add up instead of needing a Python loop.
     delta = np.zeros((n_steps + 1, 128, n_tracks), np.int32)
@@ -113,7 +116,7 @@ def read_midi(path: str | os.PathLike[str], spec: PhraseSpec, assign: TrackAssig
     first_downbeat = 0
     if changes:
         first_downbeat = int(to_step(np.array([min(c.time for c in changes)]))[0])
-    roll = notes_to_roll(starts, ends, pitch, track, int(ends.max()) + 1, spec.n_tracks)
+    roll = notes_to_roll(starts, ends, pitch, track, spec.n_tracks)
     return SongRoll(path.name, roll, first_downbeat)
 
 

@@ -199,12 +199,7 @@ class LPDDirectory(_FileTree):
         if multitrack.downbeat is not None and np.asarray(multitrack.downbeat).any():
             first_downbeat = round(np.flatnonzero(multitrack.downbeat)[0] * float(factor))
         roll = notes_to_roll(
-            start,
-            end,
-            np.concatenate(pitches),
-            np.concatenate(tracks),
-            int(end.max()) + 1,
-            spec.n_tracks,
+            start, end, np.concatenate(pitches), np.concatenate(tracks), spec.n_tracks
         )
         return SongRoll(Path(key).name, roll, first_downbeat)
 
@@ -307,13 +302,7 @@ class BachChorales(Source):
             bar = measures[0].barDuration.quarterLength
             if measures[0].duration.quarterLength < bar:  # a pickup bar
                 first_downbeat = round(Fraction(measures[1].offset) * spb)
-        ends_array = np.array(ends)
         roll = notes_to_roll(
-            np.array(starts),
-            ends_array,
-            np.array(pitches),
-            np.array(tracks),
-            int(ends_array.max()) + 1,
-            spec.n_tracks,
+            np.array(starts), np.array(ends), np.array(pitches), np.array(tracks), spec.n_tracks
         )
         return SongRoll(Path(key).stem, roll, first_downbeat)
