@@ -93,17 +93,20 @@ class Checkpointer:
                     f"{path}: checkpoint is of another model ({', '.join(diff)} differ:"
                     f" {', '.join(f'{k}={saved.get(k)!r}' for k in diff if k != 'spec')})"
                 )
+        status = None
         try:
             status = self.checkpoint.restore(path)
+            status.assert_existing_objects_matched()
         except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
             raise UserError(
                 f"{path}: checkpoint cannot be read ({err.message.splitlines()[0]})"
             ) from None
-        try:
-            status.assert_existing_objects_matched()
         except (AssertionError, ValueError) as err:
-            # Refused: without this, TensorFlow lists every unmatched value when it exits.
-            status.expect_partial()
+            # A shape mismatch raises inside restore(); a missing or extra object in the
+            # assertion. Refused: without expect_partial, TensorFlow lists every unmatched
+            # value when it exits.
+            if status is not None:
+                status.expect_partial()
             raise UserError(
                 f"{path}: checkpoint does not fit this model ({str(err).splitlines()[0]})"
             ) from None
