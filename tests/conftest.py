@@ -16,7 +16,7 @@ import numpy as np
 import pypianoroll
 import pytest
 
-from pianoroll.spec import LPD5_TRACKS, PhraseSpec
+from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track
 
 #: A note: (start, end, MIDI pitch); start and end in beats for MIDI, in ticks for LPD tracks.
 Note = tuple[float, float, int]
@@ -265,3 +265,23 @@ def smoke_data_dir(tmp_path_factory) -> Path:
         cfg = compose("musegan", overrides=["+experiment=smoke", f"paths.data_dir={data_dir}"])
     load_or_prepare(cfg.data, data_dir, progress=False)
     return data_dir
+
+
+#: A small two-track spec for evaluation tests: 2 bars of 16 steps, 24 pitches from MIDI 48.
+TWO_TRACK_SPEC = PhraseSpec(
+    n_bars=2,
+    steps_per_beat=4,
+    n_pitches=24,
+    lowest_pitch=48,
+    tracks=(Track("Piano", 0), Track("Bass", 32)),
+)
+
+
+def cells(roll: np.ndarray) -> set[tuple[int, int, int]]:
+    """The active (step, pitch, track) cells of a song roll."""
+    return {tuple(int(i) for i in cell) for cell in np.argwhere(roll)}
+
+
+def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, int, int]]:
+    """The cells of one note from ``start`` up to (not including) ``end``."""
+    return {(step, pitch, track) for step in range(start, end)}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TWO_TRACK_SPEC as SPEC
 
 from pianoroll.dataset import Dataset
 from pianoroll.errors import DataError, UserError
@@ -18,14 +19,6 @@ from pianoroll.evaluate import evaluate, load_set
 from pianoroll.midi import write_midi
 from pianoroll.output import save_phrases
 from pianoroll.spec import PhraseSpec, Track
-
-SPEC = PhraseSpec(
-    n_bars=2,
-    steps_per_beat=4,
-    n_pitches=24,
-    lowest_pitch=48,
-    tracks=(Track("Piano", 0), Track("Bass", 32)),
-)
 
 
 def phrases(n: int, seed: int, spec: PhraseSpec = SPEC, density: float = 0.08) -> np.ndarray:

@@ -3,6 +3,7 @@
 import numpy as np
 import pretty_midi
 import pytest
+from conftest import cells, note_cells
 
 from pianoroll.errors import DataError
 from pianoroll.midi import roll_to_midi, roll_to_notes, write_midi
@@ -11,15 +12,6 @@ from pianoroll.sources import MidiDirectory
 from pianoroll.spec import PhraseSpec
 
 DRUMS, PIANO, GUITAR, BASS, STRINGS = range(5)
-
-
-def cells(roll: np.ndarray) -> set[tuple[int, int, int]]:
-    """The active (step, pitch, track) cells of a song roll."""
-    return {tuple(int(i) for i in cell) for cell in np.argwhere(roll)}
-
-
-def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, int, int]]:
-    return {(step, pitch, track) for step in range(start, end)}
 
 
 def test_instruments_land_on_their_steps_pitches_and_lpd5_tracks(tmp_path, make_midi, lpd5_spec):

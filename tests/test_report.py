@@ -8,19 +8,12 @@ import math
 import matplotlib.image
 import numpy as np
 import pytest
+from conftest import TWO_TRACK_SPEC as SPEC
 
 from pianoroll.compare import compare_sets
 from pianoroll.errors import UserError
 from pianoroll.report import write_report
-from pianoroll.spec import PhraseSpec, Track
-
-SPEC = PhraseSpec(
-    n_bars=2,
-    steps_per_beat=4,
-    n_pitches=24,
-    lowest_pitch=48,
-    tracks=(Track("Piano", 0), Track("Bass", 32)),
-)
+from pianoroll.spec import PhraseSpec
 
 
 def phrases(n: int, seed: int, density: float = 0.08) -> np.ndarray:

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import cells, note_cells
 
 from pianoroll.errors import DataError
 from pianoroll.sources import (
@@ -16,14 +17,6 @@ from pianoroll.sources import (
 from pianoroll.spec import PhraseSpec
 
 DRUMS, PIANO, GUITAR, BASS, STRINGS = range(5)
-
-
-def cells(roll: np.ndarray) -> set[tuple[int, int, int]]:
-    return {tuple(int(i) for i in cell) for cell in np.argwhere(roll)}
-
-
-def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, int, int]]:
-    return {(step, pitch, track) for step in range(start, end)}
 
 
 # ---------------------------------------------------------------------------------------------
