@@ -30,9 +30,10 @@ from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError
 from pianoroll.evaluation import metric_means
 from pianoroll.io import atomic_path, write_json
-from pianoroll.output import binarize, write_sample_set
+from pianoroll.output import write_sample_set
 from pianoroll.pipeline import batch_stream
 from pianoroll.prepare import load_or_prepare
+from pianoroll.values import binarize_threshold, to_signed
 
 __all__ = [
     "Trainer",
@@ -59,37 +60,36 @@ class TrainingInterrupted(Exception):
         self.signum = signum
 
 
-def build_model(cfg: DictConfig, spec: Any) -> GANModel:
-    """Instantiate ``cfg.model`` (a partial ``_target_``) for a phrase spec."""
+def _instantiate(node: Any, what: str, kind: type, **kwargs: Any) -> Any:
+    """Instantiate a config node's ``_target_`` (as a partial, called with ``kwargs``).
+
+    Raises:
+        UserError: the target cannot be built (one line naming ``what``), or is not a ``kind``.
+    """
     try:
-        factory = hydra.utils.instantiate(cfg.model, _partial_=True)
-        model = factory(spec=spec)
+        built = hydra.utils.instantiate(node, _partial_=True)(**kwargs)
     except UserError:
         raise
-    except Exception as err:  # hydra wraps errors raised while building the networks
+    except Exception as err:  # hydra wraps errors raised by the target's constructor
         cause = err.__cause__ or err
         if isinstance(cause, UserError):
             raise cause from None
-        raise UserError(f"model: cannot be built ({str(cause).splitlines()[0]})") from None
-    if not isinstance(model, GANModel):
-        raise UserError(f"model: {type(model).__name__} is not a gan.model.GANModel")
-    return model
+        raise UserError(f"{what}: cannot be built ({str(cause).splitlines()[0]})") from None
+    if not isinstance(built, kind):
+        raise UserError(
+            f"{what}: {type(built).__name__} is not a {kind.__module__}.{kind.__name__}"
+        )
+    return built
+
+
+def build_model(cfg: DictConfig, spec: Any) -> GANModel:
+    """Instantiate ``cfg.model`` (a partial ``_target_``) for a phrase spec."""
+    return _instantiate(cfg.model, "model", GANModel, spec=spec)
 
 
 def build_objective(train_cfg: DictConfig) -> Objective:
     """Instantiate ``train.objective`` (a ``_target_``)."""
-    try:
-        objective = hydra.utils.instantiate(train_cfg.objective)
-    except Exception as err:  # hydra wraps errors raised by the objective's constructor
-        cause = err.__cause__ or err
-        raise UserError(
-            f"train.objective: cannot be built ({str(cause).splitlines()[0]})"
-        ) from None
-    if not isinstance(objective, Objective):
-        raise UserError(
-            f"train.objective: {type(objective).__name__} is not a gan.objectives.Objective"
-        )
-    return objective
+    return _instantiate(train_cfg.objective, "train.objective", Objective)
 
 
 class Trainer:
@@ -258,8 +258,7 @@ def _conditions(trainer: Trainer, dataset: Dataset, count: int) -> np.ndarray | 
     """Real phrases in {-1, 1} to take condition tracks from, for conditional models."""
     if getattr(trainer.model, "condition_index", None) is None:
         return None
-    index = np.arange(count) % len(dataset)
-    return np.where(dataset.phrases[index], 1.0, -1.0).astype(np.float32)
+    return to_signed(dataset.phrases[np.arange(count) % len(dataset)])
 
 
 def _resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -341,10 +340,9 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
     tracker = RunTracker(run_dir, _resolved(cfg), cfg.wandb, total, start, progress)
     if resumed:
         tracker.message(f"resumed {run_dir} at step {start}")
-    rng = np.random.default_rng(int(cfg.seed))
-    sample_conditions = _conditions(
-        trainer, val_set if len(val_set) else train_set, int(train_cfg.n_samples)
-    )
+    reference_set = val_set if len(val_set) else train_set
+    sample_conditions = _conditions(trainer, reference_set, int(train_cfg.n_samples))
+    eval_conditions = _conditions(trainer, train_set, int(train_cfg.eval_samples))
 
     def write_samples(step: int) -> dict[str, Path]:
         outputs = trainer.generate(int(train_cfg.n_samples), SAMPLE_STREAM, sample_conditions)
@@ -360,9 +358,8 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         return files
 
     def evaluate(step: int) -> dict[str, float]:
-        count = int(train_cfg.eval_samples)
-        outputs = trainer.generate(count, EVAL_STREAM, _conditions(trainer, train_set, count))
-        means = metric_means(binarize(outputs, "threshold", rng), dataset.spec)
+        outputs = trainer.generate(int(train_cfg.eval_samples), EVAL_STREAM, eval_conditions)
+        means = metric_means(binarize_threshold(outputs), dataset.spec)
         tracker.log(step, {f"eval/{k}": v for k, v in means.items()})
         return means
 
@@ -406,9 +403,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
             checkpointer.save(step)
         files = write_samples(step)
         generated = evaluate(step)
-        reference = metric_means(
-            val_set.phrases if len(val_set) else train_set.phrases, dataset.spec
-        )
+        reference = metric_means(reference_set.phrases, dataset.spec)
         summary = {
             "step": step,
             "losses": values,
