@@ -29,26 +29,36 @@ class Checkpointer:
     Args:
         directory: the checkpoint folder (``<run dir>/checkpoints``).
         model: the networks.
-        optimizers: name -> optimizer (built before restoring, so slots restore in place).
+        optimizers: name -> optimizer (built before restoring, so slots restore in place);
+            None for inference: then only the generator, step and seed are restored and the
+            rest of the checkpoint is ignored.
         step: ``int64`` variable counting generator steps.
         seed: ``int64`` variable holding the run's random seed.
         max_to_keep: checkpoints kept on disk.
+        state: more training state by name (variables the trainer keeps besides the step).
     """
 
     def __init__(
         self,
         directory: str | Path,
         model: GANModel,
-        optimizers: dict[str, Any],
+        optimizers: dict[str, Any] | None,
         step: tf.Variable,
         seed: tf.Variable,
         max_to_keep: int = 3,
+        state: dict[str, tf.Variable] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.model = model
-        self.checkpoint = tf.train.Checkpoint(
-            generator=model.generator, critic=model.critic, step=step, seed=seed, **optimizers
+        self.inference = optimizers is None
+        networks = (
+            {"generator": model.generator}
+            if self.inference
+            else {"generator": model.generator, "critic": model.critic, **optimizers}
         )
+        self.checkpoint = tf.train.Checkpoint(step=step, seed=seed, **networks)
+        for name, variable in (state or {}).items():
+            setattr(self.checkpoint, name, variable)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep)
 
     @property
@@ -58,6 +68,8 @@ class Checkpointer:
 
     def save(self, step: int) -> str:
         """Write a checkpoint for ``step``; returns its path prefix."""
+        if self.inference:
+            raise RuntimeError("an inference checkpointer holds no training state to save")
         model_json = self.directory / "model.json"
         if not model_json.exists():
             write_json(model_json, self.model.config())
@@ -97,6 +109,8 @@ class Checkpointer:
         try:
             status = self.checkpoint.restore(path)
             status.assert_existing_objects_matched()
+            if self.inference:
+                status.expect_partial()  # the critic and optimizers are not wanted
         except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
             raise UserError(
                 f"{path}: checkpoint cannot be read ({err.message.splitlines()[0]})"

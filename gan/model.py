@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from pianoroll.spec import PhraseSpec
@@ -23,12 +24,22 @@ class GANModel(abc.ABC):
         critic: maps ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] to ``(batch, 1)``
             scores (a WGAN critic) or logits (a standard discriminator).
         penalty_group_axis: the axis of independent critics for the gradient penalty, or None.
+        recurrent: the networks have recurrent layers (LSTMs); their training step is never
+            XLA-compiled on a GPU (see :func:`gan.strategy.check_jit`).
+        has_critic_features: :meth:`critic_features` is implemented (for feature matching).
+        time_noise: the noise inputs that vary with time; long pieces move them from phrase to
+            phrase and keep the others fixed. None: all of them.
+        condition_index: the track given as a condition (track-conditional models), or None.
     """
 
     spec: PhraseSpec
     generator: keras.Model
     critic: keras.Model
     penalty_group_axis: int | None = None
+    recurrent: bool = False
+    has_critic_features: bool = False
+    time_noise: frozenset[str] | None = None
+    condition_index: int | None = None
 
     @abc.abstractmethod
     def sample_noise(self, batch_size: int, seed: tf.Tensor) -> Mapping[str, tf.Tensor]:
@@ -46,3 +57,53 @@ class GANModel(abc.ABC):
     @abc.abstractmethod
     def config(self) -> dict[str, Any]:
         """What identifies the networks' shapes; a checkpoint of another config is refused."""
+
+    @property
+    def supports_teacher_forcing(self) -> bool:
+        """Whether :meth:`teacher_forced` is implemented (for maximum-likelihood pretraining)."""
+        return False
+
+    def teacher_forced(
+        self, noise: Mapping[str, tf.Tensor], real: tf.Tensor, training: bool
+    ) -> tf.Tensor:
+        """The generator's pre-tanh outputs when fed the real data's previous steps.
+
+        Args:
+            noise: from :meth:`sample_noise`.
+            real: ``(batch, bars, steps, pitches, tracks)`` in {-1, 1}.
+            training: training mode.
+
+        Returns:
+            ``(batch, bars, steps, pitches, tracks)`` unbounded pre-activations ``a`` (the
+            generator's output would be ``tanh(a)``), each predicting ``real`` at its step.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no teacher-forced generator")
+
+    def critic_features(self, phrases: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """The critic's ``(batch, 1)`` output and its last hidden features ``(batch, ...)``."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose critic features")
+
+    def generate_numpy(
+        self,
+        noise: Mapping[str, Any],
+        real: np.ndarray | None = None,
+        chunk: int = 256,
+    ) -> np.ndarray:
+        """Generate in inference mode, ``chunk`` examples at a time.
+
+        Args:
+            noise: input name -> ``(N, *shape)`` noise.
+            real: ``(N, bars, steps, pitches, tracks)`` in {-1, 1} holding the condition track
+                of a conditional model; None otherwise.
+            chunk: examples per forward pass (bounds the memory used).
+
+        Returns:
+            ``(N, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1).
+        """
+        count = len(next(iter(noise.values())))
+        out = []
+        for start in range(0, count, chunk):
+            part = {k: tf.constant(np.asarray(v[start : start + chunk])) for k, v in noise.items()}
+            condition = None if real is None else tf.constant(real[start : start + chunk])
+            out.append(np.asarray(self.generate(part, condition, training=False), np.float32))
+        return np.concatenate(out)

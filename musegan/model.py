@@ -69,6 +69,8 @@ class MuseGAN(GANModel):
         except ValueError as err:
             raise UserError(f"model: {err}") from None
         self.penalty_group_axis = -1 if self.mode == "jamming" else None
+        # Through the temporal networks (or one vector per bar): these carry the music forward.
+        self.time_noise = frozenset({"chords", "melody"})
 
     @property
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -32,16 +32,15 @@ from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pianoroll.compare import compare_sets
 from pianoroll.dataset import Dataset
 from pianoroll.errors import DataError, UserError, exit_on_user_error
 from pianoroll.midi import read_midi
 from pianoroll.phrases import cut_phrases
-from pianoroll.prepare import load_or_prepare, make_spec
+from pianoroll.prepare import load_or_prepare, make_spec, track_assigner
 from pianoroll.report import write_report
-from pianoroll.sources import LPD5_FAMILIES, TrackFamilies
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["PhraseSet", "evaluate", "load_set", "main"]
@@ -118,28 +117,10 @@ def _load_npz(path: Path) -> tuple[np.ndarray, PhraseSpec]:
     return phrases, spec
 
 
-def _track_assigner(data_cfg: DictConfig, spec: PhraseSpec) -> TrackFamilies:
-    """How MIDI instruments become tracks (see the module docstring)."""
-    source = data_cfg.get("source") or {}
-    families = source.get("families") if hasattr(source, "get") else None
-    if families is not None:
-        families = OmegaConf.to_container(families, resolve=True)
-    elif set(LPD5_FAMILIES) <= set(spec.track_names):
-        families = LPD5_FAMILIES
-    else:
-        # Instruments named like a track go to it; the others by the tracks' own programs
-        # (the first track with that program wins).
-        families = {t.name: [[t.program, t.program]] for t in spec.tracks if not t.is_drum}
-    try:
-        return TrackFamilies(spec, families)
-    except DataError as err:
-        raise UserError(f"data.source.families: {err}") from None
-
-
 def _load_midi(path: Path, data_cfg: DictConfig) -> tuple[np.ndarray, PhraseSpec]:
     """Phrases cut from a MIDI file or every MIDI file below a directory."""
     spec = make_spec(data_cfg)
-    assign = _track_assigner(data_cfg, spec)
+    assign = track_assigner(data_cfg, spec)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
         files = [p for p in files if p.is_file()]

@@ -7,14 +7,25 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pretty_midi
+import pypianoroll
 
+from pianoroll.audio import render_wav
 from pianoroll.io import atomic_path
-from pianoroll.midi import write_midi
+from pianoroll.midi import roll_to_midi, save_midi, write_midi
 from pianoroll.plot import save_grid
 from pianoroll.spec import PhraseSpec
 from pianoroll.values import binarize_bernoulli, binarize_threshold
 
-__all__ = ["BINARIZATIONS", "binarize", "save_phrases", "write_sample_set"]
+__all__ = [
+    "BINARIZATIONS",
+    "binarize",
+    "save_multitrack",
+    "save_phrases",
+    "to_multitrack",
+    "write_piece",
+    "write_sample_set",
+]
 
 BINARIZATIONS = ("threshold", "bernoulli")
 
@@ -81,3 +92,83 @@ def write_sample_set(
             {f"{method}{suffix}": base.with_suffix(suffix) for suffix in (".png", ".mid", ".npz")}
         )
     return written
+
+
+def to_multitrack(
+    roll: np.ndarray, spec: PhraseSpec, tempo: float = 100.0, name: str = ""
+) -> pypianoroll.Multitrack:
+    """A pianoroll as a :class:`pypianoroll.Multitrack` (full 128-pitch range).
+
+    Args:
+        roll: ``(bars, steps, pitches, tracks)``, binary.
+        spec: the phrase spec (resolution, pitch offset, tracks).
+        tempo: quarter notes per minute.
+        name: the multitrack's name.
+    """
+    roll = np.asarray(roll, bool)
+    bars, steps = roll.shape[:2]
+    flat = roll.reshape(bars * steps, roll.shape[2], roll.shape[3])
+    downbeat = np.zeros(bars * steps, bool)
+    downbeat[::steps] = True
+    tracks = []
+    for k, track in enumerate(spec.tracks):
+        full = np.zeros((bars * steps, 128), bool)
+        full[:, spec.lowest_pitch : spec.lowest_pitch + spec.n_pitches] = flat[:, :, k]
+        tracks.append(
+            pypianoroll.BinaryTrack(
+                name=track.name, program=track.program, is_drum=track.is_drum, pianoroll=full
+            )
+        )
+    return pypianoroll.Multitrack(
+        name=name,
+        resolution=spec.steps_per_beat,
+        tempo=np.full(bars * steps, float(tempo)),
+        downbeat=downbeat,
+        tracks=tracks,
+    )
+
+
+def save_multitrack(path: str | os.PathLike[str], multitrack: pypianoroll.Multitrack) -> None:
+    """Save a multitrack as a pypianoroll ``.npz`` (``pypianoroll.load`` reads it), atomically."""
+    with atomic_path(path) as tmp:
+        pypianoroll.save(tmp, multitrack)
+
+
+def write_piece(
+    directory: str | os.PathLike[str],
+    name: str,
+    roll: np.ndarray,
+    spec: PhraseSpec,
+    tempo: float = 100.0,
+    audio: bool = False,
+    midi: pretty_midi.PrettyMIDI | None = None,
+    sample_rate: int = 22050,
+) -> dict[str, Path]:
+    """Write one piece as ``<name>.mid``, ``<name>.npz`` (pypianoroll), ``<name>.png`` and,
+    with ``audio``, ``<name>.wav``.
+
+    Args:
+        directory: the output folder.
+        name: the file stem.
+        roll: ``(bars, steps, pitches, tracks)``, binary, any number of bars.
+        spec: the phrase spec (its bar count is ignored).
+        tempo: quarter notes per minute.
+        audio: render a WAV (check :func:`pianoroll.audio.fluidsynth_problem` first).
+        midi: the MIDI to write instead of the roll's own (e.g. one that keeps a user's
+            original track).
+        sample_rate: WAV samples per second.
+
+    Returns:
+        Kind (``mid``, ``npz``, ``png``, ``wav``) -> path.
+    """
+    roll = np.asarray(roll, bool)
+    base = Path(directory) / name
+    midi = midi if midi is not None else roll_to_midi(roll, spec, tempo)
+    files = {kind: base.with_suffix(f".{kind}") for kind in ("mid", "npz", "png")}
+    save_midi(files["mid"], midi)
+    save_multitrack(files["npz"], to_multitrack(roll, spec, tempo, name))
+    save_grid(files["png"], roll[None], spec.with_bars(roll.shape[0]), columns=1)
+    if audio:
+        files["wav"] = base.with_suffix(".wav")
+        render_wav(midi, files["wav"], sample_rate)
+    return files

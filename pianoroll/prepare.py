@@ -23,10 +23,18 @@ from tqdm import tqdm
 from pianoroll.dataset import CACHE_FORMAT, Dataset
 from pianoroll.errors import DataError, UserError, exit_on_user_error
 from pianoroll.phrases import cut_phrases
-from pianoroll.sources import Source
+from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["cache_path", "load_or_prepare", "main", "make_source", "make_spec", "prepare"]
+__all__ = [
+    "cache_path",
+    "load_or_prepare",
+    "main",
+    "make_source",
+    "make_spec",
+    "prepare",
+    "track_assigner",
+]
 
 #: Keys of the data config that change the cached phrases (the rest act at training time).
 PROCESSING_KEYS = ("source", "spec", "hop_bars", "min_notes")
@@ -49,6 +57,27 @@ def make_source(data_cfg: DictConfig) -> Source:
     if not isinstance(source, Source):
         raise UserError(f"data.source: {type(source).__name__} is not a pianoroll Source")
     return source
+
+
+def track_assigner(data_cfg: DictConfig, spec: PhraseSpec) -> TrackFamilies:
+    """How a data config merges MIDI instruments into its spec's tracks.
+
+    ``data.source.families`` if the config has it; else the LPD-5 rules if the spec's tracks
+    include theirs; else instruments named like a track go to it and the others by the
+    tracks' own programs (the first track with that program wins).
+    """
+    source = data_cfg.get("source") or {}
+    families = source.get("families") if hasattr(source, "get") else None
+    if families is not None:
+        families = OmegaConf.to_container(families, resolve=True)
+    elif set(LPD5_FAMILIES) <= set(spec.track_names):
+        families = LPD5_FAMILIES
+    else:
+        families = {t.name: [[t.program, t.program]] for t in spec.tracks if not t.is_drum}
+    try:
+        return TrackFamilies(spec, families)
+    except DataError as err:
+        raise UserError(f"data.source.families: {err}") from None
 
 
 def cache_path(data_cfg: DictConfig, data_dir: str | os.PathLike[str]) -> Path:

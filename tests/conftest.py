@@ -285,3 +285,30 @@ def cells(roll: np.ndarray) -> set[tuple[int, int, int]]:
 def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, int, int]]:
     """The cells of one note from ``start`` up to (not including) ``end``."""
     return {(step, pitch, track) for step in range(start, end)}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(smoke_data_dir, tmp_path_factory) -> dict[str, Path]:
+    """Two finished smoke-sized MuseGAN runs (2 steps each): ``hybrid`` and ``conditional``
+    (hybrid, accompanying the Soprano track)."""
+    from hydra import compose, initialize_config_module
+
+    from gan.trainer import train
+
+    root = tmp_path_factory.mktemp("trained")
+    runs = {}
+    for name, extra in (("hybrid", []), ("conditional", ["model.condition_track=Soprano"])):
+        with initialize_config_module(config_module="conf", version_base="1.3"):
+            cfg = compose(
+                "musegan",
+                overrides=[
+                    "+experiment=smoke",
+                    "+mode=hybrid",
+                    f"paths.data_dir={smoke_data_dir}",
+                    "wandb.mode=disabled",
+                    *extra,
+                ],
+            )
+        runs[name] = root / name
+        train(cfg, runs[name], progress=False)
+    return runs

@@ -1,0 +1,101 @@
+"""A finished (or interrupted) training run, loaded for generation, evaluation and export."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import tensorflow as tf
+from omegaconf import DictConfig, OmegaConf
+
+from gan.checkpoint import Checkpointer
+from gan.model import GANModel
+from gan.strategy import set_precision
+from gan.trainer import build_model
+from pianoroll.errors import UserError
+from pianoroll.prepare import make_spec
+
+__all__ = ["TrainedRun", "load_run"]
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """A run folder with its generator restored.
+
+    Attributes:
+        run_dir: the run folder.
+        cfg: its saved (resolved) config.
+        model: the networks; the generator holds the checkpoint's weights.
+        checkpoint: path prefix of the restored checkpoint.
+        step: the generator step the checkpoint was written at.
+    """
+
+    run_dir: Path
+    cfg: DictConfig
+    model: GANModel
+    checkpoint: str
+    step: int
+
+
+def _checkpoint_path(run_dir: Path, checkpoint: str | int | None) -> str | None:
+    """The prefix of a named checkpoint (``1000`` or ``ckpt-1000``), or None for the newest."""
+    if checkpoint in (None, ""):
+        return None
+    name = str(checkpoint)
+    if re.fullmatch(r"\d+", name):
+        name = f"ckpt-{name}"
+    prefix = run_dir / "checkpoints" / name
+    if not Path(f"{prefix}.index").exists():
+        found = sorted(
+            (p.name.removesuffix(".index") for p in (run_dir / "checkpoints").glob("ckpt-*.index")),
+            key=lambda n: int(n.split("-")[-1]),
+        )
+        raise UserError(f"{prefix}: no such checkpoint (this run has {', '.join(found) or 'none'})")
+    return str(prefix)
+
+
+def load_run(
+    run_dir: str | Path, checkpoint: str | int | None = None, package: str | None = None
+) -> TrainedRun:
+    """Rebuild a run's model from its saved config and restore its generator.
+
+    The generator is built in float32 whatever precision it trained in (mixed-precision
+    variables are float32), so generation is exact.
+
+    Args:
+        run_dir: a folder written by ``python -m <package>.train``.
+        checkpoint: a step number or ``ckpt-<step>``; None for the newest.
+        package: the model package the command belongs to (``musegan``, ``crnngan``); a run
+            of another package is refused, naming the command to use.
+
+    Raises:
+        UserError: not a run folder, another package's run, no such checkpoint, or a
+            checkpoint of another model config (mode or shape).
+    """
+    run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
+    try:
+        cfg = OmegaConf.load(saved)
+    except Exception as err:  # yaml and OmegaConf raise their own types
+        raise UserError(f"{saved}: unreadable config ({str(err).splitlines()[0]})") from None
+    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
+        raise UserError(f"{saved}: not a training config (no model or data section)")
+    target = str(cfg.model.get("_target_", ""))
+    if package is not None and not target.startswith(f"{package}."):
+        owner = target.split(".", 1)[0] or "unknown"
+        raise UserError(
+            f"{run_dir}: a {owner} run, not a {package} one; use python -m {owner}.<command>"
+        )
+    path = _checkpoint_path(run_dir, checkpoint)
+    set_precision("float32")
+    model = build_model(cfg, make_spec(cfg.data))
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="seed")
+    checkpointer = Checkpointer(run_dir / "checkpoints", model, None, step, seed)
+    checkpointer.restore(path, require=True)
+    return TrainedRun(run_dir, cfg, model, path or str(checkpointer.latest), int(step.numpy()))
