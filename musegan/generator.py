@@ -159,7 +159,7 @@ def bar_generator(
     spec: PhraseSpec,
     cfg: BarGeneratorConfig,
     channels: int,
-    condition: keras.Model | None = None,
+    condition_shapes: Sequence[tuple[int, ...]] = (),
     name: str = "bar_generator",
 ) -> keras.Model:
     """One bar generator (the paper's G_bar): a latent vector to one bar of pianoroll.
@@ -174,24 +174,25 @@ def bar_generator(
         spec: the phrase spec.
         cfg: layer sizes.
         channels: output channels (1 for one track, ``n_tracks`` for the composer).
-        condition: a :func:`bar_encoder`; its features are concatenated to the hidden state
-            before each layer of the same resolution, and the model takes a second input, the
-            condition bar ``(batch, steps, pitches, 1)``.
+        condition_shapes: shapes (without the batch axis) of the :func:`bar_encoder` features of
+            a condition bar; the model then takes them as further inputs and concatenates each
+            to the hidden state before the first layer of the same resolution. The encoder
+            runs once outside, not inside every track's bar generator, so it is computed once
+            per bar and the saved model has no shared sub-model.
         name: model name.
 
     Returns:
-        A model ``(batch, input_dim)`` [, condition bar] -> ``(batch, steps, pitches, channels)``
+        A model ``[(batch, input_dim), *features]`` -> ``(batch, steps, pitches, channels)``
         in (-1, 1).
     """
     cfg.check(spec)
     z = keras.Input((input_dim,), name=f"{name}_z")
     inputs = [z]
     features: dict[tuple[int, int], object] = {}
-    if condition is not None:
-        bar = keras.Input((spec.steps_per_bar, spec.n_pitches, 1), name=f"{name}_condition")
-        inputs.append(bar)
-        for feature in condition(bar):
-            features.setdefault(tuple(feature.shape[1:3]), feature)
+    for i, shape in enumerate(condition_shapes):
+        feature = keras.Input(tuple(shape), name=f"{name}_condition{i}")
+        inputs.append(feature)
+        features.setdefault(tuple(feature.shape[1:3]), feature)
 
     def join(x):
         feature = features.get(tuple(x.shape[1:3]))
@@ -209,7 +210,7 @@ def bar_generator(
     stride = cfg.pitch_strides[-1]
     x = PatchUpsample(channels, (1, stride), name=f"{name}_out")(join(x))
     out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
-    return keras.Model(inputs if condition is not None else z, out, name=name)
+    return keras.Model(inputs if condition_shapes else z, out, name=name)
 
 
 def noise_shapes(
@@ -278,22 +279,23 @@ def build_generator(
     shared = []
     if "style" in inputs:
         shared = [over_bars(inputs["style"]), per_bar(inputs["chords"], "temporal_shared")]
-    encoder = condition_bars = None
+    features = []
     if condition_index is not None:
         inputs["condition"] = keras.Input(
             (n_bars, spec.steps_per_bar, spec.n_pitches), name="condition"
         )
-        encoder = bar_encoder(spec, bar)
         condition_bars = ops.reshape(
             inputs["condition"], (-1, spec.steps_per_bar, spec.n_pitches, 1)
         )
+        features = list(bar_encoder(spec, bar)(condition_bars))
 
     def run_bars(
         latent, channels, net_name
     ):  # (batch, bars, d) -> (batch, bars, steps, pitches, c)
-        net = bar_generator(latent.shape[-1], spec, bar, channels, encoder, net_name)
+        shapes = [tuple(f.shape[1:]) for f in features]
+        net = bar_generator(latent.shape[-1], spec, bar, channels, shapes, net_name)
         folded = ops.reshape(latent, (-1, latent.shape[-1]))
-        out = net([folded, condition_bars] if encoder is not None else folded)
+        out = net([folded, *features] if features else folded)
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
     if mode == "composer":

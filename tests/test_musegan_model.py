@@ -210,13 +210,18 @@ def test_one_bar_generator_call_per_track_with_bars_folded_into_the_batch(kind, 
     if condition is not None:
         inputs["condition"] = real_batch(spec)[..., spec.track_index(condition)]
     seen = probe(inputs)
-    per_net = 1 if condition is None else 2  # the latent, and the condition bar
-    assert len(seen) == per_net * len(subnets)
+    # The latent, and with a condition the bar encoder's features, computed once for all tracks.
+    assert all((len(net.inputs) > 1) == (condition is not None) for net in subnets)
+    assert len(seen) == sum(len(net.inputs) for net in subnets)
+    if condition is not None:
+        assert len(model.generator.get_layer("bar_encoder")._inbound_nodes) == 1
     for tensor in seen:
         assert tensor.shape[0] == BATCH * spec.n_bars
     if condition is not None:  # the condition bars are the real bars, folded the same way
         bars = np.reshape(inputs["condition"].numpy(), (-1, spec.steps_per_bar, spec.n_pitches, 1))
-        np.testing.assert_array_equal(seen[1].numpy(), bars)
+        encoders, encoder_inputs = input_probe(model.generator, "bar_encoder")
+        assert len(encoders) == 1
+        np.testing.assert_array_equal(encoder_inputs(inputs)[0].numpy(), bars)
 
 
 @pytest.mark.parametrize("kind", ["chorale", "lpd5"])
