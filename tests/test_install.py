@@ -67,3 +67,13 @@ def test_plain_install_finds_configs_from_elsewhere(tmp_path: Path) -> None:
     )
     assert prepare.returncode == 0, prepare.stderr
     assert "steps_per_beat: 12" in prepare.stdout
+    generate = subprocess.run(
+        [sys.executable, "-m", "musegan.generate", "--cfg", "job", "mode=interpolate"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert generate.returncode == 0, generate.stderr
+    assert "mode: interpolate" in generate.stdout
