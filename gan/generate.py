@@ -22,7 +22,7 @@ from gan.model import GANModel
 from gan.noise import draw_noise, interpolation_noise, path_noise
 from gan.run import TrainedRun, load_run
 from pianoroll.audio import fluidsynth_problem
-from pianoroll.errors import UserError
+from pianoroll.errors import UserError, number_option
 from pianoroll.gallery import write_gallery
 from pianoroll.midi import BeatGrid, load_midi, midi_to_song, roll_to_instruments
 from pianoroll.output import BINARIZATIONS, binarize, save_phrases, write_piece
@@ -30,20 +30,9 @@ from pianoroll.plot import save_grid
 from pianoroll.prepare import load_or_prepare, track_assigner
 from pianoroll.values import to_signed
 
-__all__ = ["MODES", "accompany", "generate"]
+__all__ = ["MODES", "accompany", "condition_phrases", "generate"]
 
 MODES = ("sample", "interpolate", "accompany")
-
-
-def _positive(cfg: DictConfig, key: str, kind: type = int) -> Any:
-    value = cfg.get(key)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number <= 0:
-        raise UserError(f"{key}={value}: must be a positive number")
-    return number
 
 
 def _prepare_out(out: Path) -> Path:
@@ -58,7 +47,7 @@ def _prepare_out(out: Path) -> Path:
     return out
 
 
-def _conditions(run: TrainedRun, count: int) -> np.ndarray | None:
+def condition_phrases(run: TrainedRun, count: int) -> np.ndarray | None:
     """Validation phrases in {-1, 1} to take a conditional model's condition track from."""
     if run.model.condition_index is None:
         return None
@@ -117,7 +106,7 @@ def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.
             " in mode=accompany"
         )
     phrases = math.ceil(bars / model.spec.n_bars)
-    spacing = _positive(cfg, "spacing")
+    spacing = number_option(cfg, "spacing", positive=True)
     n_anchors = phrases // spacing + 2
     anchors = draw_noise(model, count * n_anchors, int(cfg.seed), truncation=cfg.truncation)
     parts = []
@@ -191,7 +180,7 @@ def accompany(
     steps[: len(roll)] = roll
     real = np.full((phrases, *spec.shape), -1.0, np.float32)
     real[..., index] = to_signed(steps.reshape(phrases, *spec.shape[:3]))
-    spacing = _positive(cfg, "spacing")
+    spacing = number_option(cfg, "spacing", positive=True)
     anchors = draw_noise(model, phrases // spacing + 2, int(cfg.seed), truncation=cfg.truncation)
     noise = path_noise(anchors, phrases, spacing, _moving(model, anchors))
     outputs = model.generate_numpy(noise, real)
@@ -237,8 +226,8 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     if str(cfg.binarize) not in BINARIZATIONS:
         raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
     if cfg.truncation is not None:
-        _positive(cfg, "truncation", float)
-    tempo = _positive(cfg, "tempo", float)
+        number_option(cfg, "truncation", float, positive=True)
+    tempo = number_option(cfg, "tempo", float, positive=True)
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
     run = load_run(cfg.run, cfg.checkpoint, package)
@@ -263,13 +252,13 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
         seeds = list(cfg.seeds)
         if len(seeds) != 2:
             raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
-        count = _positive(cfg, "steps")
+        count = number_option(cfg, "steps", positive=True)
         if count < 2:
             raise UserError(f"steps={count}: an interpolation needs at least 2 steps")
         vary = _vary(run, cfg.vary)
         start, end = (draw_noise(model, 1, int(s), truncation=cfg.truncation) for s in seeds)
         noise = interpolation_noise(start, end, count, vary)
-        conditions = _conditions(run, 1)
+        conditions = condition_phrases(run, 1)
         if conditions is not None:
             conditions = np.repeat(conditions, count, axis=0)
         rolls = binarize(model.generate_numpy(noise, conditions), str(cfg.binarize), rng)
@@ -282,14 +271,14 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
             noise = _user_noise(run, str(cfg.noise))
             count = len(next(iter(noise.values())))
         else:
-            count = _positive(cfg, "n")
+            count = number_option(cfg, "n", positive=True)
             noise = None
         if cfg.get("bars"):
             if noise is not None:
                 raise UserError(
                     "noise= and bars= cannot be combined: a long piece draws its own noise path"
                 )
-            bars = _positive(cfg, "bars")
+            bars = number_option(cfg, "bars", positive=True)
             rolls = binarize(_long_pieces(run, cfg, count, bars), str(cfg.binarize), rng)
             names = [f"piece-{i:03d}" for i in range(count)]
             phrase_shaped = bars == spec.n_bars
@@ -297,7 +286,7 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
         else:
             if noise is None:
                 noise = draw_noise(model, count, int(cfg.seed), truncation=cfg.truncation)
-            outputs = model.generate_numpy(noise, _conditions(run, count))
+            outputs = model.generate_numpy(noise, condition_phrases(run, count))
             rolls = binarize(outputs, str(cfg.binarize), rng)
             names = [f"sample-{i:03d}" for i in range(count)]
     details.append(

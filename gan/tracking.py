@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-__all__ = ["RunTracker"]
+__all__ = ["RunTracker", "log_evaluation"]
 
 
 class RunTracker:
@@ -56,24 +56,16 @@ class RunTracker:
         self.wandb = None
         mode = str(wandb_cfg.mode)
         if mode != "disabled":
-            import wandb
-
             id_file = self.run_dir / "wandb_id.txt"
             run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
             id_file.write_text(run_id + "\n")
-            self.wandb = wandb.init(
-                mode=mode,
-                dir=str(self.run_dir),
-                project=wandb_cfg.project,
-                entity=wandb_cfg.get("entity"),
-                group=wandb_cfg.get("group"),
+            self.wandb = _wandb_init(
+                self.run_dir,
+                wandb_cfg,
+                config,
                 name=wandb_cfg.get("name") or self.run_dir.name,
-                tags=list(wandb_cfg.get("tags") or []),
-                config=config,
                 id=run_id,
                 resume="allow",
-                reinit="finish_previous",
-                settings=wandb.Settings(silent=True, console="off"),
             )
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -119,3 +111,87 @@ class RunTracker:
         if self.wandb is not None:
             self.wandb.finish()
             self.wandb = None
+
+
+def _wandb_init(run_dir: Path, wandb_cfg: Any, config: dict[str, Any], **kwargs: Any) -> Any:
+    """Start a wandb run in ``run_dir/wandb`` (offline unless the config says otherwise)."""
+    import wandb
+
+    return wandb.init(
+        mode=str(wandb_cfg.mode),
+        dir=str(run_dir),
+        project=wandb_cfg.project,
+        entity=wandb_cfg.get("entity"),
+        group=wandb_cfg.get("group"),
+        tags=list(wandb_cfg.get("tags") or []),
+        config=config,
+        reinit="finish_previous",
+        settings=wandb.Settings(silent=True, console="off"),
+        **kwargs,
+    )
+
+
+def log_evaluation(
+    run_dir: Path,
+    wandb_cfg: Any,
+    config: dict[str, Any],
+    files: dict[str, Path],
+    step: int,
+) -> Path | None:
+    """Log an evaluation report to its own wandb run (job type ``evaluation``) in the run's
+    group: a table of every metric (generated, training and validation means, overlapping area
+    and KL divergence with their noise floor), summary values, the plots and the samples.
+
+    Args:
+        run_dir: the training run folder (the wandb files go to its ``wandb/``).
+        wandb_cfg: ``mode``, ``project``, ``entity``, ``group``, ``tags``, ``name``.
+        config: the training run's config (the wandb run config).
+        files: the report files (:func:`pianoroll.report.write_report`).
+        step: the checkpoint's generator step.
+
+    Returns:
+        The wandb run's folder, or None when ``wandb_cfg.mode`` is ``disabled``.
+    """
+    if str(wandb_cfg.mode) == "disabled":
+        return None
+    import wandb
+
+    report = json.loads(Path(files["metrics.json"]).read_text())
+    comparisons = list(report["comparisons"].values())
+    main, floor = comparisons[0], (comparisons[1] if len(comparisons) > 1 else None)
+    columns = ["metric", "generated", "train", "validation", "overlapping_area", "kl_divergence"]
+    columns += ["floor_overlapping_area", "floor_kl_divergence"]
+    table = wandb.Table(columns=columns)
+    summary: dict[str, Any] = {"step": step, "frechet_distance": main["frechet_distance"]}
+    for key, entry in main["metrics"].items():
+        other = (floor or {}).get("metrics", {}).get(key, {})
+        table.add_data(
+            key,
+            entry["a"]["mean"],
+            entry["b"]["mean"],
+            other.get("a", {}).get("mean"),
+            entry["overlapping_area"],
+            entry["kl_divergence"],
+            other.get("overlapping_area"),
+            other.get("kl_divergence"),
+        )
+        summary[f"{key}/generated"] = entry["a"]["mean"]
+        summary[f"{key}/train"] = entry["b"]["mean"]
+        summary[f"{key}/overlapping_area"] = entry["overlapping_area"]
+    if floor is not None:
+        summary["floor_frechet_distance"] = floor["frechet_distance"]
+    if "memorization" in main:
+        summary["exact_copies"] = main["memorization"]["exact_share"]
+        summary["near_copies"] = main["memorization"]["near_share"]
+    name = wandb_cfg.get("name") or Path(run_dir).name
+    run = _wandb_init(run_dir, wandb_cfg, config, name=f"{name}-evaluation", job_type="evaluation")
+    images = {
+        f"evaluation/{Path(key).stem}": wandb.Image(str(path))
+        for key, path in files.items()
+        if str(path).endswith(".png")
+    }
+    run.log({"evaluation/metrics": table, **images})
+    run.summary.update({f"evaluation/{k}": v for k, v in summary.items() if v is not None})
+    folder = Path(run.dir).parent
+    run.finish()
+    return folder

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["DataError", "UserError", "exit_on_user_error"]
+__all__ = ["DataError", "UserError", "exit_on_user_error", "number_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +46,33 @@ def exit_on_user_error(fn: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def number_option(
+    cfg: Mapping[str, Any],
+    key: str,
+    kind: type = int,
+    low: float = 0,
+    high: float | None = None,
+    positive: bool = False,
+) -> Any:
+    """A numeric command option of type ``kind``, checked to lie in ``[low, high]`` (or to be
+    above 0 with ``positive``).
+
+    Raises:
+        UserError: one line naming the key, its value and the allowed range.
+    """
+    value = cfg.get(key)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if positive:
+        bad = number is None or not number > 0
+        limits = "above 0"
+    else:
+        bad = number is None or number < low or (high is not None and number > high)
+        limits = f"in [{low}, {high}]" if high is not None else f"at least {low}"
+    if bad:
+        raise UserError(f"{key}={value}: must be a number {limits}")
+    return number

@@ -36,14 +36,14 @@ from omegaconf import DictConfig
 
 from pianoroll.compare import compare_sets
 from pianoroll.dataset import Dataset
-from pianoroll.errors import DataError, UserError, exit_on_user_error
+from pianoroll.errors import DataError, UserError, exit_on_user_error, number_option
 from pianoroll.midi import read_midi
 from pianoroll.phrases import cut_phrases
 from pianoroll.prepare import load_or_prepare, make_spec, track_assigner
 from pianoroll.report import write_report
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["PhraseSet", "evaluate", "load_set", "main"]
+__all__ = ["PhraseSet", "compare_and_report", "evaluate", "load_set", "main"]
 
 USAGE = "python -m pianoroll.evaluate a=<set> b=<reference set> out=<report dir>"
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -207,19 +207,6 @@ def _unique_names(sets: dict[str, PhraseSet]) -> dict[str, str]:
     }
 
 
-def _option(cfg: DictConfig, key: str, kind: type, low: float, high: float | None = None) -> Any:
-    """A numeric config value of type ``kind`` checked to lie in ``[low, high]``."""
-    value = cfg.get(key)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < low or (high is not None and number > high):
-        limits = f"in [{low}, {high}]" if high is not None else f"at least {low}"
-        raise UserError(f"{key}={value}: must be a number {limits}")
-    return number
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Path]:
     """Load the sets of an ``evaluate`` config, compare them and write the report.
 
@@ -232,9 +219,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Path]:
     for key in ("a", "b", "out"):
         if cfg.get(key) in (None, ""):
             raise UserError(f"{key} is missing; usage: {USAGE}")
-    threshold = _option(cfg, "threshold", float, 0.0, 1.0)
-    bins = _option(cfg, "bins", int, 16)
-    n_samples = _option(cfg, "samples", int, 0)
+    threshold = number_option(cfg, "threshold", float, 0.0, 1.0)
+    bins = number_option(cfg, "bins", int, 16)
+    n_samples = number_option(cfg, "samples", int, 0)
 
     sets = {"a": load_set(cfg.a, cfg), "b": load_set(cfg.b, cfg)}
     if cfg.get("floor"):
@@ -242,13 +229,44 @@ def evaluate(cfg: DictConfig) -> dict[str, Path]:
     for role, phrase_set in sets.items():
         if role != "b":
             _check_compatible(phrase_set, sets["b"], role)
-    names = _unique_names(sets)
     for role, phrase_set in sets.items():
         print(f"{role}: {len(phrase_set.phrases)} phrases from {phrase_set.source}")
 
+    return compare_and_report(
+        sets,
+        cfg.out,
+        title=str(cfg.title) if cfg.get("title") else None,
+        samples=n_samples,
+        bins=bins,
+        memorization_threshold=threshold if cfg.memorization else None,
+    )
+
+
+def compare_and_report(
+    sets: dict[str, PhraseSet],
+    out: str | Path,
+    title: str | None = None,
+    samples: int = 16,
+    bins: int = 512,
+    memorization_threshold: float | None = 0.05,
+) -> dict[str, Path]:
+    """Compare set ``a`` with the reference ``b`` (and ``floor`` with ``b``), write the report
+    and print one line per comparison.
+
+    Args:
+        sets: role (``a``, ``b``, optional ``floor``) -> set, all of one phrase spec.
+        out: the report folder.
+        title: the report title; None: ``"<a> vs <b>"``.
+        samples: phrases of ``a`` drawn in ``samples.png``; 0 for none.
+        bins: grid points of the kernel density estimates.
+        memorization_threshold: near-copy threshold of the memorization check; None skips it.
+
+    Returns:
+        The files written (see :func:`pianoroll.report.write_report`).
+    """
+    names = _unique_names(sets)
     spec = sets["b"].spec
-    memorization = threshold if cfg.memorization else None
-    options: dict[str, Any] = {"bins": bins, "memorization_threshold": memorization}
+    options: dict[str, Any] = {"bins": bins, "memorization_threshold": memorization_threshold}
     floor = None
     if "floor" in sets:
         floor = compare_sets(
@@ -265,9 +283,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Path]:
     if floor is not None:
         comparisons[f"{names['floor']} vs {names['b']} (noise floor)"] = floor
 
-    title = str(cfg.title) if cfg.get("title") else f"{names['a']} vs {names['b']}"
-    samples = sets["a"].phrases[:n_samples] if n_samples > 0 else None
-    written = write_report(cfg.out, comparisons, spec, samples, title)
+    title = title or f"{names['a']} vs {names['b']}"
+    shown = sets["a"].phrases[:samples] if samples > 0 else None
+    written = write_report(out, comparisons, spec, shown, title)
     for label, comparison in comparisons.items():
         distance = comparison["frechet_distance"]
         line = f"{label}: Fréchet distance {'n/a' if distance is None else f'{distance:.4g}'}"

@@ -312,3 +312,34 @@ def trained_runs(smoke_data_dir, tmp_path_factory) -> dict[str, Path]:
         runs[name] = root / name
         train(cfg, runs[name], progress=False)
     return runs
+
+
+def read_offline_run(run_folder: str | os.PathLike[str]) -> dict:
+    """The records of an offline wandb run folder (``.../offline-run-<time>-<id>``), read with
+    ``wandb leet inspect --json``: its ``run`` record (config, group, job type, name), the merged
+    ``summary``, the ``history`` rows and the logged ``files``."""
+    import subprocess
+    import sys
+
+    (log,) = Path(run_folder).glob("run-*.wandb")
+    wandb_cli = Path(sys.executable).with_name("wandb")
+    lines = subprocess.run(
+        [str(wandb_cli), "leet", "inspect", "--json", str(log)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+    out: dict = {"run": None, "summary": {}, "history": [], "files": []}
+    for line in lines:
+        record = json.loads(line)
+        kind = record.get("type")
+        if kind == "run":
+            out["run"] = record["run"]
+        elif kind == "summary":
+            out["summary"].update(record["summary"].get("update", {}))
+        elif kind == "history":
+            out["history"].append(record["history"]["item"])
+        elif kind == "files":
+            out["files"] += [f["path"] for f in record["files"]["files"]]
+    return out

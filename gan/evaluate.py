@@ -1,0 +1,101 @@
+"""Evaluate a trained run: generate N phrases and compare them with the training and
+validation data.
+
+The model packages' ``evaluate`` commands (``python -m musegan.evaluate run=<run dir>``, ``python
+-m crnngan.evaluate ...``) call :func:`evaluate_run` with ``conf/tools/evaluate.yaml``. The
+report is :mod:`pianoroll.evaluate`'s: generated vs training data, with validation vs training
+as the noise floor beside every number.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from gan.generate import condition_phrases
+from gan.noise import draw_noise
+from gan.run import load_run
+from gan.tracking import log_evaluation
+from pianoroll.errors import UserError, number_option
+from pianoroll.evaluate import PhraseSet, compare_and_report
+from pianoroll.output import BINARIZATIONS, binarize, save_phrases
+from pianoroll.prepare import load_or_prepare
+
+__all__ = ["EVALUATION_STREAM", "evaluate_run"]
+
+#: The noise sub-stream of evaluation samples (generation commands use stream 0).
+EVALUATION_STREAM = 5
+
+
+def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
+    """Run an evaluation command for a model package.
+
+    Args:
+        cfg: ``run``, ``checkpoint``, ``n``, ``out``, ``seed``, ``binarize``, ``memorization``,
+            ``threshold``, ``bins``, ``samples``, ``wandb.mode``.
+        package: the model package whose runs this command reads.
+
+    Returns:
+        ``out``, ``files`` (as :func:`pianoroll.report.write_report` returns them), ``step``,
+        ``seconds`` (generation and comparison) and ``wandb`` (the wandb run folder or None).
+
+    Raises:
+        UserError: a bad option, run or checkpoint.
+    """
+    if not cfg.get("run"):
+        raise UserError(f"run is missing: python -m {package}.evaluate run=<run dir>")
+    count = number_option(cfg, "n", positive=True)
+    if str(cfg.binarize) not in BINARIZATIONS:
+        raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
+    threshold = number_option(cfg, "threshold", float, 0.0, 1.0)
+    bins = number_option(cfg, "bins", int, 16)
+    samples = number_option(cfg, "samples", int, 0)
+    run = load_run(cfg.run, cfg.checkpoint, package)
+    spec = run.model.spec
+    out = Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
+
+    dataset, cache = load_or_prepare(run.cfg.data, run.cfg.paths.data_dir, progress=False)
+    train, validation = dataset.split(
+        float(run.cfg.data.val_fraction), int(run.cfg.data.split_seed)
+    )
+    if len(train) == 0:
+        raise UserError(f"{cache}: no training phrases to compare with")
+    start = time.perf_counter()
+    noise = draw_noise(run.model, count, int(cfg.seed), stream=EVALUATION_STREAM)
+    outputs = run.model.generate_numpy(noise, condition_phrases(run, count))
+    generated = binarize(outputs, str(cfg.binarize), np.random.default_rng([int(cfg.seed), 2]))
+    generation_seconds = time.perf_counter() - start
+    print(f"generated {count} phrases at step {run.step} in {generation_seconds:.1f} s")
+    save_phrases(out / "generated.npz", generated, spec)
+
+    where = f"data={run.cfg.data.name}"
+    sets = {
+        "a": PhraseSet("generated", f"{run.run_dir} step {run.step}", generated, spec),
+        "b": PhraseSet("train", f"{where} train", train.phrases, spec),
+    }
+    if len(validation):
+        sets["floor"] = PhraseSet("validation", f"{where} validation", validation.phrases, spec)
+    for role, phrase_set in sets.items():
+        print(f"{role}: {len(phrase_set.phrases)} phrases from {phrase_set.source}")
+    start = time.perf_counter()
+    files = compare_and_report(
+        sets,
+        out,
+        title=f"{run.run_dir.name}, step {run.step}: generated vs training data",
+        samples=samples,
+        bins=bins,
+        memorization_threshold=threshold if cfg.memorization else None,
+    )
+    seconds = generation_seconds + time.perf_counter() - start
+    wandb_cfg = OmegaConf.merge(run.cfg.get("wandb") or {}, cfg.wandb)
+    wandb_dir = log_evaluation(
+        run.run_dir, wandb_cfg, OmegaConf.to_container(run.cfg), files, run.step
+    )
+    if wandb_dir is not None:
+        print(f"wandb: {wandb_dir}", file=sys.stderr)
+    return {"out": out, "files": files, "step": run.step, "seconds": seconds, "wandb": wandb_dir}
