@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -12,12 +13,15 @@ from pianoroll.spec import PhraseSpec
 __all__ = ["metric_means", "metrics_for_spec"]
 
 
-def metrics_for_spec(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, np.ndarray]:
+def metrics_for_spec(
+    phrases: np.ndarray, spec: PhraseSpec, only: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Every per-sample metric of :func:`pianoroll.metrics.compute_all` for phrases of a spec.
 
     Args:
         phrases: ``(N, bars, steps, pitches, tracks)``, binary.
         spec: the phrase spec (pitch offset, resolution, drum flags, track names).
+        only: metric names to compute; None for all.
 
     Returns:
         Metric key (``"empty_bar_rate/Piano"``...) -> ``(N,)`` values, NaN where undefined.
@@ -29,6 +33,7 @@ def metrics_for_spec(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, np.ndar
         beats_per_bar=spec.beats_per_bar,
         drum_mask=spec.drum_mask,
         track_names=spec.track_names,
+        only=only,
     )
 
 
