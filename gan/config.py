@@ -6,7 +6,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-__all__ = ["or_default"]
+from pianoroll.errors import UserError
+
+__all__ = ["bars_for_steps", "or_default"]
 
 
 def or_default(value: Any, default: Any) -> Any:
@@ -14,5 +16,20 @@ def or_default(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-if not OmegaConf.has_resolver("or_default"):
-    OmegaConf.register_new_resolver("or_default", or_default)
+def bars_for_steps(steps: Any, steps_per_beat: Any, beats_per_bar: Any) -> int:
+    """``${bars_for_steps:${model.seq_len},...}``: the bars that hold a sequence of ``steps``.
+
+    Raises:
+        UserError: ``steps`` is not a positive whole number of bars.
+    """
+    steps, per_bar = int(steps), int(steps_per_beat) * int(beats_per_bar)
+    if steps < 1 or steps % per_bar:
+        raise UserError(
+            f"model.seq_len: {steps} steps is not a positive whole number of {per_bar}-step bars"
+        )
+    return steps // per_bar
+
+
+for _name, _resolver in (("or_default", or_default), ("bars_for_steps", bars_for_steps)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)

@@ -17,6 +17,7 @@ __all__ = [
     "gradient_penalty",
     "nonsaturating_discriminator_loss",
     "nonsaturating_generator_loss",
+    "teacher_forcing_loss",
     "wasserstein_discriminator_loss",
     "wasserstein_generator_loss",
 ]
@@ -161,19 +162,60 @@ def nonsaturating_generator_loss(
     return _batch_mean(loss, global_batch_size)
 
 
-def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tensor:
+def feature_matching_loss(
+    real_features: tf.Tensor, fake_features: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
     """Feature matching (Salimans et al. 2016, arXiv:1606.03498), as used by C-RNN-GAN.
 
     ``||mean(f(real)) - mean(f(fake))||^2``: the squared distance between the batch means of the
-    discriminator's last hidden features on real and on generated data.
+    discriminator's last hidden features on real and on generated data, summed over every
+    feature (and time step, for per-step features).
+
+    The loss is not a mean of per-example values, so replicas cannot split it exactly: with
+    ``global_batch_size``, each replica's value (over its own share of the batch) is weighted
+    by that share, so that the replicas' values and gradients sum to their mean. On one device
+    that is the loss itself.
 
     Args:
-        real_features: ``(batch, features)`` discriminator features of real data.
-        fake_features: ``(batch, features)`` discriminator features of generated data.
+        real_features: ``(batch, ...)`` discriminator features of real data.
+        fake_features: ``(batch, ...)`` discriminator features of generated data.
+        global_batch_size: see the module doc.
 
     Returns:
         A scalar ``float32``.
     """
-    real_mean = tf.reduce_mean(tf.cast(real_features, tf.float32), axis=0)
+    real_features = tf.cast(real_features, tf.float32)
+    real_mean = tf.reduce_mean(real_features, axis=0)
     fake_mean = tf.reduce_mean(tf.cast(fake_features, tf.float32), axis=0)
-    return tf.reduce_sum(tf.square(real_mean - fake_mean))
+    loss = tf.reduce_sum(tf.square(real_mean - fake_mean))
+    if global_batch_size is None:
+        return loss
+    share = tf.cast(tf.shape(real_features)[0], tf.float32) / tf.cast(global_batch_size, tf.float32)
+    return loss * share
+
+
+def teacher_forcing_loss(
+    real: tf.Tensor, preactivations: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Maximum-likelihood loss of a tanh generator on binary data, for teacher-forced
+    pretraining as in C-RNN-GAN (Mogren 2016, arXiv:1611.09904).
+
+    An output ``tanh(a)`` in (-1, 1) is read as the probability ``(tanh(a) + 1) / 2 =
+    sigmoid(2a)`` that a cell is on; the loss is the mean Bernoulli negative log-likelihood of
+    the real cells, ``-mean(t log sigmoid(2a) + (1 - t) log sigmoid(-2a))`` with
+    ``t = (real + 1) / 2``, computed from the pre-activations so that it stays finite where tanh
+    saturates. (Mogren's pretraining minimizes a squared error on continuous note features;
+    for binary cells the Bernoulli likelihood is the maximum-likelihood loss.)
+
+    Args:
+        real: ``(batch, ...)`` real data in {-1, 1}.
+        preactivations: ``(batch, ...)`` the generator's pre-tanh outputs, unbounded reals.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``: nats per cell.
+    """
+    targets = (tf.cast(real, tf.float32) + 1.0) / 2.0
+    logits = 2.0 * tf.cast(preactivations, tf.float32)
+    cells = tf.nn.sigmoid_cross_entropy_with_logits(targets, logits)
+    return _batch_mean(cells, global_batch_size)

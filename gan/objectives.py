@@ -6,17 +6,36 @@ An objective is chosen in the config by its ``_target_`` (``train.objective``).
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 
 import tensorflow as tf
 
-from gan.losses import gradient_penalty, wasserstein_discriminator_loss, wasserstein_generator_loss
+from gan.losses import (
+    feature_matching_loss,
+    gradient_penalty,
+    nonsaturating_discriminator_loss,
+    nonsaturating_generator_loss,
+    wasserstein_discriminator_loss,
+    wasserstein_generator_loss,
+)
 from gan.model import GANModel
+from pianoroll.errors import UserError
 
-__all__ = ["Objective", "WassersteinGP"]
+__all__ = ["NonSaturating", "Objective", "WassersteinGP"]
 
 
 class Objective(abc.ABC):
     """The critic's and the generator's losses for one batch on one replica."""
+
+    #: Whether both losses are cross-entropies (at least 0, comparable), as freezing needs.
+    freezable: bool = False
+
+    def validate(self, model: GANModel) -> None:  # noqa: B027  (optional hook)
+        """Raise :class:`UserError` if the model lacks what this objective needs."""
+
+    def balance_losses(self, parts: Mapping[str, float]) -> tuple[float, float]:
+        """The critic's and the generator's adversarial losses from a step's named parts."""
+        return parts["critic_loss"], parts["generator_loss"]
 
     @abc.abstractmethod
     def critic_loss(
@@ -75,3 +94,52 @@ class WassersteinGP(Objective):
     def generator_loss(self, model, real, fake, global_batch_size):
         loss = wasserstein_generator_loss(model.critic(fake, training=True), global_batch_size)
         return loss, {"generator_loss": loss}
+
+
+class NonSaturating(Objective):
+    """The standard GAN objective (Goodfellow et al. 2014, arXiv:1406.2661), C-RNN-GAN's.
+
+    Critic: binary cross-entropy on logits, real labelled 1 and generated 0; generator: the
+    non-saturating ``-mean(log sigmoid(D(G(z))))``. With ``feature_matching`` the generator
+    instead minimizes the squared distance between the means of the critic's last hidden
+    features on real and generated batches (Salimans et al. 2016, arXiv:1606.03498); its
+    adversarial loss is still reported (``generator_adversarial``) and is what freezing
+    compares.
+
+    Args:
+        feature_matching: the generator's loss is feature matching (the model must provide
+            :meth:`~gan.model.GANModel.critic_features`).
+    """
+
+    freezable = True
+
+    def __init__(self, feature_matching: bool = False) -> None:
+        self.feature_matching = bool(feature_matching)
+
+    def validate(self, model):
+        if self.feature_matching and not model.has_critic_features:
+            raise UserError(
+                f"train.objective.feature_matching: {type(model).__name__} does not expose its"
+                " critic's features"
+            )
+
+    def critic_loss(self, model, real, fake, epsilon, global_batch_size):
+        loss = nonsaturating_discriminator_loss(
+            model.critic(real, training=True), model.critic(fake, training=True), global_batch_size
+        )
+        return loss, {"critic_loss": loss}
+
+    def generator_loss(self, model, real, fake, global_batch_size):
+        if not self.feature_matching:
+            loss = nonsaturating_generator_loss(
+                model.critic(fake, training=True), global_batch_size
+            )
+            return loss, {"generator_loss": loss}
+        fake_logits, fake_features = model.critic_features(fake, training=True)
+        _, real_features = model.critic_features(real, training=True)
+        loss = feature_matching_loss(real_features, fake_features, global_batch_size)
+        adversarial = nonsaturating_generator_loss(fake_logits, global_batch_size)
+        return loss, {"generator_loss": loss, "generator_adversarial": adversarial}
+
+    def balance_losses(self, parts):
+        return parts["critic_loss"], parts.get("generator_adversarial", parts["generator_loss"])

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from pianoroll.errors import UserError
 
-__all__ = ["PRECISIONS", "STRATEGIES", "make_strategy", "set_precision"]
+__all__ = ["PRECISIONS", "STRATEGIES", "check_jit", "make_strategy", "set_precision"]
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -47,3 +47,26 @@ def set_precision(name: str) -> None:
             f"train.precision: unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}"
         )
     keras.mixed_precision.set_global_policy(name)
+
+
+def check_jit(requested: bool, recurrent: bool, n_gpus: int) -> bool:
+    """Whether to XLA-compile the training updates.
+
+    XLA cannot compile cuDNN's recurrent kernel: on a GPU it would run the LSTMs of a
+    recurrent model as a slow loop of small kernels instead. So a recurrent model is never
+    XLA-compiled on a GPU; asking for it is refused rather than silently slowed down.
+
+    Args:
+        requested: ``train.jit_compile``.
+        recurrent: the model has recurrent layers (:attr:`gan.model.GANModel.recurrent`).
+        n_gpus: GPUs visible to TensorFlow.
+
+    Raises:
+        UserError: XLA was requested for a recurrent model on a GPU.
+    """
+    if requested and recurrent and n_gpus > 0:
+        raise UserError(
+            "train.jit_compile: XLA would replace the cuDNN LSTM kernel with a slow loop on the"
+            " GPU; train this recurrent model with train.jit_compile=false"
+        )
+    return bool(requested)

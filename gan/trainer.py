@@ -4,6 +4,17 @@
 from ``cfg.model`` (a ``_target_``), and runs ``cfg.train.steps`` generator steps, each with
 ``cfg.train.critic_steps`` critic steps before it, all in one compiled ``tf.function``. Run it
 twice on the same run folder and the second call resumes from the last checkpoint.
+
+Two options serve C-RNN-GAN (any model and objective that support them):
+
+- pretraining: the first ``train.pretrain_steps`` generator steps are teacher-forced
+  maximum-likelihood updates (one real batch each), then adversarial training takes over; both
+  count in ``train.steps`` and in the step of checkpoints, logs and samples, so a resumed run
+  knows which phase it is in.
+- freezing: with ``train.freeze_ratio``, a network whose last loss is below that share of the
+  other's skips its next update (:func:`gan.freezing.freeze_decision`); every change of what is
+  frozen is logged. The last losses are checkpointed, so a resumed run decides as the
+  uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -21,10 +32,13 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+import gan.config  # noqa: F401  (registers the resolvers the configs in conf/ use)
 from gan.checkpoint import Checkpointer
+from gan.freezing import Freeze, freeze_decision
+from gan.losses import teacher_forcing_loss
 from gan.model import GANModel
 from gan.objectives import Objective
-from gan.strategy import make_strategy, set_precision
+from gan.strategy import check_jit, make_strategy, set_precision
 from gan.tracking import RunTracker
 from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError
@@ -100,7 +114,7 @@ class Trainer:
         objective: the losses.
         strategy: the distribution strategy the model was built under.
         train_cfg: the ``train`` config node (learning rates, betas, steps, critic steps,
-            batch size, jit).
+            batch size, jit, and optionally ``pretrain_steps`` and ``freeze_ratio``).
         seed: the run's random seed.
     """
 
@@ -123,19 +137,51 @@ class Trainer:
                 f" {strategy.num_replicas_in_sync} replicas"
             )
         self.trace_count = 0
+        self.pretrain_steps = int(train_cfg.get("pretrain_steps") or 0)
+        if self.pretrain_steps and not model.supports_teacher_forcing:
+            raise UserError(
+                f"train.pretrain_steps: {type(model).__name__} has no teacher-forced generator to"
+                " pretrain (C-RNN-GAN's model=recurrent has); set train.pretrain_steps=0"
+            )
+        ratio = train_cfg.get("freeze_ratio")
+        self.freeze_ratio = None if ratio is None else float(ratio)
+        if self.freeze_ratio is not None and not objective.freezable:
+            raise UserError(
+                f"train.freeze_ratio: {type(objective).__name__}'s losses are not cross-entropies"
+                " that freezing can compare; set train.freeze_ratio=null"
+            )
+        if self.freeze_ratio is not None and not 0.0 < self.freeze_ratio < 1.0:
+            raise UserError(f"train.freeze_ratio: {self.freeze_ratio} is not in (0, 1)")
+        objective.validate(model)
+        #: Freezing applied by this object's steps: network -> steps frozen.
+        self.frozen_steps = {"critic": 0, "generator": 0}
+        #: Training state checkpointed besides the step and seed.
+        self.state: dict[str, tf.Variable] = {}
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.seed = tf.Variable(int(seed), dtype=tf.int64, trainable=False, name="seed")
-            steps = int(train_cfg.steps)
+            steps = int(train_cfg.steps) - self.pretrain_steps  # adversarial generator steps
             self.generator_optimizer = self._optimizer(train_cfg.generator_lr, train_cfg, steps)
             self.critic_optimizer = self._optimizer(
                 train_cfg.critic_lr, train_cfg, steps * self.critic_steps
             )
             self.generator_optimizer.build(model.generator.trainable_variables)
             self.critic_optimizer.build(model.critic.trainable_variables)
+            if self.pretrain_steps:
+                self.pretrain_optimizer = self._optimizer(
+                    train_cfg.generator_lr, train_cfg, self.pretrain_steps
+                )
+                self.pretrain_optimizer.build(model.generator.trainable_variables)
+            if self.freeze_ratio is not None:
+                # The last step's (critic, generator) losses: the next step's freezing decision.
+                self.state["balance_losses"] = tf.Variable(
+                    [math.nan, math.nan], dtype=tf.float32, trainable=False, name="balance_losses"
+                )
         # XLA compiles the per-replica updates; the iteration around them reads the input
         # iterator, which XLA cannot compile.
-        jit = bool(train_cfg.jit_compile)
+        jit = check_jit(
+            bool(train_cfg.jit_compile), model.recurrent, len(tf.config.list_logical_devices("GPU"))
+        )
         self.critic_update = (
             tf.function(self._critic_step, jit_compile=True) if jit else self._critic_step
         )
@@ -143,6 +189,11 @@ class Trainer:
             tf.function(self._generator_step, jit_compile=True) if jit else self._generator_step
         )
         self.iteration = tf.function(self._iteration)
+        if self.pretrain_steps:
+            self.pretrain_update = (
+                tf.function(self._pretrain_step, jit_compile=True) if jit else self._pretrain_step
+            )
+            self.pretrain_iteration = tf.function(self._pretrain_iteration)
 
     @staticmethod
     def _optimizer(lr: float, train_cfg: Any, decay_steps: int) -> keras.optimizers.Optimizer:
@@ -162,10 +213,19 @@ class Trainer:
     @property
     def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
         """The optimizers by checkpoint name."""
-        return {
+        optimizers = {
             "generator_optimizer": self.generator_optimizer,
             "critic_optimizer": self.critic_optimizer,
         }
+        if self.pretrain_steps:
+            optimizers["pretrain_optimizer"] = self.pretrain_optimizer
+        return optimizers
+
+    def batches_before(self, step: int) -> int:
+        """Real batches read before generator step ``step``: one per pretraining step, then
+        ``critic_steps`` per adversarial step (frozen or not)."""
+        pretrained = min(step, self.pretrain_steps)
+        return pretrained + (step - pretrained) * self.critic_steps
 
     def _replica_slice(self, values: Any) -> Any:
         """This replica's part of a global-batch structure (replica ``i`` gets rows ``i*b:(i+1)*b``)."""
@@ -190,7 +250,9 @@ class Trainer:
             return optimizer.scale_loss(loss)
         return loss
 
-    def _critic_step(self, real: tf.Tensor, step: tf.Tensor, sub: int) -> dict[str, tf.Tensor]:
+    def _critic_step(
+        self, real: tf.Tensor, step: tf.Tensor, sub: int, apply: bool = True
+    ) -> dict[str, tf.Tensor]:
         noise = self._replica_slice(
             self.model.sample_noise(self.global_batch, self._seed(NOISE_STREAM, step, sub))
         )
@@ -200,6 +262,8 @@ class Trainer:
         # Outside the tape: the critic's update needs no gradient through the generator.
         fake = self.model.generate(noise, real, training=True)
         variables = self.model.critic.trainable_variables
+        if not apply:  # frozen: the loss only, for the next freezing decision
+            return self.objective.critic_loss(self.model, real, fake, epsilon, self.global_batch)[1]
         with tf.GradientTape() as tape:
             loss, parts = self.objective.critic_loss(
                 self.model, real, fake, epsilon, self.global_batch
@@ -208,13 +272,18 @@ class Trainer:
         self.critic_optimizer.apply(tape.gradient(scaled, variables), variables)
         return parts
 
-    def _generator_step(self, real: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _generator_step(
+        self, real: tf.Tensor, step: tf.Tensor, apply: bool = True
+    ) -> dict[str, tf.Tensor]:
         noise = self._replica_slice(
             self.model.sample_noise(
                 self.global_batch, self._seed(NOISE_STREAM, step, self.critic_steps)
             )
         )
         variables = self.model.generator.trainable_variables
+        if not apply:  # frozen: the loss only, for the next freezing decision
+            fake = self.model.generate(noise, real, training=True)
+            return self.objective.generator_loss(self.model, real, fake, self.global_batch)[1]
         with tf.GradientTape() as tape:
             fake = self.model.generate(noise, real, training=True)
             loss, parts = self.objective.generator_loss(self.model, real, fake, self.global_batch)
@@ -222,20 +291,81 @@ class Trainer:
         self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
         return parts
 
-    def _iteration(self, iterator: Iterator, step: tf.Tensor) -> dict[str, tf.Tensor]:
-        """One iteration: ``critic_steps`` critic updates, then one generator update."""
+    def _pretrain_step(self, real: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
+        noise = self._replica_slice(
+            self.model.sample_noise(self.global_batch, self._seed(NOISE_STREAM, step, 0))
+        )
+        variables = self.model.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            predicted = self.model.teacher_forced(noise, real, training=True)
+            loss = teacher_forcing_loss(real, predicted, self.global_batch)
+            scaled = self._scaled(self.pretrain_optimizer, loss)
+        self.pretrain_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return {"pretrain_loss": loss}
+
+    def _sum_over_replicas(self, parts: dict[str, Any]) -> dict[str, tf.Tensor]:
+        # Each replica's value is already its share of the global-batch mean: sum them.
+        return {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in parts.items()
+        }
+
+    def _pretrain_iteration(self, iterator: Iterator, step: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One teacher-forced generator update on one real batch."""
+        return self._sum_over_replicas(
+            self.strategy.run(self.pretrain_update, args=(next(iterator), step))
+        )
+
+    def _iteration(
+        self,
+        iterator: Iterator,
+        step: tf.Tensor,
+        train_critic: bool = True,
+        train_generator: bool = True,
+    ) -> dict[str, tf.Tensor]:
+        """One iteration: ``critic_steps`` critic updates, then one generator update.
+
+        A frozen network (``train_critic`` or ``train_generator`` False) computes its loss but
+        is not updated; the critic still reads its ``critic_steps`` batches.
+        """
         self.trace_count += 1  # runs only while tracing: counts (re)traces
         critic_parts = {}
         real = None
         for sub in range(self.critic_steps):
             real = next(iterator)
-            critic_parts = self.strategy.run(self.critic_update, args=(real, step, sub))
-        generator_parts = self.strategy.run(self.generator_update, args=(real, step))
-        # Each replica's value is already its share of the global-batch mean: sum them.
-        return {
-            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-            for name, value in {**critic_parts, **generator_parts}.items()
-        }
+            critic_parts = self.strategy.run(
+                self.critic_update, args=(real, step, sub, train_critic)
+            )
+        generator_parts = self.strategy.run(
+            self.generator_update, args=(real, step, train_generator)
+        )
+        return self._sum_over_replicas({**critic_parts, **generator_parts})
+
+    def train_step(self, iterator: Iterator, step: int) -> tuple[dict[str, float], Freeze | None]:
+        """Generator step ``step + 1``: teacher-forced while pretraining, else adversarial.
+
+        With freezing on, the last step's losses decide which network sits this step out.
+
+        Returns:
+            The step's values (losses; with freezing, also ``frozen_critic`` and
+            ``frozen_generator``, 1 or 0) and the freezing applied (None when pretraining or
+            freezing is off).
+        """
+        at = tf.constant(step, tf.int64)
+        if step < self.pretrain_steps:
+            return {k: float(v) for k, v in self.pretrain_iteration(iterator, at).items()}, None
+        if self.freeze_ratio is None:
+            return {k: float(v) for k, v in self.iteration(iterator, at).items()}, None
+        balance = self.state["balance_losses"]
+        critic_loss, generator_loss = (float(v) for v in balance.numpy())
+        freeze = freeze_decision(critic_loss, generator_loss, self.freeze_ratio)
+        out = self.iteration(iterator, at, not freeze.critic, not freeze.generator)
+        values = {k: float(v) for k, v in out.items()}
+        balance.assign(self.objective.balance_losses(values))
+        self.frozen_steps["critic"] += freeze.critic
+        self.frozen_steps["generator"] += freeze.generator
+        values.update(frozen_critic=float(freeze.critic), frozen_generator=float(freeze.generator))
+        return values, freeze
 
     def generate(
         self, count: int, stream: int, real: np.ndarray | None = None, chunk: int = 256
@@ -321,6 +451,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         trainer.step,
         trainer.seed,
         int(train_cfg.keep_checkpoints),
+        state=trainer.state,
     )
     resumed = checkpointer.restore()
     if not (run_dir / "config.yaml").exists():
@@ -328,11 +459,13 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
 
     start = int(trainer.step.numpy())
     total = int(train_cfg.steps)
+    if resumed:
+        _check_pretraining_kept(run_dir, start, trainer.pretrain_steps)
     stream = batch_stream(
         train_set.phrases,
         trainer.global_batch,
         int(cfg.seed),
-        start_batch=start * trainer.critic_steps,
+        start_batch=trainer.batches_before(start),
         max_shift=int(cfg.data.transpose),
         drum_mask=dataset.spec.drum_mask,
     )
@@ -369,11 +502,11 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
     values: dict[str, float] = {}
+    frozen = Freeze()
     step = start
     try:
         while step < total and not stop:
-            out = trainer.iteration(iterator, tf.constant(step, tf.int64))
-            values = {k: float(v) for k, v in out.items()}
+            values, freeze = trainer.train_step(iterator, step)
             bad = [k for k, v in values.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
@@ -382,10 +515,25 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
                 )
             step += 1
             trainer.step.assign(step)
+            if freeze is not None and freeze != frozen:
+                frozen = freeze
+                tracker.log(
+                    step,
+                    {
+                        "freeze/critic": float(freeze.critic),
+                        "freeze/generator": float(freeze.generator),
+                    },
+                )
+                tracker.message(f"step {step}: {freeze.reason}")
             if step % int(train_cfg.log_every) == 0 or step == total:
                 tracker.log(step, {**values, "steps_per_second": tracker.throughput(step)})
             tracker.progress(
-                step, {k: values[k] for k in ("critic_loss", "generator_loss") if k in values}
+                step,
+                {
+                    k: values[k]
+                    for k in ("pretrain_loss", "critic_loss", "generator_loss")
+                    if k in values
+                },
             )
             if step % int(train_cfg.checkpoint_every) == 0:
                 checkpointer.save(step)
@@ -411,6 +559,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
             "data": reference,
             "samples": {k: str(v) for k, v in files.items()},
             "trace_count": trainer.trace_count,  # traces of the training iteration: 1 unless retraced
+            "frozen_steps": trainer.frozen_steps,  # steps of this call each network sat out
         }
         write_json(run_dir / "metrics.json", summary)
         tracker.summary(
@@ -424,6 +573,21 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         tracker.close()
+
+
+def _check_pretraining_kept(run_dir: Path, step: int, pretrain_steps: int) -> None:
+    """Refuse to resume at ``step`` with another pretraining length than the run's, where the
+    change would redo or skip pretraining steps (the step count says which phase a run is in)."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return
+    before = int(OmegaConf.load(saved).train.get("pretrain_steps") or 0)
+    if before != pretrain_steps and step > min(before, pretrain_steps):
+        raise UserError(
+            f"train.pretrain_steps: this run at step {step} was set to pretrain for {before}"
+            f" steps; {pretrain_steps} would redo or skip pretraining"
+            f" (resume with train.pretrain_steps={before})"
+        )
 
 
 def format_summary(

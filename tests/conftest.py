@@ -343,3 +343,56 @@ def read_offline_run(run_folder: str | os.PathLike[str]) -> dict:
         elif kind == "files":
             out["files"] += [f["path"] for f in record["files"]["files"]]
     return out
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict]:
+    """The records of a JSON-lines file (a run's ``metrics.jsonl``)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def checkpoint_values(prefix: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every saved value of a TensorFlow checkpoint by key, but the save counter."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {
+        name: reader.get_tensor(name)
+        for name, _ in tf.train.list_variables(str(prefix))
+        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    }
+
+
+def sigterm_after_step(
+    command: Sequence[str], cwd: Path, metrics: Path, step: int, timeout: float = 180
+) -> tuple[int, str]:
+    """Run a training command, send it SIGTERM once ``metrics`` logs losses of ``step``.
+
+    Returns:
+        The exit status and the command's standard error.
+    """
+    import signal
+    import subprocess
+    import time
+
+    stderr_path = cwd / f"stderr-{os.getpid()}-{time.monotonic_ns()}.txt"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WANDB_MODE": "disabled"}
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not (
+                metrics.exists()
+                and any(r.get("step", 0) >= step for r in read_jsonl(metrics) if "critic_loss" in r)
+            ):
+                assert process.poll() is None, "training ended before it could be interrupted"
+                assert time.monotonic() < deadline, f"no step {step} in {metrics} after {timeout} s"
+                time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            returncode = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return returncode, stderr_path.read_text()

@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 from hydra import compose, initialize_config_module
 
 import gan.config  # noqa: F401  (registers the config resolvers)
@@ -20,8 +21,12 @@ def names(group: str) -> list[str]:
 
 
 def compose_musegan(*overrides: str):
+    return compose_config("musegan", *overrides)
+
+
+def compose_config(name: str, *overrides: str):
     with initialize_config_module(config_module="conf", version_base="1.3"):
-        return compose("musegan", overrides=list(overrides))
+        return compose(name, overrides=list(overrides))
 
 
 @pytest.mark.parametrize("data", names("data"))
@@ -33,14 +38,21 @@ def test_every_data_config_builds_its_spec_and_source(data, tmp_path):
 
 
 # Each model preset with the data shape it is sized for.
-MODEL_DATA = {"musegan": "bach_chorales", "paper": "lpd5"}
+MODEL_DATA = {
+    "musegan": "bach_chorales",
+    "paper": "lpd5",
+    "dense": "bach_chorales",
+    "recurrent": "bach_chorales",
+}
+# The model and experiment presets of C-RNN-GAN (conf/crnngan.yaml); the others are MuseGAN's.
+CRNNGAN_PRESETS = {"dense", "recurrent", "crnngan_smoke"}
 
 
 def test_every_model_config_is_paired_with_data_here():
     assert set(names("model")) == set(MODEL_DATA)
 
 
-@pytest.mark.parametrize("model", names("model"))
+@pytest.mark.parametrize("model", [m for m in names("model") if m not in CRNNGAN_PRESETS])
 @pytest.mark.parametrize("mode", names("mode"))
 def test_every_model_and_mode_instantiates(model, mode, tmp_path):
     cfg = compose_musegan(f"+mode={mode}", f"model={model}", f"data={MODEL_DATA[model]}")
@@ -51,11 +63,27 @@ def test_every_model_and_mode_instantiates(model, mode, tmp_path):
     build_objective(cfg.train)
 
 
+@pytest.mark.parametrize("model", sorted(set(names("model")) & CRNNGAN_PRESETS))
+@pytest.mark.parametrize("train_preset", ["gan", "crnngan", "wgan_gp"])
+def test_every_crnngan_model_and_train_preset_instantiates(model, train_preset):
+    cfg = compose_config(
+        "crnngan", f"model={model}", f"train={train_preset}", f"data={MODEL_DATA[model]}"
+    )
+    spec = make_spec(cfg.data)
+    built = build_model(cfg, spec)
+    noise = built.sample_noise(1, tf.constant([0, 0], tf.int64))
+    assert tuple(built.generate(noise, None, training=False).shape[1:]) == spec.shape
+    assert tuple(built.critic.output.shape[1:]) == (1,)
+    build_objective(cfg.train)
+
+
 @pytest.mark.parametrize("experiment", names("experiment"))
 def test_every_experiment_preset_trains_a_couple_of_steps(experiment, smoke_data_dir, tmp_path):
     # The presets' own sizes, on the smoke preset's 12-chorale cache, for two steps.
-    cfg = compose_musegan(
-        "+mode=hybrid",
+    musegan = experiment not in CRNNGAN_PRESETS
+    cfg = compose_config(
+        "musegan" if musegan else "crnngan",
+        *(["+mode=hybrid"] if musegan else []),
         f"+experiment={experiment}",
         "data.source.limit=12",
         f"paths.data_dir={smoke_data_dir}",

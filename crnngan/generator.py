@@ -1,0 +1,223 @@
+"""C-RNN-GAN generators: a dense one (the whole sequence at once) and a recurrent one.
+
+A generator maps noise to a sequence ``(batch, time, features)`` in (-1, 1), where a time step
+is one pianoroll step and its features are every track's pitches (``pitches * tracks``, the
+phrase's last two axes flattened). Each generator's config is a frozen dataclass instantiated
+from ``model.generator`` (its ``_target_`` picks the kind); ``build`` makes the network.
+
+Recurrent layers keep the settings under which Keras runs them with the cuDNN kernel on a GPU
+(tanh and sigmoid activations, no recurrent dropout, ``unroll=False``, ``use_bias=True``).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+from typing import ClassVar
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+__all__ = [
+    "DenseGenerator",
+    "GeneratorConfig",
+    "RecurrentGenerator",
+    "RecurrentGeneratorNetwork",
+]
+
+
+def _ints(values: Sequence[int], what: str) -> tuple[int, ...]:
+    out = tuple(int(v) for v in values)
+    if not out or min(out) < 1:
+        raise ValueError(f"{what} needs at least one layer of at least one unit, got {list(out)}")
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig(abc.ABC):
+    """What the model needs from a generator config.
+
+    Attributes:
+        noise_dim: size of the noise vector (the dense generator's latent vector, or the
+            recurrent generator's noise at each time step).
+        units: widths of the hidden layers (dense layers, or LSTM layers).
+    """
+
+    noise_dim: int
+    units: Sequence[int]
+
+    #: Whether the network can be run teacher-forced (for maximum-likelihood pretraining).
+    teacher_forcing: ClassVar[bool] = False
+    #: Whether the network generates sequences of any length.
+    any_length: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if int(self.noise_dim) < 1:
+            raise ValueError(f"generator: noise_dim must be at least 1, got {self.noise_dim}")
+        object.__setattr__(self, "noise_dim", int(self.noise_dim))
+        object.__setattr__(self, "units", _ints(self.units, "generator: units"))
+
+    @abc.abstractmethod
+    def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
+        """Noise for ``batch_size`` sequences of ``length`` steps, a pure function of ``seed``."""
+
+    @abc.abstractmethod
+    def build(self, seq_len: int, n_features: int) -> keras.Model:
+        """The network: noise -> ``(batch, time, n_features)`` in (-1, 1)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseGenerator(GeneratorConfig):
+    """The dense preset: noise -> Dense layers (LeakyReLU, batch norm) -> the whole sequence.
+
+    Attributes:
+        noise_dim: size of the standard normal latent vector.
+        units: widths of the hidden dense layers.
+        momentum: batch-norm momentum.
+        leak: LeakyReLU slope.
+    """
+
+    noise_dim: int = 1000
+    units: Sequence[int] = (256, 512, 1024)
+    momentum: float = 0.8
+    leak: float = 0.2
+
+    def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
+        """Standard normal ``(batch, noise_dim)``; ``length`` is the trained length only."""
+        return tf.random.stateless_normal([batch_size, self.noise_dim], seed)
+
+    def build(self, seq_len: int, n_features: int) -> keras.Model:
+        """``(batch, noise_dim)`` -> ``(batch, seq_len, n_features)`` in (-1, 1)."""
+        z = keras.Input((self.noise_dim,), name="noise")
+        x = z
+        for i, units in enumerate(self.units):
+            x = layers.Dense(units, name=f"dense{i}")(x)
+            x = layers.LeakyReLU(self.leak, name=f"dense{i}_leaky")(x)
+            x = layers.BatchNormalization(momentum=self.momentum, name=f"dense{i}_norm")(x)
+        x = layers.Dense(seq_len * n_features, activation="tanh", dtype="float32", name="output")(x)
+        out = layers.Reshape((seq_len, n_features), dtype="float32", name="sequence")(x)
+        return keras.Model(z, out, name="generator")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentGenerator(GeneratorConfig):
+    """The paper's generator: stacked LSTMs fed per-step noise and their own previous output.
+
+    At step ``t`` the input is uniform noise ``u_t`` concatenated with the previous output
+    ``y_{t-1}`` (zeros before the first step), through a ReLU dense layer of ``units[0]``
+    units (as in Mogren's implementation), then the LSTM layers, then a dense layer with tanh:
+    ``y_t``. Teacher-forced, the real previous step takes the place of ``y_{t-1}``.
+
+    Attributes:
+        noise_dim: size of the uniform(0, 1) noise at each time step.
+        units: LSTM widths, one per layer.
+    """
+
+    noise_dim: int = 100
+    units: Sequence[int] = (350, 350)
+
+    teacher_forcing: ClassVar[bool] = True
+    any_length: ClassVar[bool] = True
+
+    def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
+        """Uniform(0, 1) ``(batch, length, noise_dim)``."""
+        return tf.random.stateless_uniform([batch_size, length, self.noise_dim], seed)
+
+    def build(self, seq_len: int, n_features: int) -> RecurrentGeneratorNetwork:
+        """The network (it runs for the length of the noise it is given, ``seq_len`` or not)."""
+        network = RecurrentGeneratorNetwork(n_features, self.noise_dim, self.units)
+        network.build((None, seq_len, self.noise_dim))
+        return network
+
+
+class RecurrentGeneratorNetwork(keras.Model):
+    """Stacked LSTMs that feed their output back as the next step's input.
+
+    Called on noise ``(batch, time, noise_dim)`` it runs free for ``time`` steps (a
+    ``tf.while_loop`` over the LSTM cells); :meth:`teacher_forced` runs the same weights over a
+    whole sequence of given previous steps with the LSTM layers, cuDNN's kernel on a GPU.
+
+    Args:
+        n_features: features per time step (``pitches * tracks``).
+        noise_dim: noise features per time step.
+        units: LSTM widths.
+    """
+
+    def __init__(self, n_features: int, noise_dim: int, units: Sequence[int], **kwargs) -> None:
+        super().__init__(name=kwargs.pop("name", "generator"), **kwargs)
+        self.n_features = int(n_features)
+        self.noise_dim = int(noise_dim)
+        self.units = tuple(int(u) for u in units)
+        self.input_layer = layers.Dense(self.units[0], activation="relu", name="input")
+        # One attribute each: TensorFlow checkpoints track layers held in attributes, not in lists.
+        for i, units in enumerate(self.units):
+            setattr(self, f"lstm{i}", layers.LSTM(units, return_sequences=True, name=f"lstm{i}"))
+        self.output_layer = layers.Dense(self.n_features, dtype="float32", name="output")
+
+    @property
+    def lstms(self) -> list[layers.LSTM]:
+        """The LSTM layers, first to last."""
+        return [getattr(self, f"lstm{i}") for i in range(len(self.units))]
+
+    def build(self, input_shape) -> None:
+        """Create every weight (``input_shape`` is the noise's, ``(batch, time, noise_dim)``)."""
+        self.input_layer.build((None, self.noise_dim + self.n_features))
+        width = self.units[0]
+        for lstm in self.lstms:
+            lstm.build((None, None, width))
+            width = lstm.units
+        self.output_layer.build((None, width))
+        self.built = True
+
+    def teacher_forced(
+        self, noise: tf.Tensor, previous: tf.Tensor, training: bool = False
+    ) -> tf.Tensor:
+        """Pre-tanh outputs given the previous steps.
+
+        Args:
+            noise: ``(batch, time, noise_dim)``.
+            previous: ``(batch, time, n_features)``: at step ``t`` the step before it (real
+                data in {-1, 1} for teacher forcing; zeros at ``t = 0``).
+            training: training mode.
+
+        Returns:
+            ``(batch, time, n_features)`` ``float32`` pre-activations ``a``: the output is
+            ``tanh(a)``.
+        """
+        dtype = self.input_layer.compute_dtype
+        x = tf.concat([tf.cast(noise, dtype), tf.cast(previous, dtype)], axis=-1)
+        x = self.input_layer(x)
+        for lstm in self.lstms:
+            x = lstm(x, training=training)
+        return self.output_layer(x)
+
+    def call(self, noise: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Run free: ``(batch, time, noise_dim)`` noise -> ``(batch, time, n_features)`` in (-1, 1)."""
+        dtype = self.input_layer.compute_dtype
+        noise = tf.cast(noise, dtype)
+        batch, length = tf.shape(noise)[0], tf.shape(noise)[1]
+        time_major = tf.transpose(noise, [1, 0, 2])
+        previous = tf.zeros([batch, self.n_features], tf.float32)
+        states = [[tf.zeros([batch, u], dtype), tf.zeros([batch, u], dtype)] for u in self.units]
+        outputs = tf.TensorArray(tf.float32, size=length, element_shape=[None, self.n_features])
+
+        def step(t, previous, states, outputs):
+            x = self.input_layer(tf.concat([time_major[t], tf.cast(previous, dtype)], axis=-1))
+            new_states = []
+            for lstm, state in zip(self.lstms, states, strict=True):
+                x, state = lstm.cell(x, state, training=training)
+                new_states.append(list(state))
+            output = tf.tanh(self.output_layer(x))
+            return t + 1, output, new_states, outputs.write(t, output)
+
+        _, _, _, outputs = tf.while_loop(
+            lambda t, *_: t < length,
+            step,
+            (tf.constant(0), previous, states, outputs),
+            maximum_iterations=length,
+        )
+        sequence = tf.transpose(outputs.stack(), [1, 0, 2])
+        sequence.set_shape([*noise.shape[:2], self.n_features])  # the loop hides the length
+        return sequence

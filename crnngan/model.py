@@ -1,0 +1,162 @@
+"""C-RNN-GAN as the adversarial pair the shared trainer expects (see :class:`gan.model.GANModel`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from crnngan.discriminator import DiscriminatorConfig, build_discriminator
+from crnngan.generator import GeneratorConfig
+from gan.model import GANModel
+from pianoroll.errors import UserError
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["CRNNGAN"]
+
+
+class CRNNGAN(GANModel):
+    """C-RNN-GAN (Mogren 2016, arXiv:1611.09904) over pianoroll phrases read as sequences.
+
+    A phrase ``(bars, steps, pitches, tracks)`` is a sequence of ``seq_len = bars * steps``
+    time steps, each the multi-hot vector of every track's pitches (``pitches * tracks``
+    features, pitch-major: feature ``p * tracks + k`` is pitch ``p`` of track ``k``).
+
+    Args:
+        spec: the phrase spec of the data.
+        generator: a generator config (:class:`~crnngan.generator.DenseGenerator` or
+            :class:`~crnngan.generator.RecurrentGenerator`).
+        discriminator: :class:`~crnngan.discriminator.DiscriminatorConfig` fields.
+        seq_len: time steps per training sequence; must be the data's phrase length (the
+            configs derive ``data.spec.n_bars`` from it). None: the phrase length.
+    """
+
+    recurrent = True
+    has_critic_features = True
+
+    def __init__(
+        self,
+        spec: PhraseSpec,
+        generator: GeneratorConfig,
+        discriminator: Mapping[str, Any] | None = None,
+        seq_len: int | None = None,
+    ) -> None:
+        self.spec = spec
+        phrase_steps = spec.n_bars * spec.steps_per_bar
+        self.seq_len = phrase_steps if seq_len is None else int(seq_len)
+        if self.seq_len != phrase_steps:
+            raise UserError(
+                f"model.seq_len: {self.seq_len} steps, but the data's phrases have {phrase_steps}"
+                f" ({spec.n_bars} bars of {spec.steps_per_bar}); leave data.spec.n_bars to follow"
+                " model.seq_len"
+            )
+        if not isinstance(generator, GeneratorConfig):
+            raise UserError(
+                f"model.generator: {type(generator).__name__} is not a generator config"
+                " (give it a _target_ such as crnngan.generator.RecurrentGenerator)"
+            )
+        self.n_features = spec.n_pitches * spec.n_tracks
+        try:
+            self.discriminator_config = DiscriminatorConfig(**dict(discriminator or {}))
+        except (TypeError, ValueError) as err:
+            raise UserError(f"model.discriminator: {err}") from None
+        self.generator_config = generator
+        self.generator = generator.build(self.seq_len, self.n_features)
+        self.critic, self.critic_with_features = build_discriminator(
+            spec.shape, self.discriminator_config
+        )
+
+    @property
+    def supports_teacher_forcing(self) -> bool:
+        """Whether the generator can be pretrained teacher-forced (the recurrent one)."""
+        return self.generator_config.teacher_forcing
+
+    def sample_noise(
+        self, batch_size: int, seed: tf.Tensor, length: int | None = None
+    ) -> dict[str, tf.Tensor]:
+        """Noise for ``batch_size`` sequences of ``length`` steps (default ``seq_len``).
+
+        Returns:
+            ``{"noise": ...}``: ``(batch, noise_dim)`` standard normal for the dense generator,
+            ``(batch, length, noise_dim)`` uniform(0, 1) for the recurrent one.
+        """
+        length = self.seq_len if length is None else int(length)
+        self._check_length(length)
+        return {"noise": self.generator_config.sample_noise(batch_size, length, seed)}
+
+    def _check_length(self, length: int) -> None:
+        if length < 1 or (length != self.seq_len and not self.generator_config.any_length):
+            raise UserError(
+                f"length {length}: the {type(self.generator_config).__name__} generates exactly"
+                f" {self.seq_len} steps"
+            )
+
+    def generate_sequence(
+        self, noise: Mapping[str, tf.Tensor], training: bool = False
+    ) -> tf.Tensor:
+        """Generate sequences as long as the noise says (any length for the recurrent generator).
+
+        Args:
+            noise: from :meth:`sample_noise`, with the length wanted.
+            training: training mode (batch-norm statistics of the dense generator).
+
+        Returns:
+            ``(batch, time, pitches * tracks)`` ``float32`` in (-1, 1).
+        """
+        return self.generator(noise["noise"], training=training)
+
+    def to_phrases(self, sequence: tf.Tensor) -> tf.Tensor:
+        """``(batch, time, pitches * tracks)`` -> ``(batch, time / steps_per_bar, steps, pitches,
+        tracks)``; ``time`` must be a whole number of bars."""
+        length = int(sequence.shape[1])
+        if length % self.spec.steps_per_bar:
+            raise UserError(
+                f"length {length}: not a whole number of {self.spec.steps_per_bar}-step bars"
+            )
+        shape = (length // self.spec.steps_per_bar, *self.spec.shape[1:])
+        return tf.reshape(sequence, [-1, *shape])
+
+    def to_sequence(self, phrases: tf.Tensor) -> tf.Tensor:
+        """``(batch, bars, steps, pitches, tracks)`` -> ``(batch, bars * steps, pitches * tracks)``."""
+        return tf.reshape(phrases, [-1, phrases.shape[1] * phrases.shape[2], self.n_features])
+
+    def generate(
+        self, noise: Mapping[str, tf.Tensor], real: tf.Tensor | None, training: bool
+    ) -> tf.Tensor:
+        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1); ``real`` is unused."""
+        return self.to_phrases(self.generate_sequence(noise, training))
+
+    def teacher_forced(
+        self, noise: Mapping[str, tf.Tensor], real: tf.Tensor, training: bool
+    ) -> tf.Tensor:
+        """See :meth:`gan.model.GANModel.teacher_forced`: the recurrent generator fed the real
+        steps before each step (zeros before the first), its LSTM layers run over the whole
+        sequence at once."""
+        if not self.supports_teacher_forcing:
+            raise UserError(
+                f"{type(self.generator_config).__name__}: not a recurrent generator; only"
+                " model=recurrent can be pretrained teacher-forced"
+            )
+        sequence = self.to_sequence(tf.cast(real, tf.float32))
+        previous = tf.pad(sequence[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        logits = self.generator.teacher_forced(noise["noise"], previous, training=training)
+        return tf.reshape(logits, tf.shape(real))
+
+    def critic_features(self, phrases: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """The discriminator's ``(batch, 1)`` output and its last hidden features."""
+        output, features = self.critic_with_features(phrases, training=training)
+        return output, features
+
+    def config(self) -> dict[str, Any]:
+        """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
+        return {
+            "seq_len": self.seq_len,
+            "generator": {
+                "type": type(self.generator_config).__name__,
+                **dataclasses.asdict(self.generator_config),
+            },
+            "discriminator": dataclasses.asdict(self.discriminator_config),
+            "spec": self.spec.to_dict(),
+        }

@@ -1,0 +1,56 @@
+"""Freezing the stronger network: C-RNN-GAN's way of keeping the two players balanced."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["Freeze", "freeze_decision"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Freeze:
+    """Which networks skip their next update.
+
+    Attributes:
+        critic: the critic (discriminator) is frozen.
+        generator: the generator is frozen.
+        reason: one line saying what is frozen and why (not compared: two decisions are equal
+            when they freeze the same networks).
+    """
+
+    critic: bool = False
+    generator: bool = False
+    reason: str = dataclasses.field(default="nothing frozen", compare=False)
+
+
+def freeze_decision(critic_loss: float, generator_loss: float, ratio: float) -> Freeze:
+    """Which network to freeze for the next step (Mogren 2016, arXiv:1611.09904).
+
+    A network whose loss is below ``ratio`` times the other's is winning too easily: it skips
+    its next update, so that the other can catch up. The discriminator is frozen when
+    ``critic_loss < ratio * generator_loss``, the generator when
+    ``generator_loss < ratio * critic_loss``; with positive losses and ``ratio < 1`` at most one
+    of the two. Losses that are not finite (no step yet) freeze nothing.
+
+    Args:
+        critic_loss: the discriminator's last loss (a cross-entropy, at least 0).
+        generator_loss: the generator's last adversarial loss (a cross-entropy, at least 0).
+        ratio: in (0, 1); C-RNN-GAN uses 0.7.
+
+    Returns:
+        The decision.
+
+    Raises:
+        ValueError: ``ratio`` is not in (0, 1).
+    """
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"freeze ratio must be in (0, 1), got {ratio}")
+    if not (math.isfinite(critic_loss) and math.isfinite(generator_loss)):
+        return Freeze()
+    losses = f"discriminator loss {critic_loss:.4g}, generator loss {generator_loss:.4g}"
+    if critic_loss < ratio * generator_loss:
+        return Freeze(critic=True, reason=f"discriminator frozen ({losses}; ratio {ratio:g})")
+    if generator_loss < ratio * critic_loss:
+        return Freeze(generator=True, reason=f"generator frozen ({losses}; ratio {ratio:g})")
+    return Freeze(reason=f"nothing frozen ({losses}; ratio {ratio:g})")

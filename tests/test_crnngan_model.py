@@ -1,0 +1,363 @@
+"""C-RNN-GAN's networks and the shared pieces it brought: shapes of both presets, generation at
+other lengths, the time pooling, feature matching, teacher forcing and its pretraining,
+freezing, and the XLA decision for recurrent models."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TWO_TRACK_SPEC
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+import gan.config  # noqa: F401  (registers the config resolvers)
+from crnngan.discriminator import TimePooling
+from crnngan.generator import DenseGenerator, RecurrentGenerator
+from crnngan.model import CRNNGAN
+from gan.freezing import Freeze, freeze_decision
+from gan.losses import feature_matching_loss, teacher_forcing_loss
+from gan.objectives import NonSaturating, WassersteinGP
+from gan.strategy import check_jit
+from gan.trainer import Trainer, build_model, build_objective
+from musegan.model import MuseGAN
+from pianoroll.errors import UserError
+from pianoroll.pipeline import batch_stream
+from pianoroll.prepare import make_spec
+from pianoroll.spec import PhraseSpec
+
+SEED = tf.constant([3, 4], tf.int64)
+
+
+def compose_crnngan(*overrides: str):
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return compose("crnngan", overrides=list(overrides))
+
+
+def value(tensor) -> float:
+    return float(np.asarray(tensor))
+
+
+def tiny(generator, **discriminator) -> CRNNGAN:
+    """A small model over the two-track spec: 32 steps of 48 features."""
+    return CRNNGAN(TWO_TRACK_SPEC, generator, {"units": [8, 8], **discriminator})
+
+
+# The presets at their full sizes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["dense", "recurrent"])
+def test_each_preset_has_the_documented_shapes(preset):
+    cfg = compose_crnngan(f"model={preset}")
+    spec = make_spec(cfg.data)
+    assert spec.shape == (4, 16, 84, 4) and cfg.model.seq_len == 64
+    model = build_model(cfg, spec)
+    noise = model.sample_noise(2, SEED)
+    phrases = model.generate(noise, None, training=False)
+    assert tuple(phrases.shape) == (2, *spec.shape)
+    assert np.all(np.abs(phrases.numpy()) < 1)
+    output, features = model.critic_features(phrases, training=False)
+    assert tuple(model.critic(phrases).shape) == (2, 1)
+    np.testing.assert_allclose(output.numpy(), model.critic(phrases).numpy(), rtol=1e-6)
+    layers = {layer.name: layer for layer in model.critic.layers}
+    if preset == "dense":
+        assert tuple(noise["noise"].shape) == (2, 1000)
+        dense = [
+            layer.units for layer in model.generator.layers if isinstance(layer, keras.layers.Dense)
+        ]
+        assert dense == [256, 512, 1024, 64 * 336]
+        norms = [
+            layer.momentum
+            for layer in model.generator.layers
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        assert norms == [0.8, 0.8, 0.8]
+        assert layers["lstm0"].units == 512 and layers["lstm0"].return_sequences
+        assert layers["bilstm1"].forward_layer.units == 512
+        assert not layers["bilstm1"].forward_layer.return_sequences
+        assert [layers["dense0"].units, layers["dense1"].units] == [512, 256]
+        assert tuple(features.shape) == (2, 256)  # the last hidden layer
+    else:
+        assert tuple(noise["noise"].shape) == (2, 64, 100)
+        assert [lstm.units for lstm in model.generator.lstms] == [350, 350]
+        assert layers["bilstm0"].forward_layer.units == 350
+        assert layers["bilstm1"].forward_layer.return_sequences
+        assert tuple(features.shape) == (2, 64, 700)  # per step, both directions
+        assert isinstance(layers["pool"], TimePooling)
+
+
+def all_lstms(model: CRNNGAN) -> list[keras.layers.LSTM]:
+    found = []
+    for network in (model.generator, model.critic):
+        for layer in network._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.LSTM):
+                found.append(layer)
+    return found
+
+
+@pytest.mark.parametrize("generator", [DenseGenerator(8, (8,)), RecurrentGenerator(4, (8, 8))])
+def test_every_lstm_keeps_the_cudnn_settings(generator):
+    model = tiny(generator, bidirectional=[True, False])
+    lstms = all_lstms(model)
+    # Generator LSTMs (recurrent) + critic: a bidirectional layer holds two.
+    assert len(lstms) == (2 if isinstance(generator, RecurrentGenerator) else 0) + 3
+    for lstm in lstms:
+        assert lstm.activation is keras.activations.tanh, lstm.name
+        assert lstm.recurrent_activation is keras.activations.sigmoid, lstm.name
+        assert lstm.cell.recurrent_dropout == 0 and lstm.cell.dropout == 0
+        assert lstm.unroll is False and lstm.cell.use_bias is True
+        assert lstm.use_cudnn == "auto"
+
+
+# Generation at other lengths ---------------------------------------------------------------
+
+
+def test_the_recurrent_generator_runs_for_any_length():
+    model = tiny(RecurrentGenerator(4, (8, 8)), per_step=True, dense_units=[])
+    trained = model.generate_sequence(model.sample_noise(3, SEED))
+    assert tuple(trained.shape) == (3, 32, 48)
+    for length in (5, 96):
+        noise = model.sample_noise(3, SEED, length)
+        assert tuple(noise["noise"].shape) == (3, length, 4)
+        sequence = model.generate_sequence(noise)
+        assert tuple(sequence.shape) == (3, length, 48)
+        assert np.all(np.abs(sequence.numpy()) < 1)
+    # The same noise gives the same first steps whatever comes after: the generator is causal.
+    long = model.generate_sequence(model.sample_noise(3, SEED, 96))
+    noise = model.sample_noise(3, SEED, 96)
+    short = model.generate_sequence({"noise": noise["noise"][:, :40]})
+    np.testing.assert_allclose(short.numpy(), long.numpy()[:, :40], atol=1e-6)
+    # Three bars of 16 steps as phrases; 5 steps are no whole bar.
+    phrases = model.to_phrases(model.generate_sequence(model.sample_noise(2, SEED, 48)))
+    assert tuple(phrases.shape) == (2, 3, 16, 24, 2)
+    with pytest.raises(UserError, match="length 5: not a whole number of 16-step bars"):
+        model.to_phrases(model.generate_sequence(model.sample_noise(2, SEED, 5)))
+
+
+def test_the_dense_generator_refuses_another_length():
+    model = tiny(DenseGenerator(8, (8,)))
+    assert tuple(model.generate_sequence(model.sample_noise(2, SEED)).shape) == (2, 32, 48)
+    with pytest.raises(UserError, match="DenseGenerator generates exactly 32 steps"):
+        model.sample_noise(2, SEED, 48)
+
+
+def test_teacher_forced_outputs_equal_free_running_ones_fed_the_same_previous_steps():
+    model = tiny(RecurrentGenerator(4, (8, 8)))
+    noise = model.sample_noise(2, SEED)
+    phrases = model.generate(noise, None, training=False)
+    # Fed its own outputs as the "real" previous steps, the teacher-forced network (LSTM
+    # layers over the whole sequence) computes what the free-running loop (the cells) did.
+    predicted = model.teacher_forced(noise, phrases, training=False)
+    assert predicted.shape == phrases.shape
+    np.testing.assert_allclose(np.tanh(predicted.numpy()), phrases.numpy(), atol=1e-5)
+
+
+def test_sequences_and_phrases_map_pitch_major():
+    model = tiny(DenseGenerator(8, (8,)))
+    phrases = np.zeros((1, *TWO_TRACK_SPEC.shape), np.float32)
+    phrases[0, 1, 2, 5, 1] = 1  # bar 1, step 2, pitch 5, track 1
+    sequence = model.to_sequence(tf.constant(phrases)).numpy()
+    assert np.argwhere(sequence).tolist() == [[0, 16 + 2, 5 * 2 + 1]]
+    np.testing.assert_array_equal(model.to_phrases(tf.constant(sequence)).numpy(), phrases)
+
+
+# Config errors ------------------------------------------------------------------------------
+
+
+def test_seq_len_sets_the_bars_of_the_data():
+    cfg = compose_crnngan("model=recurrent", "model.seq_len=128")
+    assert make_spec(cfg.data).n_bars == 8
+    with pytest.raises(Exception, match="100 steps is not a positive whole number of 16-step bars"):
+        make_spec(compose_crnngan("model.seq_len=100").data)
+
+
+def test_a_seq_len_that_is_not_the_phrase_length_is_one_line():
+    cfg = compose_crnngan("data.spec.n_bars=2")
+    with pytest.raises(UserError) as info:
+        build_model(cfg, make_spec(cfg.data))
+    assert str(info.value) == (
+        "model.seq_len: 64 steps, but the data's phrases have 32 (2 bars of 16);"
+        " leave data.spec.n_bars to follow model.seq_len"
+    )
+
+
+def test_a_bad_discriminator_config_is_one_line():
+    with pytest.raises(UserError, match=r"model.discriminator: discriminator: bidirectional needs"):
+        tiny(DenseGenerator(8, (8,)), bidirectional=[True])
+    with pytest.raises(UserError, match="unknown time_pooling 'max'"):
+        tiny(DenseGenerator(8, (8,)), time_pooling="max")
+
+
+# Time pooling -------------------------------------------------------------------------------
+
+
+def test_probability_pooling_is_the_log_odds_of_the_mean_step_probability():
+    # Steps with probabilities 1/2 and 3/4: the mean 5/8 has log-odds log(5/3).
+    logits = tf.constant([[[0.0], [math.log(3.0)]]])
+    pooled = TimePooling("probability")(logits)
+    assert tuple(pooled.shape) == (1, 1)
+    assert value(pooled[0, 0]) == pytest.approx(math.log(5 / 3), rel=1e-6)
+    assert value(tf.sigmoid(pooled)[0, 0]) == pytest.approx(5 / 8, rel=1e-6)
+    # Finite where the sigmoids saturate: probabilities ~1 and ~0 average to 1/2.
+    assert value(TimePooling("probability")(tf.constant([[[200.0], [-200.0]]]))[0, 0]) == (
+        pytest.approx(0.0, abs=1e-6)
+    )
+    assert value(TimePooling("mean")(logits)[0, 0]) == pytest.approx(math.log(3.0) / 2)
+
+
+# Losses and objectives ----------------------------------------------------------------------
+
+
+def test_feature_matching_on_known_per_step_features():
+    # (batch 2, time 2, features 1): batch means (2, 3) and (1, 1).
+    real = tf.constant([[[1.0], [2.0]], [[3.0], [4.0]]])
+    fake = tf.constant([[[0.0], [0.0]], [[2.0], [2.0]]])
+    assert value(feature_matching_loss(real, fake)) == pytest.approx(1.0 + 4.0)
+    # On one replica of a global batch of 8 (this replica holds 2), its share: 2/8.
+    assert value(feature_matching_loss(real, fake, global_batch_size=8)) == pytest.approx(1.25)
+    assert value(feature_matching_loss(real, fake, global_batch_size=2)) == pytest.approx(5.0)
+
+
+def test_teacher_forcing_loss_is_the_bernoulli_likelihood_of_tanh_outputs():
+    # tanh(a) read as probability sigmoid(2a): a = log(3)/2 gives 3/4.
+    a = math.log(3.0) / 2
+    real = tf.constant([[1.0, -1.0, 1.0, -1.0]])
+    pre = tf.constant([[a, a, 0.0, -a]])
+    expected = (-math.log(0.75) - math.log(0.25) + math.log(2) - math.log(0.75)) / 4
+    assert value(teacher_forcing_loss(real, pre)) == pytest.approx(expected, rel=1e-6)
+    # Saturated outputs stay finite: -log sigmoid(-200) = 200.
+    assert value(teacher_forcing_loss(tf.constant([[1.0]]), tf.constant([[-100.0]]))) == (
+        pytest.approx(200.0)
+    )
+    assert value(teacher_forcing_loss(real, pre, global_batch_size=4)) == pytest.approx(
+        expected / 4, rel=1e-6
+    )
+
+
+def test_nonsaturating_objective_with_feature_matching_uses_the_critic_features():
+    model = tiny(RecurrentGenerator(4, (8, 8)), per_step=True, dense_units=[])
+    real = tf.sign(tf.random.stateless_uniform((3, *TWO_TRACK_SPEC.shape), SEED) - 0.9)
+    fake = model.generate(model.sample_noise(3, SEED), None, training=False)
+    matching = NonSaturating(feature_matching=True)
+    loss, parts = matching.generator_loss(model, real, fake, 3)
+    _, real_features = model.critic_features(real, training=True)
+    _, fake_features = model.critic_features(fake, training=True)
+    means = real_features.numpy().mean(0) - fake_features.numpy().mean(0)
+    assert value(loss) == pytest.approx(float(np.sum(means**2)), rel=1e-5)
+    plain_loss, plain = NonSaturating().generator_loss(model, real, fake, 3)
+    assert value(parts["generator_adversarial"]) == pytest.approx(value(plain_loss), rel=1e-6)
+    assert set(plain) == {"generator_loss"}
+    assert matching.balance_losses(
+        {"critic_loss": 1.0, "generator_loss": 9.0, "generator_adversarial": 2.0}
+    ) == (1.0, 2.0)
+    assert NonSaturating().balance_losses({"critic_loss": 1.0, "generator_loss": 9.0}) == (1.0, 9.0)
+
+
+def test_feature_matching_needs_a_model_with_critic_features():
+    muse = MuseGAN.__new__(MuseGAN)  # the attribute is all validate() reads
+    with pytest.raises(UserError, match="MuseGAN does not expose its critic's features"):
+        NonSaturating(feature_matching=True).validate(muse)
+    NonSaturating().validate(muse)
+
+
+# Freezing -----------------------------------------------------------------------------------
+
+
+def test_freezing_decisions_on_scripted_losses():
+    script = [
+        # (critic loss, generator loss) -> (critic frozen, generator frozen)
+        ((math.nan, math.nan), (False, False)),  # no step yet
+        ((1.386, 0.693), (False, True)),  # 0.693 < 0.7 * 1.386 = 0.970
+        ((1.0, 0.75), (False, False)),  # 0.75 >= 0.70 and 1.0 >= 0.525
+        ((0.3, 0.5), (True, False)),  # 0.3 < 0.35
+        ((0.35, 0.5), (False, False)),  # 0.35 is not below 0.35
+        ((0.0, 0.0), (False, False)),
+        ((2.0, math.inf), (False, False)),
+    ]
+    for (critic, generator), expected in script:
+        freeze = freeze_decision(critic, generator, 0.7)
+        assert (freeze.critic, freeze.generator) == expected, (critic, generator)
+    frozen = freeze_decision(0.3, 0.5, 0.7)
+    assert frozen.reason == (
+        "discriminator frozen (discriminator loss 0.3, generator loss 0.5; ratio 0.7)"
+    )
+    assert freeze_decision(1.386, 0.693, 0.7).reason.startswith("generator frozen")
+    # Equal decisions compare equal whatever their reasons.
+    assert freeze_decision(0.3, 0.5, 0.7) == freeze_decision(0.1, 0.9, 0.7) == Freeze(critic=True)
+    for ratio in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="freeze ratio must be in"):
+            freeze_decision(1.0, 1.0, ratio)
+
+
+# XLA and recurrent layers -------------------------------------------------------------------
+
+
+def test_xla_is_refused_for_recurrent_models_on_a_gpu_only():
+    assert check_jit(True, recurrent=False, n_gpus=1) is True
+    assert check_jit(True, recurrent=True, n_gpus=0) is True
+    assert check_jit(False, recurrent=True, n_gpus=2) is False
+    with pytest.raises(UserError, match=r"train.jit_compile: XLA would replace the cuDNN LSTM"):
+        check_jit(True, recurrent=True, n_gpus=1)
+    assert CRNNGAN.recurrent and not MuseGAN.recurrent
+
+
+# Trainer options ----------------------------------------------------------------------------
+
+
+def train_cfg(**changes):
+    cfg = compose_crnngan().train
+    OmegaConf.update(cfg, "batch_size", 4)
+    for key, val in changes.items():
+        OmegaConf.update(cfg, key, val, force_add=True)
+    return cfg
+
+
+def test_options_a_model_or_objective_cannot_serve_are_refused():
+    strategy = tf.distribute.get_strategy()
+    dense = tiny(DenseGenerator(8, (8,)))
+    with pytest.raises(UserError, match=r"train.pretrain_steps: CRNNGAN has no teacher-forced"):
+        Trainer(dense, NonSaturating(), strategy, train_cfg(pretrain_steps=3), 0)
+    with pytest.raises(UserError, match=r"train.freeze_ratio: WassersteinGP's losses are not"):
+        Trainer(dense, WassersteinGP(), strategy, train_cfg(freeze_ratio=0.7), 0)
+    with pytest.raises(UserError, match=r"train.freeze_ratio: 1.5 is not in \(0, 1\)"):
+        Trainer(dense, NonSaturating(), strategy, train_cfg(freeze_ratio=1.5), 0)
+    cfg = compose_crnngan("train=wgan_gp")
+    assert isinstance(build_objective(cfg.train), WassersteinGP)
+
+
+def test_teacher_forced_pretraining_reduces_its_loss_on_a_tiny_set():
+    spec = PhraseSpec(
+        n_bars=1, steps_per_beat=2, n_pitches=12, lowest_pitch=60, tracks=TWO_TRACK_SPEC.tracks
+    )
+    # Eight phrases: a rising line in one track, a held note in the other.
+    phrases = np.zeros((8, *spec.shape), bool)
+    for i in range(8):
+        for step in range(spec.steps_per_bar):
+            phrases[i, 0, step, (i + step) % 12, 0] = True
+            phrases[i, 0, step, i % 12, 1] = True
+    keras.utils.set_random_seed(0)
+    model = CRNNGAN(spec, RecurrentGenerator(4, (16, 16)), {"units": [4, 4]})
+    trainer = Trainer(
+        model,
+        NonSaturating(),
+        tf.distribute.get_strategy(),
+        train_cfg(pretrain_steps=60, generator_lr=0.01, critic_steps=2),
+        seed=0,
+    )
+    iterator = iter(batch_stream(phrases, 4, seed=0))
+    losses = []
+    for step in range(60):
+        values, freeze = trainer.train_step(iterator, step)
+        assert freeze is None and set(values) == {"pretrain_loss"}
+        losses.append(values["pretrain_loss"])
+    # Untrained outputs are near 0: probability about 1/2 for every cell, about log 2 nats.
+    assert losses[0] == pytest.approx(math.log(2), abs=0.05)
+    assert np.mean(losses[-5:]) < 0.5 * losses[0]
+    # Only the generator and its own optimizer moved; the adversarial optimizers did not.
+    assert int(trainer.pretrain_optimizer.iterations.numpy()) == 60
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 0
+    assert int(trainer.critic_optimizer.iterations.numpy()) == 0
+    assert trainer.batches_before(60) == 60 and trainer.batches_before(62) == 64
