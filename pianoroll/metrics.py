@@ -86,6 +86,7 @@ def _tonal_centroid_matrix(radii: tuple[float, float, float] = (1.0, 1.0, 0.5)) 
 
 _SCALES = _scale_matrix()
 _TONAL_CENTROID = _tonal_centroid_matrix()
+_CENTROID_AND_TOTAL = np.vstack([_TONAL_CENTROID, np.ones(12)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,34 +147,23 @@ def _pitch_class_matrix(n_pitches: int, lowest_pitch: int) -> np.ndarray:
     return out
 
 
-def _fold_pitch_classes(counts: np.ndarray, lowest_pitch: int) -> np.ndarray:
-    """Sum counts ``(..., pitches, tracks)`` into pitch classes ``(..., 12, tracks)`` (float64)."""
-    fold = _pitch_class_matrix(counts.shape[-2], lowest_pitch)
-    return np.swapaxes(np.swapaxes(counts, -1, -2) @ fold, -1, -2)
+def _fold_pitch_classes(
+    counts: np.ndarray, lowest_pitch: int, dtype: Any = np.float64
+) -> np.ndarray:
+    """Sum counts ``(..., pitches, tracks)`` into pitch classes ``(..., 12, tracks)``.
 
-
-def _sum_over_pitch(roll: np.ndarray) -> np.ndarray:
-    """Sum a bool array ``(..., pitches, tracks)`` over pitches: ``(..., tracks)`` counts.
-
-    Pairwise halving of the pitch axis: every addition runs over contiguous blocks, much faster
-    than a NumPy reduction over an inner axis followed by the short tracks axis.
+    The same as a product with :func:`_pitch_class_matrix`, but one addition per octave of
+    pitches (a bool ``dtype`` ORs presence instead), in integers and without a float copy of a
+    large count array. ``dtype`` must hold the sums.
     """
-    n = roll.shape[-2]
-    dtype = _count_dtype(n)
-    acc = roll.view(np.uint8) if dtype == np.uint8 else roll.astype(dtype)
-    while n > 1:
-        half = n // 2
-        summed = acc[..., :half, :] + acc[..., half : 2 * half, :]
-        if n % 2:
-            summed[..., 0, :] += acc[..., 2 * half, :]
-        acc, n = summed, half
-    return acc[..., 0, :]
-
-
-def _sum_over_axis(roll: np.ndarray, axis: int) -> np.ndarray:
-    """Counts of a bool array along ``axis``, in the smallest unsigned dtype that holds them."""
-    dtype = _count_dtype(roll.shape[axis])
-    return np.add.reduce(roll.view(np.uint8), axis=axis, dtype=dtype)
+    n_pitches = counts.shape[-2]
+    out = np.zeros((*counts.shape[:-2], 12, counts.shape[-1]), dtype=dtype)
+    start, pitch_class = 0, int(lowest_pitch) % 12
+    while start < n_pitches:  # one octave (or its part at either end) per iteration
+        stop = min(n_pitches, start + 12 - pitch_class)
+        out[..., pitch_class : pitch_class + stop - start, :] += counts[..., start:stop, :]
+        start, pitch_class = stop, 0
+    return out
 
 
 def _default_min_length(steps_per_beat: int) -> int:
@@ -183,6 +173,107 @@ def _default_min_length(steps_per_beat: int) -> int:
     rounded half up, and at least 2 steps so that a 1-step note is never qualified.
     """
     return max(2, (3 * int(steps_per_beat) + 12) // 24)
+
+
+# --------------------------------------------------------------------------------------------
+# Time packed into bits: 8 steps per byte
+# --------------------------------------------------------------------------------------------
+#
+# A chunk's roll ``(n, time, pitches, tracks)`` is packed into bytes ``(n, ceil(time / 8),
+# pitches, tracks)``: bit ``i`` of byte ``j`` is step ``8 j + i``, and the bits after the last
+# step are 0. Onsets, note lengths, polyphony and counts then run on an eighth of the memory,
+# and the sums over time are popcounts. Doubling is written ``x + x``: NumPy's additions are
+# SIMD loops, its shifts by a scalar much slower.
+
+
+def _pack_time(roll: np.ndarray) -> np.ndarray:
+    """Bool ``(n, time, ...)`` to uint8 ``(n, ceil(time / 8), ...)``, bit ``i`` = step ``8j + i``."""
+    n_time = roll.shape[1]
+    values = roll.view(np.uint8)
+    out = np.zeros((roll.shape[0], -(-n_time // 8), *roll.shape[2:]), dtype=np.uint8)
+    # Horner's scheme from the latest step of each byte down to the first.
+    for bit in range(min(8, n_time) - 1, -1, -1):
+        if bit < 7:
+            np.add(out, out, out=out)
+        rows = values[:, bit::8]
+        np.bitwise_or(out[:, : rows.shape[1]], rows, out=out[:, : rows.shape[1]])
+    return out
+
+
+def _unpack_time(bits: np.ndarray, n_time: int) -> np.ndarray:
+    """Inverse of :func:`_pack_time`: uint8 ``(n, bytes, ...)`` to bool ``(n, n_time, ...)``."""
+    out = np.empty((bits.shape[0], n_time, *bits.shape[2:]), dtype=bool)
+    for bit in range(min(8, n_time)):
+        rows = out[:, bit::8]
+        np.not_equal(bits[:, : rows.shape[1]] & np.uint8(1 << bit), 0, out=rows)
+    return out
+
+
+def _delayed(bits: np.ndarray) -> np.ndarray:
+    """Packed bits moved one step later: step ``t`` holds step ``t - 1`` (step 0 holds 0)."""
+    out = np.add(bits, bits)  # within each byte; the top bit falls out ...
+    out[:, 1:] |= (bits[:, :-1] >= 128).view(np.uint8)  # ... into bit 0 of the next byte
+    return out
+
+
+def _count_bits(bits: np.ndarray) -> np.ndarray:
+    """Set bits of packed ``(n, bytes, ...)`` summed over the bytes: counts ``(n, ...)``."""
+    # The byte axis is the outer one: whole rows of cells are added at a time.
+    return np.add.reduce(np.bitwise_count(bits), axis=1, dtype=_count_dtype(8 * bits.shape[1]))
+
+
+def _pitch_reduce(values: np.ndarray, ufunc: np.ufunc = np.add, dtype: Any = None) -> np.ndarray:
+    """Reduce ``(..., pitches, tracks)`` over the pitches (or pitch classes): ``(..., tracks)``.
+
+    Pairwise halving of the pitch axis: every operation runs over contiguous blocks of pitches
+    and tracks, far faster than a NumPy reduction over an inner axis followed by the short
+    tracks axis. ``dtype`` (default: the input's) must hold the result.
+    """
+    n = values.shape[-2]
+    if n == 1:
+        return values[..., 0, :].astype(dtype or values.dtype)
+    while n > 1:
+        half = n // 2
+        merged = ufunc(values[..., :half, :], values[..., half : 2 * half, :], dtype=dtype)
+        if n % 2:  # the odd one out joins the first
+            ufunc(merged[..., 0, :], values[..., 2 * half, :], out=merged[..., 0, :])
+        values, n, dtype = merged, half, None
+    return values[..., 0, :]
+
+
+def _notes_per_track(bits: np.ndarray) -> np.ndarray:
+    """Int ``(n, tracks)``: set bits of packed ``(n, bytes, pitches, tracks)`` per track."""
+    return _pitch_reduce(_count_bits(bits), dtype=np.int64)
+
+
+def _at_least_one_and_two(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Packed bits ``(..., pitches, tracks)``: per step, whether at least one, two are set.
+
+    A halving tree over the pitch axis of saturating bit-sliced counters ``(one, two)``: merging
+    counters ``a`` and ``b`` gives ``one = a.one | b.one``, ``two = a.two | b.two | (a.one &
+    b.one)``.
+
+    Returns:
+        ``(one, two)``: uint8 packed bits ``(..., tracks)``.
+    """
+    one, two = bits, None  # no pitch is counted twice before the first merge
+    n = bits.shape[-2]
+    while n > 1:
+        half = n // 2
+        low, high = one[..., :half, :], one[..., half : 2 * half, :]
+        merged_two = low & high
+        merged_one = low | high
+        if two is not None:
+            merged_two |= two[..., :half, :]
+            merged_two |= two[..., half : 2 * half, :]
+        if n % 2:  # the odd pitch out joins the first counter
+            odd = merged_one[..., 0, :] & one[..., -1, :]
+            if two is not None:
+                odd |= two[..., -1, :]
+            merged_two[..., 0, :] |= odd
+            merged_one[..., 0, :] |= one[..., -1, :]
+        one, two, n = merged_one, merged_two, half
+    return one[..., 0, :], (np.zeros_like(one) if two is None else two)[..., 0, :]
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,60 +303,81 @@ class _Chunk:
         return self._cache[key]
 
     @property
-    def onsets(self) -> np.ndarray:
-        """Bool ``(n, time, pitches, tracks)``: True at the first step of every note."""
+    def bits(self) -> np.ndarray:
+        """Uint8 ``(n, ceil(time / 8), pitches, tracks)``: the roll packed by :func:`_pack_time`."""
+        return self._cached("bits", lambda: _pack_time(self.roll))
+
+    @property
+    def onset_bits(self) -> np.ndarray:
+        """Packed like :attr:`bits`: set at the first step of every note."""
 
         def compute() -> np.ndarray:
-            roll = self.roll
-            out = np.empty_like(roll)
-            out[:, 0] = roll[:, 0]
-            np.greater(roll[:, 1:], roll[:, :-1], out=out[:, 1:])  # on now, off before
-            return out
+            off_before = np.invert(_delayed(self.bits))
+            off_before &= self.bits
+            return off_before
 
-        return self._cached("onsets", compute)
+        return self._cached("onset_bits", compute)
 
     @property
-    def pitches_per_step(self) -> np.ndarray:
-        """Counts ``(n, time, tracks)``: number of pitches sounding at each step."""
-        return self._cached("pitches_per_step", lambda: _sum_over_pitch(self.roll))
+    def sounding_steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Packed ``(n, bytes, tracks)``: steps where at least one, at least two pitches sound."""
+        return self._cached("sounding_steps", lambda: _at_least_one_and_two(self.bits))
 
     @property
-    def onsets_per_step(self) -> np.ndarray:
-        """Counts ``(n, time, tracks)``: number of notes starting at each step."""
-        return self._cached("onsets_per_step", lambda: _sum_over_pitch(self.onsets))
+    def onset_steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Packed ``(n, bytes, tracks)``: steps where at least one, at least two notes start."""
+        return self._cached("onset_steps", lambda: _at_least_one_and_two(self.onset_bits))
 
     @property
     def n_notes(self) -> np.ndarray:
         """Int ``(n, tracks)``: number of notes (onsets)."""
-        return self._cached("n_notes", lambda: self.onsets_per_step.sum(axis=1, dtype=np.int64))
+        return self._cached("n_notes", lambda: _notes_per_track(self.onset_bits))
+
+    @property
+    def pitch_steps(self) -> np.ndarray:
+        """Counts ``(n, pitches, tracks)``: active steps of each pitch in the phrase."""
+        return self._cached("pitch_steps", lambda: _count_bits(self.bits))
 
     @property
     def n_active_cells(self) -> np.ndarray:
         """Int ``(n, tracks)``: number of sounding (step, pitch) cells."""
         return self._cached(
-            "n_active_cells", lambda: self.pitches_per_step.sum(axis=1, dtype=np.int64)
+            "n_active_cells", lambda: _pitch_reduce(self.pitch_steps, dtype=np.int64)
         )
 
     @property
-    def bar_pitch_steps(self) -> np.ndarray:
-        """Counts ``(n, bars, pitches, tracks)``: active steps of each pitch in each bar."""
-        return self._cached("bar_pitch_steps", lambda: _sum_over_axis(self.batch, axis=2))
-
-    @property
-    def pitch_steps(self) -> np.ndarray:
-        """Int ``(n, pitches, tracks)``: active steps of each pitch in the phrase."""
-        return self._cached("pitch_steps", lambda: self.bar_pitch_steps.sum(axis=1, dtype=np.int64))
-
-    def beat_pitch_steps(self, steps_per_beat: int) -> np.ndarray:
-        """Counts ``(n, beats, pitches, tracks)``: active steps of each pitch in each beat."""
+    def _steps_before_byte(self) -> np.ndarray:
+        """Counts ``(n, bytes + 1, pitches, tracks)``: active steps of each pitch before byte j."""
 
         def compute() -> np.ndarray:
-            beats_per_bar = self.n_steps // steps_per_beat
-            shape = (self.n, self.n_bars, beats_per_bar, steps_per_beat, *self.roll.shape[2:])
-            counts = _sum_over_axis(self.batch.reshape(shape), axis=3)
-            return counts.reshape(self.n, self.n_bars * beats_per_bar, *self.roll.shape[2:])
+            counts = np.bitwise_count(self.bits)
+            out = np.empty(
+                (self.n, counts.shape[1] + 1, *counts.shape[2:]), _count_dtype(self.n_time)
+            )
+            out[:, 0] = 0
+            for byte in range(counts.shape[1]):  # far faster than np.cumsum over this axis
+                np.add(out[:, byte], counts[:, byte], out=out[:, byte + 1])
+            return out
 
-        return self._cached(("beat_pitch_steps", steps_per_beat), compute)
+        return self._cached("steps_before_byte", compute)
+
+    def span_pitch_steps(self, span: int) -> np.ndarray:
+        """Counts ``(n, time // span, pitches, tracks)``: active steps of each pitch per span.
+
+        The spans are consecutive runs of ``span`` steps (a beat, a bar), ``span`` dividing the
+        time. The active steps before step ``t`` are those before its byte plus the set bits
+        below ``t`` within it; a span's count is the difference at its two ends.
+        """
+
+        def compute() -> np.ndarray:
+            ends = np.arange(0, self.n_time + 1, span)
+            byte, bit = ends // 8, ends % 8
+            below = ((1 << bit) - 1).astype(np.uint8)[:, None, None]  # 0 where bit == 0, so ...
+            within = self.bits[:, np.minimum(byte, self.bits.shape[1] - 1)] & below  # ... in range
+            before = self._steps_before_byte[:, byte] + np.bitwise_count(within)
+            return np.diff(before, axis=1)
+
+        return self._cached(("span_pitch_steps", span), compute)
 
     def pitch_class_steps(self, lowest_pitch: int) -> np.ndarray:
         """Float ``(n, 12, tracks)``: active steps of each pitch class in the phrase."""
@@ -278,21 +390,16 @@ class _Chunk:
         """Int ``(n, tracks)``: number of notes at least ``min_length`` steps long.
 
         A note starting at ``t`` is that long if and only if steps ``t .. t + min_length - 1``
-        of its pitch are all active, so no run lengths are needed.
+        of its pitch are all active, so no run lengths are needed: the onsets are delayed one
+        step at a time and kept where the pitch is still active.
         """
 
         def compute() -> np.ndarray:
-            span = self.n_time - min_length + 1
-            if span <= 0:
-                return np.zeros((self.n, self.n_tracks), dtype=np.int64)
-            long_onsets = self.onsets[:, :span].copy()
-            for shift in range(1, min_length):
-                long_onsets &= self.roll[:, shift : shift + span]
-            flat = long_onsets.reshape(self.n, span, self.n_pitches * self.n_tracks)
-            per_pitch = _sum_over_axis(flat, axis=1)
-            return per_pitch.reshape(self.n, self.n_pitches, self.n_tracks).sum(
-                axis=1, dtype=np.int64
-            )
+            held = self.onset_bits
+            for _ in range(min_length - 1):
+                held = _delayed(held)
+                held &= self.bits
+            return _notes_per_track(held)
 
         return self._cached(("n_long_notes", min_length), compute)
 
@@ -305,8 +412,9 @@ class _Chunk:
         """
 
         def compute() -> tuple[np.ndarray, np.ndarray]:
+            onsets = _unpack_time(self.onset_bits[..., track], self.n_time)
             # Row-major order of (sample, time, pitch) is exactly the required note order.
-            flat = np.flatnonzero(self.onsets[..., track])
+            flat = np.flatnonzero(onsets)
             per_sample = self.n_time * self.n_pitches
             return flat // per_sample, flat % self.n_pitches
 
@@ -347,13 +455,16 @@ def _per_sample(
 
 
 def _empty_bar_rate(chunk: _Chunk) -> np.ndarray:
-    bar_active = chunk.bar_pitch_steps.any(axis=2)  # (n, bars, tracks)
+    bar_active = _pitch_reduce(chunk.span_pitch_steps(chunk.n_steps), np.bitwise_or) > 0
     return 1.0 - bar_active.sum(axis=1) / chunk.n_bars
 
 
 def _used_pitch_classes(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
-    bar_classes = _fold_pitch_classes(chunk.bar_pitch_steps > 0, lowest_pitch) > 0
-    classes_per_bar = bar_classes.sum(axis=2)  # (n, bars, tracks)
+    bar_pitches = chunk.span_pitch_steps(chunk.n_steps) > 0
+    bar_classes = _fold_pitch_classes(
+        bar_pitches, lowest_pitch, dtype=bool
+    )  # (n, bars, 12, tracks)
+    classes_per_bar = _pitch_reduce(bar_classes, dtype=np.uint8)  # (n, bars, tracks)
     return _ratio(classes_per_bar.sum(axis=1), (classes_per_bar > 0).sum(axis=1))
 
 
@@ -362,32 +473,40 @@ def _qualified_note_rate(chunk: _Chunk, min_length: int) -> np.ndarray:
 
 
 def _drum_pattern_rate(chunk: _Chunk, steps_per_beat: int) -> np.ndarray:
-    grid = np.arange(chunk.n_steps) % (steps_per_beat // 4) == 0
-    on_grid = np.tile(grid, chunk.n_bars)
-    in_pattern = chunk.onsets_per_step[:, on_grid].sum(axis=1, dtype=np.int64)
+    step = np.arange(8 * chunk.bits.shape[1])
+    on_grid = (step < chunk.n_time) & (step % chunk.n_steps % (steps_per_beat // 4) == 0)
+    grid = np.packbits(on_grid, bitorder="little")[:, None, None]  # packed like the bits
+    in_pattern = _notes_per_track(chunk.onset_bits & grid)
     return _ratio(in_pattern, chunk.n_notes)
 
 
 def _tonal_distance(
     chunk: _Chunk, lowest_pitch: int, steps_per_beat: int, pairs: Sequence[tuple[int, int]]
 ) -> np.ndarray:
-    chroma = _fold_pitch_classes(chunk.beat_pitch_steps(steps_per_beat), lowest_pitch)
-    total = chroma.sum(axis=2, keepdims=True)  # (n, beats, 1, tracks)
-    sounding = total[:, :, 0] > 0  # (n, beats, tracks)
-    normalized = np.zeros_like(chroma)
-    np.divide(chroma, total, out=normalized, where=total > 0)
-    centroid = np.einsum("dc,nbct->nbdt", _TONAL_CENTROID, normalized)
-    out = np.empty((chunk.n, len(pairs)))
-    for column, (i, j) in enumerate(pairs):
-        distance = np.linalg.norm(centroid[..., i] - centroid[..., j], axis=2)  # (n, beats)
-        both = sounding[..., i] & sounding[..., j]
-        out[:, column] = _ratio(np.where(both, distance, 0.0).sum(axis=1), both.sum(axis=1))
-    return out
+    if not pairs:
+        return np.empty((chunk.n, 0))
+    first, second = np.array(pairs).T
+    max_count = steps_per_beat * -(-chunk.n_pitches // 12)  # of one pitch class in a beat
+    chroma = _fold_pitch_classes(
+        chunk.span_pitch_steps(steps_per_beat), lowest_pitch, dtype=_count_dtype(max_count)
+    )  # (n, beats, 12, tracks)
+    # The centroid is linear in the chroma: one matrix product gives the centroid of the
+    # unnormalized chroma (6 rows) and its total (a row of ones), then 6 values are normalized.
+    # (np.matmul on the stacked small matrices; np.tensordot would call a multithreaded BLAS
+    # on a tall, thin matrix, much slower under load.)
+    projected = np.matmul(_CENTROID_AND_TOTAL, chroma)  # (n, beats, 7, tracks)
+    total = projected[:, :, 6]
+    sounding = total > 0  # (n, beats, tracks)
+    centroid = projected[:, :, :6] / np.where(sounding, total, 1.0)[:, :, None]
+    difference = centroid[..., first] - centroid[..., second]  # (n, beats, 6, pairs)
+    distance = np.sqrt(_pitch_reduce(difference * difference))  # (n, beats, pairs)
+    both = sounding[..., first] & sounding[..., second]
+    return _ratio(np.where(both, distance, 0.0).sum(axis=1), both.sum(axis=1))
 
 
 def _polyphony_rate(chunk: _Chunk) -> np.ndarray:
-    counts = chunk.pitches_per_step
-    return _ratio((counts >= 2).sum(axis=1), (counts >= 1).sum(axis=1))
+    one, two = chunk.sounding_steps
+    return _ratio(_count_bits(two), _count_bits(one))
 
 
 def _notes_per_bar(chunk: _Chunk) -> np.ndarray:
@@ -401,35 +520,36 @@ def _mean_note_length(chunk: _Chunk) -> np.ndarray:
 
 def _pitch_range(chunk: _Chunk) -> np.ndarray:
     present = chunk.pitch_steps > 0  # (n, pitches, tracks)
-    lowest = np.argmax(present, axis=1)
-    highest = chunk.n_pitches - 1 - np.argmax(present[:, ::-1], axis=1)
-    return np.where(present.any(axis=1), highest - lowest, np.nan)
+    pitch = np.arange(chunk.n_pitches, dtype=np.int32)[:, None]
+    lowest = _pitch_reduce(np.where(present, pitch, chunk.n_pitches), np.minimum)
+    highest = _pitch_reduce(np.where(present, pitch, -1), np.maximum)
+    return np.where(highest >= 0, highest - lowest, np.nan)
 
 
 def _used_pitches(chunk: _Chunk) -> np.ndarray:
-    return (chunk.pitch_steps > 0).sum(axis=1).astype(np.float64)
+    return _pitch_reduce(chunk.pitch_steps > 0, dtype=np.float64)
 
 
 def _pitch_class_entropy(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
     histogram = chunk.pitch_class_steps(lowest_pitch)  # (n, 12, tracks)
-    total = histogram.sum(axis=1, keepdims=True)
+    total = _pitch_reduce(histogram)[:, None]
     probability = np.zeros_like(histogram)
     np.divide(histogram, total, out=probability, where=total > 0)
     log_probability = np.zeros_like(histogram)
     np.log2(probability, out=log_probability, where=probability > 0)
-    entropy = -(probability * log_probability).sum(axis=1)
+    entropy = -_pitch_reduce(probability * log_probability)
     return np.where(total[:, 0] > 0, entropy + 0.0, np.nan)  # + 0.0 turns -0.0 into 0.0
 
 
 def _in_scale_rate(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
     histogram = chunk.pitch_class_steps(lowest_pitch)  # (n, 12, tracks)
-    in_key = np.einsum("nct,ck->nkt", histogram, _SCALES)  # (n, 24 keys, tracks)
-    return _ratio(in_key.max(axis=1), histogram.sum(axis=1))
+    in_key = np.matmul(_SCALES.T, histogram)  # (n, 24 keys, tracks)
+    return _ratio(_pitch_reduce(in_key, np.maximum), _pitch_reduce(histogram))
 
 
 def _onset_polyphony(chunk: _Chunk) -> np.ndarray:
-    counts = chunk.onsets_per_step
-    return _ratio((counts >= 2).sum(axis=1), (counts >= 1).sum(axis=1))
+    one, two = chunk.onset_steps
+    return _ratio(_count_bits(two), _count_bits(one))
 
 
 def _repetitions_3gram(chunk: _Chunk, tracks: Sequence[int] | None = None) -> np.ndarray:

@@ -634,3 +634,45 @@ def test_agreement_with_pypianoroll():
     #   pitches, which mismatches the notes of different pitches;
     # - drum_in_pattern_rate counts active steps (not onsets) with a tolerance;
     # - tonal_distance divides by zero on silent beats and sums (not averages) over beats.
+
+
+# --------------------------------------------------------------------------------------------
+# Time packed 8 steps per byte: lengths that are not a multiple of 8
+# --------------------------------------------------------------------------------------------
+
+
+def reference_table(x, lowest, steps_per_beat):
+    """Every per-track metric of ref_track as arrays ``(N, tracks)``."""
+    rows = [
+        [ref_track(phrase[..., track], lowest, steps_per_beat) for track in range(x.shape[-1])]
+        for phrase in x
+    ]
+    return {
+        name: np.array([[row[name] for row in sample] for sample in rows]) for name in rows[0][0]
+    }
+
+
+@pytest.mark.parametrize(
+    ("bars", "steps", "steps_per_beat", "pitches"),
+    [(1, 4, 4, 1), (3, 12, 4, 13), (5, 20, 4, 2), (2, 36, 12, 25)],
+)
+def test_time_not_a_multiple_of_8_steps(bars, steps, steps_per_beat, pitches):
+    # A partial last byte, phrases shorter than a byte, beats and bars straddling bytes, notes
+    # held to the last step, and a single pitch (no halving of the pitch axis).
+    rng = np.random.default_rng(bars * steps + pitches)
+    x = random_batch(rng, n=6, bars=bars, steps=steps, pitches=pitches, tracks=2, density=0.4)
+    x[2, -1, -2:, :, 0] = True
+    expected = reference_table(x, LOW, steps_per_beat)
+    for name, call in per_track_calls(LOW, steps_per_beat).items():
+        np.testing.assert_allclose(call(x), expected[name], equal_nan=True, err_msg=name)
+    values, _ = metrics.tonal_distance(x, lowest_pitch=LOW, steps_per_beat=steps_per_beat)
+    reference = [ref_tonal_distance(p[..., 0], p[..., 1], LOW, steps_per_beat) for p in x]
+    np.testing.assert_allclose(values[:, 0], reference, equal_nan=True, atol=1e-12)
+    n_time = bars * steps
+    for min_length in (1, 3, 9, n_time, n_time + 1):
+        ours = metrics.qualified_note_rate(x, steps_per_beat=steps_per_beat, min_length=min_length)
+        for i, phrase in enumerate(x):
+            for track in range(2):
+                lengths = [n for _, _, n in ref_notes(phrase[..., track].reshape(n_time, -1))]
+                want = np.mean([n >= min_length for n in lengths]) if lengths else np.nan
+                np.testing.assert_allclose(ours[i, track], want, equal_nan=True)
