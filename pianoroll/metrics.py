@@ -25,6 +25,7 @@ integer operations and small matrix products, without a Python loop over samples
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -336,7 +337,10 @@ class _Chunk:
     @property
     def pitch_steps(self) -> np.ndarray:
         """Counts ``(n, pitches, tracks)``: active steps of each pitch in the phrase."""
-        return self._cached("pitch_steps", lambda: _count_bits(self.bits))
+        return self._cached(
+            "pitch_steps",
+            lambda: np.add.reduce(self.bit_counts, axis=1, dtype=_count_dtype(self.n_time)),
+        )
 
     @property
     def n_active_cells(self) -> np.ndarray:
@@ -346,36 +350,45 @@ class _Chunk:
         )
 
     @property
-    def _steps_before_byte(self) -> np.ndarray:
-        """Counts ``(n, bytes + 1, pitches, tracks)``: active steps of each pitch before byte j."""
-
-        def compute() -> np.ndarray:
-            counts = np.bitwise_count(self.bits)
-            out = np.empty(
-                (self.n, counts.shape[1] + 1, *counts.shape[2:]), _count_dtype(self.n_time)
-            )
-            out[:, 0] = 0
-            for byte in range(counts.shape[1]):  # far faster than np.cumsum over this axis
-                np.add(out[:, byte], counts[:, byte], out=out[:, byte + 1])
-            return out
-
-        return self._cached("steps_before_byte", compute)
+    def bit_counts(self) -> np.ndarray:
+        """Uint8 ``(n, bytes, pitches, tracks)``: set bits of each byte of :attr:`bits`."""
+        return self._cached("bit_counts", lambda: np.bitwise_count(self.bits))
 
     def span_pitch_steps(self, span: int) -> np.ndarray:
         """Counts ``(n, time // span, pitches, tracks)``: active steps of each pitch per span.
 
         The spans are consecutive runs of ``span`` steps (a beat, a bar), ``span`` dividing the
-        time. The active steps before step ``t`` are those before its byte plus the set bits
-        below ``t`` within it; a span's count is the difference at its two ends.
+        time. Spans and bytes line up every ``lcm(span, 8)`` steps, a period of a few bytes: a
+        span adds the popcounts of the bytes it covers whole and of its masked part of a byte
+        it shares with a neighbour, for all periods at once.
         """
 
         def compute() -> np.ndarray:
-            ends = np.arange(0, self.n_time + 1, span)
-            byte, bit = ends // 8, ends % 8
-            below = ((1 << bit) - 1).astype(np.uint8)[:, None, None]  # 0 where bit == 0, so ...
-            within = self.bits[:, np.minimum(byte, self.bits.shape[1] - 1)] & below  # ... in range
-            before = self._steps_before_byte[:, byte] + np.bitwise_count(within)
-            return np.diff(before, axis=1)
+            period = math.lcm(span, 8) // 8  # bytes
+            bits, counts = self.bits, self.bit_counts
+            n_periods = -(-bits.shape[1] // period)
+            if n_periods * period > bits.shape[1]:  # a partial last period: pad it with zeros
+                pad = [(0, 0), (0, n_periods * period - bits.shape[1]), (0, 0), (0, 0)]
+                bits, counts = np.pad(bits, pad), np.pad(counts, pad)
+            shape = (self.n, n_periods, period, *bits.shape[2:])
+            bits, counts = bits.reshape(shape), counts.reshape(shape)
+            per_period = 8 * period // span
+            out = np.zeros((self.n, n_periods, per_period, *shape[3:]), _count_dtype(span))
+            for k in range(per_period):
+                first, last = k * span, (k + 1) * span  # steps of the period
+                whole = range(-(-first // 8), last // 8)
+                if whole:
+                    np.add.reduce(
+                        counts[:, :, whole.start : whole.stop],
+                        axis=2,
+                        dtype=out.dtype,
+                        out=out[:, :, k],
+                    )
+                for byte in {first // 8, (last - 1) // 8}.difference(whole):
+                    low, high = max(first - 8 * byte, 0), min(last - 8 * byte, 8)
+                    mask = np.uint8((1 << high) - (1 << low))
+                    out[:, :, k] += np.bitwise_count(bits[:, :, byte] & mask)
+            return out.reshape(self.n, -1, *shape[3:])[:, : self.n_time // span]
 
         return self._cached(("span_pitch_steps", span), compute)
 
