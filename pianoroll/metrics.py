@@ -53,8 +53,9 @@ __all__ = [
 ]
 
 # Cells (bool bytes) per chunk of samples: large enough to amortize NumPy call overhead, small
-# enough for the intermediate arrays of a chunk to stay in cache-sized memory.
-_CHUNK_CELLS = 1 << 22
+# enough for the intermediate arrays of a chunk (time packed 8 steps per byte, so an eighth of
+# the cells) to stay in cache-sized memory.
+_CHUNK_CELLS = 1 << 24
 
 # Major scale pitch classes relative to the tonic; natural minor is the major scale's sixth mode.
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -243,8 +244,35 @@ def _pitch_reduce(values: np.ndarray, ufunc: np.ufunc = np.add, dtype: Any = Non
 
 
 def _notes_per_track(bits: np.ndarray) -> np.ndarray:
-    """Int ``(n, tracks)``: set bits of packed ``(n, bytes, pitches, tracks)`` per track."""
-    return _pitch_reduce(_count_bits(bits), dtype=np.int64)
+    """Counts ``(n, tracks)``: set bits of packed ``(n, bytes, pitches, tracks)`` per track."""
+    return _pitch_reduce(_count_bits(bits), dtype=_count_dtype(8 * bits.shape[1] * bits.shape[2]))
+
+
+def _halve_counters(
+    one: np.ndarray, two: np.ndarray | None, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One level of the halving tree of :func:`_at_least_one_and_two` along ``axis`` (0 or -2).
+
+    ``two`` is None before the first merge (no pitch counted twice yet).
+    """
+
+    def part(x: np.ndarray, key: int | slice) -> np.ndarray:
+        return x[key] if axis == 0 else x[..., key, :]
+
+    n = one.shape[axis]
+    low, high = slice(0, n // 2), slice(n // 2, 2 * (n // 2))
+    merged_two = part(one, low) & part(one, high)
+    merged_one = part(one, low) | part(one, high)
+    if two is not None:
+        merged_two |= part(two, low)
+        merged_two |= part(two, high)
+    if n % 2:  # the odd one out joins the first counter
+        odd = part(merged_one, 0) & part(one, -1)
+        if two is not None:
+            odd |= part(two, -1)
+        np.bitwise_or(part(merged_two, 0), odd, out=part(merged_two, 0))
+        np.bitwise_or(part(merged_one, 0), part(one, -1), out=part(merged_one, 0))
+    return merged_one, merged_two
 
 
 def _at_least_one_and_two(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,24 +285,24 @@ def _at_least_one_and_two(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(one, two)``: uint8 packed bits ``(..., tracks)``.
     """
-    one, two = bits, None  # no pitch is counted twice before the first merge
-    n = bits.shape[-2]
-    while n > 1:
-        half = n // 2
-        low, high = one[..., :half, :], one[..., half : 2 * half, :]
-        merged_two = low & high
-        merged_one = low | high
-        if two is not None:
-            merged_two |= two[..., :half, :]
-            merged_two |= two[..., half : 2 * half, :]
-        if n % 2:  # the odd pitch out joins the first counter
-            odd = merged_one[..., 0, :] & one[..., -1, :]
-            if two is not None:
-                odd |= two[..., -1, :]
-            merged_two[..., 0, :] |= odd
-            merged_one[..., 0, :] |= one[..., -1, :]
-        one, two, n = merged_one, merged_two, half
-    return one[..., 0, :], (np.zeros_like(one) if two is None else two)[..., 0, :]
+    one, two = bits, None
+    n_tracks = bits.shape[-1]
+    while one.shape[-2] > 1 and one.shape[-2] * n_tracks > 128:
+        one, two = _halve_counters(one, two, axis=-2)
+    # NumPy pays per contiguous row: once the (pitch, track) rows are short, the pitches go
+    # outermost, ``(pitches, tracks, rows)``, and every operation runs over whole blocks.
+    lead = one.shape[:-2]
+    one, two = (
+        None
+        if x is None
+        else np.ascontiguousarray(np.moveaxis(x.reshape(-1, *x.shape[-2:]), 0, -1))
+        for x in (one, two)
+    )
+    while one.shape[0] > 1:
+        one, two = _halve_counters(one, two, axis=0)
+    if two is None:  # a single pitch
+        two = np.zeros_like(one)
+    return one[0].T.reshape(*lead, n_tracks), two[0].T.reshape(*lead, n_tracks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,7 +359,7 @@ class _Chunk:
 
     @property
     def n_notes(self) -> np.ndarray:
-        """Int ``(n, tracks)``: number of notes (onsets)."""
+        """Counts ``(n, tracks)``: number of notes (onsets)."""
         return self._cached("n_notes", lambda: _notes_per_track(self.onset_bits))
 
     @property
@@ -344,9 +372,12 @@ class _Chunk:
 
     @property
     def n_active_cells(self) -> np.ndarray:
-        """Int ``(n, tracks)``: number of sounding (step, pitch) cells."""
+        """Counts ``(n, tracks)``: number of sounding (step, pitch) cells."""
         return self._cached(
-            "n_active_cells", lambda: _pitch_reduce(self.pitch_steps, dtype=np.int64)
+            "n_active_cells",
+            lambda: _pitch_reduce(
+                self.pitch_steps, dtype=_count_dtype(self.n_time * self.n_pitches)
+            ),
         )
 
     @property
@@ -400,7 +431,7 @@ class _Chunk:
         )
 
     def n_long_notes(self, min_length: int) -> np.ndarray:
-        """Int ``(n, tracks)``: number of notes at least ``min_length`` steps long.
+        """Counts ``(n, tracks)``: number of notes at least ``min_length`` steps long.
 
         A note starting at ``t`` is that long if and only if steps ``t .. t + min_length - 1``
         of its pitch are all active, so no run lengths are needed: the onsets are delayed one
@@ -533,14 +564,16 @@ def _mean_note_length(chunk: _Chunk) -> np.ndarray:
 
 def _pitch_range(chunk: _Chunk) -> np.ndarray:
     present = chunk.pitch_steps > 0  # (n, pitches, tracks)
-    pitch = np.arange(chunk.n_pitches, dtype=np.int32)[:, None]
+    pitch = np.arange(chunk.n_pitches, dtype=np.int16 if chunk.n_pitches < 2**15 else np.int64)[
+        :, None
+    ]
     lowest = _pitch_reduce(np.where(present, pitch, chunk.n_pitches), np.minimum)
     highest = _pitch_reduce(np.where(present, pitch, -1), np.maximum)
     return np.where(highest >= 0, highest - lowest, np.nan)
 
 
 def _used_pitches(chunk: _Chunk) -> np.ndarray:
-    return _pitch_reduce(chunk.pitch_steps > 0, dtype=np.float64)
+    return _pitch_reduce(chunk.pitch_steps > 0, dtype=_count_dtype(chunk.n_pitches)).astype(float)
 
 
 def _pitch_class_entropy(chunk: _Chunk, lowest_pitch: int) -> np.ndarray:
