@@ -376,17 +376,12 @@ class Trainer:
             ``(count, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1).
         """
         noise = self.model.sample_noise(count, tf.stack([self.seed, tf.constant(stream, tf.int64)]))
-        out = []
-        for start in range(0, count, chunk):
-            part = {k: v[start : start + chunk] for k, v in noise.items()}
-            condition = None if real is None else tf.constant(real[start : start + chunk])
-            out.append(np.asarray(self.model.generate(part, condition, training=False), np.float32))
-        return np.concatenate(out)
+        return self.model.generate_numpy(noise, real, chunk)
 
 
 def _conditions(trainer: Trainer, dataset: Dataset, count: int) -> np.ndarray | None:
     """Real phrases in {-1, 1} to take condition tracks from, for conditional models."""
-    if getattr(trainer.model, "condition_index", None) is None:
+    if trainer.model.condition_index is None:
         return None
     return to_signed(dataset.phrases[np.arange(count) % len(dataset)])
 
