@@ -18,9 +18,12 @@ Definitions shared by the metrics:
   pitch is inactive; the phrase start counts as inactive.
 - **pitch class**: ``(lowest_pitch + p) % 12`` for pitch index ``p``, with 0 = C.
 
-The functions never modify their input. They work on chunks of samples with boolean and
-integer operations and small matrix products, without a Python loop over samples.
-:func:`compute_all` computes every applicable metric from shared intermediate arrays.
+The functions never modify their input. They work on chunks of samples, without a Python loop
+over samples: each chunk's time axis is packed 8 steps per byte, and onsets, note lengths,
+polyphony and per-beat, per-bar and per-phrase counts come from bitwise operations and popcounts
+on that eighth of the memory, followed by small integer reductions and matrix products. The
+chunks run on a thread pool. :func:`compute_all` computes every applicable metric from shared
+intermediate arrays.
 """
 
 from __future__ import annotations
@@ -142,7 +145,10 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _pitch_class_matrix(n_pitches: int, lowest_pitch: int) -> np.ndarray:
-    """One-hot matrix (pitches, 12) mapping pitch index ``p`` to ``(lowest_pitch + p) % 12``."""
+    """One-hot matrix (pitches, 12) mapping pitch index ``p`` to ``(lowest_pitch + p) % 12``.
+
+    The dense statement of the mapping that :func:`_fold_pitch_classes` applies by slices.
+    """
     classes = (int(lowest_pitch) + np.arange(n_pitches)) % 12
     out = np.zeros((n_pitches, 12), dtype=np.float64)
     out[np.arange(n_pitches), classes] = 1.0
@@ -319,7 +325,10 @@ class _Chunk:
 
     def _cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         if key not in self._cache:
-            self._cache[key] = compute()
+            value = compute()
+            for array in value if isinstance(value, tuple) else (value,):
+                array.flags.writeable = False  # shared by the metrics: an in-place write raises
+            self._cache[key] = value
         return self._cache[key]
 
     @property
