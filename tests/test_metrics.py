@@ -676,3 +676,15 @@ def test_time_not_a_multiple_of_8_steps(bars, steps, steps_per_beat, pitches):
                 lengths = [n for _, _, n in ref_notes(phrase[..., track].reshape(n_time, -1))]
                 want = np.mean([n >= min_length for n in lengths]) if lengths else np.nan
                 np.testing.assert_allclose(ours[i, track], want, equal_nan=True)
+
+
+def test_repetitions_with_3gram_keys_beyond_int32(monkeypatch):
+    # 1,100 samples of 128 pitches in one chunk: sample * 128**3 no longer fits in int32.
+    rng = np.random.default_rng(8)
+    x = rng.random((1100, 1, 32, 128, 1)) < 0.01
+    x[:, 0, ::4, rng.integers(0, 128, 3), 0] = True  # a repeated figure in every sample
+    assert x.size <= metrics._CHUNK_CELLS and len(x) * 128**3 >= 2**31
+    whole = metrics.repetitions_3gram(x)
+    monkeypatch.setattr(metrics, "_CHUNK_CELLS", 1 << 16)  # 16 samples per chunk: int32 keys
+    np.testing.assert_array_equal(whole, metrics.repetitions_3gram(x))
+    assert (whole > 0).mean() > 0.5  # the figure's repeats are found
