@@ -131,8 +131,8 @@ def _check_steps_per_beat(steps_per_beat: int, n_steps: int) -> int:
 
 def _count_dtype(max_count: int) -> type[np.unsignedinteger]:
     """Smallest unsigned integer dtype holding counts up to ``max_count``."""
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if max_count <= np.iinfo(dtype).max:
+    for dtype, limit in ((np.uint8, 2**8), (np.uint16, 2**16), (np.uint32, 2**32)):
+        if max_count < limit:
             return dtype
     return np.uint64
 
