@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from musegan.layers import bar_axis_kernels, check_pitch_strides, normal_init
+from musegan.layers import AxisConv, bar_axis_kernels, check_pitch_strides, normal_init
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["CriticConfig", "build_critic", "critic_network"]
@@ -65,25 +65,21 @@ def critic_network(spec: PhraseSpec, cfg: CriticConfig, channels: int, name: str
     cfg.check(spec)
     x = inp = keras.Input((*spec.shape[:3], channels), name=f"{name}_in")
 
-    def conv(x, filters, kernel, strides, padding, label):
-        x = layers.Conv3D(
-            filters,
-            kernel,
-            strides=strides,
-            padding=padding,
-            kernel_initializer=normal_init(),
-            name=f"{name}_{label}",
+    # Every convolution spans one axis: a matrix product each (see AxisConv), with its
+    # LeakyReLU applied inside the layer so that it fuses into the product.
+    def conv(x, filters, axis, size, stride, padding, label):
+        return AxisConv(
+            filters, axis, size, stride, padding, leak=cfg.leak, name=f"{name}_{label}"
         )(x)
-        return layers.LeakyReLU(cfg.leak)(x)
 
     for i, (filters, kernel) in enumerate(
         zip(cfg.bar_filters, bar_axis_kernels(spec.n_bars), strict=True)
     ):
-        x = conv(x, filters, (kernel, 1, 1), 1, "valid", f"bar{i}")
+        x = conv(x, filters, 1, kernel, 1, "valid", f"bar{i}")
     for i, (filters, stride) in enumerate(zip(cfg.pitch_filters, cfg.pitch_strides, strict=True)):
-        x = conv(x, filters, (1, 1, stride), (1, 1, stride), "valid", f"pitch{i}")
+        x = conv(x, filters, 3, stride, stride, "valid", f"pitch{i}")
     for i, (filters, kernel, stride) in enumerate(cfg.time_layers):
-        x = conv(x, filters, (1, kernel, 1), (1, stride, 1), "same", f"time{i}")
+        x = conv(x, filters, 2, kernel, stride, "same", f"time{i}")
     x = layers.Flatten()(x)
     x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(x)
     x = layers.LeakyReLU(cfg.leak)(x)

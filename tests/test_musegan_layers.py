@@ -1,0 +1,85 @@
+"""The matrix-product layers equal the Keras convolutions they replace, values and gradients."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from musegan.layers import AxisConv
+
+# (input shape without batch, axis, size, stride, padding): every case the critic builds
+# (bars 2 and 4, pitch strides, 'same' time layers of odd and even lengths) and a few more.
+CASES = [
+    ((2, 16, 84, 4), 1, 2, 1, "valid"),
+    ((4, 16, 84, 4), 1, 2, 1, "valid"),
+    ((3, 16, 84, 8), 1, 3, 1, "valid"),
+    ((1, 16, 84, 8), 1, 1, 1, "valid"),
+    ((1, 16, 84, 8), 3, 12, 12, "valid"),
+    ((1, 16, 7, 8), 3, 7, 7, "valid"),
+    ((1, 16, 1, 8), 2, 2, 2, "same"),
+    ((1, 4, 1, 8), 2, 4, 2, "same"),
+    ((1, 2, 1, 8), 2, 3, 2, "same"),
+    ((1, 3, 1, 8), 2, 3, 2, "same"),
+    ((1, 48, 1, 8), 2, 3, 2, "same"),
+    ((2, 5, 3, 8), 2, 2, 2, "same"),
+    ((2, 7, 3, 8), 2, 2, 2, "valid"),
+    ((3, 2, 3, 8), 1, 2, 2, "valid"),
+]
+
+
+@pytest.mark.parametrize(("shape", "axis", "size", "stride", "padding"), CASES)
+def test_axis_conv_equals_conv3d_values_and_gradients(shape, axis, size, stride, padding):
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, *shape)), tf.float32)
+    layer = AxisConv(6, axis, size, stride, padding, leak=0.2)
+    layer.build(x.shape)
+    kernel = [1, 1, 1]
+    kernel[axis - 1] = size
+    strides = [1, 1, 1]
+    strides[axis - 1] = stride
+    conv = keras.layers.Conv3D(6, kernel, strides=strides, padding=padding)
+    conv.build(x.shape)
+    bias = np.random.default_rng(1).normal(size=6).astype(np.float32)
+    layer.set_weights([layer.get_weights()[0], bias])
+    conv.set_weights(layer.get_weights())  # the same kernel shape: weights interchangeable
+
+    def outputs(fn, weights):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+            score = tf.reduce_sum(y * tf.cos(y))  # a non-linear read-out of every output
+        return y, tape.gradient(score, [x, *weights])
+
+    ours, ours_grads = outputs(layer, layer.trainable_weights)
+    ref, ref_grads = outputs(lambda v: tf.nn.leaky_relu(conv(v), 0.2), conv.trainable_weights)
+    assert ours.shape == ref.shape == layer.compute_output_shape(x.shape)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours_grads, ref_grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_axis_conv_rejects_bad_arguments_and_round_trips_its_config():
+    with pytest.raises(ValueError, match="axis must be 1, 2 or 3"):
+        AxisConv(4, 4, 2)
+    with pytest.raises(ValueError, match="padding must be"):
+        AxisConv(4, 1, 2, padding="causal")
+    with pytest.raises(ValueError, match="does not fit"):
+        AxisConv(4, 1, 3).build((None, 2, 4, 4, 1))
+    layer = AxisConv(5, 2, 4, 2, "same", leak=0.1, name="probe")
+    clone = AxisConv.from_config(layer.get_config())
+    assert (clone.filters, clone.axis, clone.size, clone.stride, clone.padding, clone.leak) == (
+        5,
+        2,
+        4,
+        2,
+        "same",
+        0.1,
+    )
+
+
+def test_axis_conv_computes_in_bfloat16_under_mixed_precision():
+    layer = AxisConv(4, 3, 12, 12, dtype="mixed_bfloat16")
+    y = layer(tf.ones((2, 1, 4, 84, 3)))
+    assert y.dtype == tf.bfloat16 and layer.kernel.dtype == "float32"
+    assert tuple(y.shape) == (2, 1, 4, 7, 4)
