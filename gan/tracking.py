@@ -12,12 +12,25 @@ import math
 import secrets
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-__all__ = ["RunTracker", "log_evaluation"]
+__all__ = ["RunTracker", "log_evaluation", "run_labels"]
+
+
+def run_labels(cfg: Any) -> tuple[str, tuple[str, ...]]:
+    """The wandb group and tags of a training config: the model package (``musegan``,
+    ``crnngan``), the mode and the experiment preset; the group is the experiment's name, else
+    ``<package>-<mode>``."""
+    package = str((cfg.get("model") or {}).get("_target_", "")).split(".")[0] or None
+    mode = cfg["mode"].get("name") if isinstance(cfg.get("mode"), Mapping) else None
+    experiment = cfg.get("experiment_name")
+    tags = tuple(str(t) for t in (package, mode, experiment) if t)
+    group = str(experiment) if experiment else "-".join(str(t) for t in (package, mode) if t)
+    return group, tags
 
 
 class RunTracker:
@@ -31,6 +44,8 @@ class RunTracker:
         total_steps: the step the run ends at (for the progress bar's ETA).
         initial_step: the step the run starts (or resumes) at.
         progress: show a progress bar.
+        group: the wandb group when ``wandb_cfg.group`` is null.
+        tags: wandb tags added to ``wandb_cfg.tags``.
     """
 
     def __init__(
@@ -41,6 +56,8 @@ class RunTracker:
         total_steps: int,
         initial_step: int,
         progress: bool = True,
+        group: str | None = None,
+        tags: tuple[str, ...] = (),
     ) -> None:
         self.run_dir = Path(run_dir)
         self.jsonl = (self.run_dir / "metrics.jsonl").open("a")
@@ -66,6 +83,8 @@ class RunTracker:
                 name=wandb_cfg.get("name") or self.run_dir.name,
                 id=run_id,
                 resume="allow",
+                group=wandb_cfg.get("group") or group,
+                tags=list(dict.fromkeys([*(wandb_cfg.get("tags") or []), *tags])),
             )
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -95,6 +114,38 @@ class RunTracker:
 
             self.wandb.log({key: wandb.Image(str(path))}, step=step)
 
+    def audio(self, step: int, key: str, path: Path, sample_rate: int) -> None:
+        """Log a WAV file to wandb."""
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({key: wandb.Audio(str(path), sample_rate=sample_rate)}, step=step)
+
+    def table(self, step: int, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """Log a table to wandb."""
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({key: wandb.Table(columns=columns, data=rows)}, step=step)
+
+    def artifact(self, name: str, kind: str, paths: list[Path]) -> None:
+        """Log files and folders as a wandb artifact (kept for ``wandb sync`` when offline).
+
+        The files are referenced, not copied (``immutable``): they must not change afterwards,
+        which holds for a finished run's samples and last checkpoint.
+        """
+        if self.wandb is None:
+            return
+        import wandb
+
+        artifact = wandb.Artifact(name, type=kind)
+        for path in paths:
+            if path.is_dir():
+                artifact.add_dir(str(path), name=path.name, policy="immutable")
+            else:
+                artifact.add_file(str(path), name=path.name, policy="immutable")
+        self.wandb.log_artifact(artifact)
+
     def summary(self, values: dict[str, Any]) -> None:
         """Set wandb summary values."""
         if self.wandb is not None:
@@ -117,17 +168,20 @@ def _wandb_init(run_dir: Path, wandb_cfg: Any, config: dict[str, Any], **kwargs:
     """Start a wandb run in ``run_dir/wandb`` (offline unless the config says otherwise)."""
     import wandb
 
+    options = {
+        "group": wandb_cfg.get("group"),
+        "tags": list(wandb_cfg.get("tags") or []),
+        **kwargs,
+    }
     return wandb.init(
         mode=str(wandb_cfg.mode),
         dir=str(run_dir),
         project=wandb_cfg.project,
         entity=wandb_cfg.get("entity"),
-        group=wandb_cfg.get("group"),
-        tags=list(wandb_cfg.get("tags") or []),
         config=config,
         reinit="finish_previous",
         settings=wandb.Settings(silent=True, console="off"),
-        **kwargs,
+        **options,
     )
 
 

@@ -39,11 +39,14 @@ from gan.losses import teacher_forcing_loss
 from gan.model import GANModel
 from gan.objectives import Objective
 from gan.strategy import check_jit, make_strategy, set_precision
-from gan.tracking import RunTracker
+from gan.tracking import RunTracker, run_labels
+from pianoroll.audio import fluidsynth_problem, render_wav
+from pianoroll.compare import frechet_distance
 from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError
-from pianoroll.evaluation import metric_means
+from pianoroll.evaluation import metric_matrix, metric_means, metrics_for_spec, summarize_metrics
 from pianoroll.io import atomic_path, write_json
+from pianoroll.midi import load_midi
 from pianoroll.output import write_sample_set
 from pianoroll.pipeline import batch_stream
 from pianoroll.prepare import load_or_prepare
@@ -57,6 +60,9 @@ __all__ = [
     "build_objective",
     "train",
 ]
+
+#: Samples per second of the WAV files of ``train.sample_audio``.
+AUDIO_RATE = 22050
 
 #: Independent random streams folded into the run seed.
 NOISE_STREAM, EPSILON_STREAM, SAMPLE_STREAM, EVAL_STREAM = 1, 2, 3, 4
@@ -465,9 +471,16 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         drum_mask=dataset.spec.drum_mask,
     )
     iterator = iter(strategy.experimental_distribute_dataset(stream))
-    tracker = RunTracker(run_dir, _resolved(cfg), cfg.wandb, total, start, progress)
+    group, tags = run_labels(cfg)
+    tracker = RunTracker(
+        run_dir, _resolved(cfg), cfg.wandb, total, start, progress, group=group, tags=tags
+    )
     if resumed:
         tracker.message(f"resumed {run_dir} at step {start}")
+    audio = bool(train_cfg.get("sample_audio", False))
+    if audio and (problem := fluidsynth_problem()):
+        tracker.message(problem)
+        audio = False
     reference_set = val_set if len(val_set) else train_set
     sample_conditions = _conditions(trainer, reference_set, int(train_cfg.n_samples))
     eval_conditions = _conditions(trainer, train_set, int(train_cfg.eval_samples))
@@ -483,12 +496,26 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         )
         tracker.image(step, "samples/threshold", files["threshold.png"])
         tracker.image(step, "samples/bernoulli", files["bernoulli.png"])
+        if audio:
+            wav = files["threshold.mid"].with_suffix(".wav")
+            render_wav(load_midi(files["threshold.mid"]), wav, AUDIO_RATE)
+            tracker.audio(step, "samples/audio", wav, AUDIO_RATE)
         return files
+
+    # The data side of every evaluation, computed once: the reference set's metric means, and
+    # the per-sample metric vectors of (up to) 2,000 training phrases for the Frechet distance.
+    reference_means = metric_means(reference_set.phrases, dataset.spec)
+    picked = np.linspace(0, len(train_set) - 1, min(len(train_set), 2000)).astype(int)
+    reference_matrix = metric_matrix(metrics_for_spec(train_set.phrases[picked], dataset.spec))
 
     def evaluate(step: int) -> dict[str, float]:
         outputs = trainer.generate(int(train_cfg.eval_samples), EVAL_STREAM, eval_conditions)
-        means = metric_means(binarize_threshold(outputs), dataset.spec)
+        values = metrics_for_spec(binarize_threshold(outputs), dataset.spec)
+        means = summarize_metrics(values)
+        means["frechet_distance"] = frechet_distance(metric_matrix(values), reference_matrix)
         tracker.log(step, {f"eval/{k}": v for k, v in means.items()})
+        rows = [[k, means[k], reference_means.get(k)] for k in reference_means if "/" not in k]
+        tracker.table(step, "eval/metrics", ["metric", "generated", "data"], rows)
         return means
 
     stop: list[int] = []
@@ -546,17 +573,27 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
             checkpointer.save(step)
         files = write_samples(step)
         generated = evaluate(step)
-        reference = metric_means(reference_set.phrases, dataset.spec)
         summary = {
             "step": step,
             "losses": values,
             "generated": generated,
-            "data": reference,
+            "data": reference_means,
             "samples": {k: str(v) for k, v in files.items()},
             "trace_count": trainer.trace_count,  # traces of the training iteration: 1 unless retraced
             "frozen_steps": trainer.frozen_steps,  # steps of this call each network sat out
         }
         write_json(run_dir / "metrics.json", summary)
+        name = run_dir.name
+        tracker.artifact(f"{name}-samples", "samples", [run_dir / "samples"])
+        tracker.artifact(
+            f"{name}-checkpoint",
+            "model",
+            [
+                run_dir / "checkpoints" / "model.json",
+                run_dir / "checkpoints" / "checkpoint",
+                *sorted((run_dir / "checkpoints").glob(f"ckpt-{step}.*")),
+            ],
+        )
         tracker.summary(
             {
                 **{f"final/{k}": v for k, v in values.items()},

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pianoroll.evaluation import metrics_for_spec
+from pianoroll.evaluation import metric_matrix, metrics_for_spec
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -548,8 +548,7 @@ def compare_sets(
             }
         metrics[key] = entry
     keys = list(values_a)
-    matrix_a = np.stack([values_a[k] for k in keys], axis=1) if keys else np.empty((len(a), 0))
-    matrix_b = np.stack([values_b[k] for k in keys], axis=1) if keys else np.empty((len(b), 0))
+    matrix_a, matrix_b = metric_matrix(values_a), metric_matrix(values_b)
     result: dict[str, Any] = {
         "sets": {"a": {"name": name_a, "n": len(a)}, "b": {"name": name_b, "n": len(b)}},
         "frechet_distance": _json_float(frechet_distance(matrix_a, matrix_b)) if keys else None,

@@ -10,7 +10,7 @@ import numpy as np
 from pianoroll.metrics import compute_all
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["metric_means", "metrics_for_spec"]
+__all__ = ["metric_matrix", "metric_means", "metrics_for_spec", "summarize_metrics"]
 
 
 def metrics_for_spec(
@@ -38,12 +38,7 @@ def metrics_for_spec(
 
 
 def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:
-    """Mean of every metric over a set of phrases.
-
-    Each per-track (or per-pair) key of :func:`pianoroll.metrics.compute_all` gets the mean over
-    the samples where it is defined, and each metric name also gets the mean of its per-track
-    means (``"empty_bar_rate"`` beside ``"empty_bar_rate/Soprano"``...). A metric defined on no
-    sample is NaN.
+    """Mean of every metric over a set of phrases (see :func:`summarize_metrics`).
 
     Args:
         phrases: ``(N, bars, steps, pitches, tracks)``, binary.
@@ -52,7 +47,23 @@ def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:
     Returns:
         Metric name -> mean.
     """
-    values = metrics_for_spec(phrases, spec)
+    return summarize_metrics(metrics_for_spec(phrases, spec))
+
+
+def summarize_metrics(values: dict[str, np.ndarray]) -> dict[str, float]:
+    """Means of per-sample metric values.
+
+    Each per-track (or per-pair) key of :func:`pianoroll.metrics.compute_all` gets the mean over
+    the samples where it is defined, and each metric name also gets the mean of its per-track
+    means (``"empty_bar_rate"`` beside ``"empty_bar_rate/Soprano"``...). A metric defined on no
+    sample is NaN.
+
+    Args:
+        values: key -> ``(N,)`` values, as :func:`metrics_for_spec` returns them.
+
+    Returns:
+        Metric name -> mean, sorted by name.
+    """
     means: dict[str, float] = {}
     groups: dict[str, list[float]] = collections.defaultdict(list)
     for key, per_sample in values.items():
@@ -63,3 +74,11 @@ def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:
     for name in {key.split("/")[0] for key in values}:
         means[name] = float(np.mean(groups[name])) if groups[name] else float("nan")
     return dict(sorted(means.items()))
+
+
+def metric_matrix(values: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-sample metric vectors ``(N, keys)`` (keys in :func:`metrics_for_spec` order), the
+    input of :func:`pianoroll.compare.frechet_distance`; NaN where undefined."""
+    if not values:
+        return np.empty((0, 0))
+    return np.stack([np.asarray(v, np.float64) for v in values.values()], axis=1)

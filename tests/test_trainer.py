@@ -18,6 +18,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from gan.checkpoint import Checkpointer
+from gan.tracking import run_labels
 from gan.trainer import Trainer, TrainingDiverged, build_model, build_objective, train
 from musegan.model import MuseGAN
 from pianoroll.dataset import Dataset
@@ -76,6 +77,7 @@ def assert_run_artifacts(run_dir: Path, step: int, mode: str, spec_shape: tuple)
         for key in LOSSES:
             assert np.isfinite(line[key]), (key, line)
     assert any("eval/polyphony_rate" in line for line in lines)
+    assert any("eval/frechet_distance" in line for line in lines)
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert summary["step"] == step
     assert set(LOSSES) <= set(summary["losses"])
@@ -85,7 +87,8 @@ def assert_run_artifacts(run_dir: Path, step: int, mode: str, spec_shape: tuple)
     saved = OmegaConf.load(run_dir / "config.yaml")
     assert saved.mode.name == mode
     assert saved.model.mode.name == mode
-    assert saved.wandb.group == mode
+    # wandb groups runs by experiment preset and tags them with package, mode and preset.
+    assert run_labels(saved) == ("smoke", ("musegan", mode, "smoke"))
 
 
 @pytest.fixture(scope="module")
