@@ -43,6 +43,7 @@ MODEL_DATA = {
     "paper": "lpd5",
     "dense": "bach_chorales",
     "recurrent": "bach_chorales",
+    "reference": "bach_chorales",  # sized for 2 bars (+experiment=reference); builds for 4 too
 }
 # The model and experiment presets of C-RNN-GAN (conf/crnngan.yaml); the others are MuseGAN's.
 CRNNGAN_PRESETS = {"dense", "recurrent", "crnngan_smoke"}
