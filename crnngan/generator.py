@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import keras
 import tensorflow as tf
@@ -132,6 +132,7 @@ class RecurrentGenerator(GeneratorConfig):
         return network
 
 
+@keras.saving.register_keras_serializable(package="crnngan")
 class RecurrentGeneratorNetwork(keras.Model):
     """Stacked LSTMs that feed their output back as the next step's input.
 
@@ -155,6 +156,15 @@ class RecurrentGeneratorNetwork(keras.Model):
         for i, units in enumerate(self.units):
             setattr(self, f"lstm{i}", layers.LSTM(units, return_sequences=True, name=f"lstm{i}"))
         self.output_layer = layers.Dense(self.n_features, dtype="float32", name="output")
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (so that a ``.keras`` file rebuilds the network)."""
+        return {
+            "n_features": self.n_features,
+            "noise_dim": self.noise_dim,
+            "units": list(self.units),
+            "name": self.name,
+        }
 
     @property
     def lstms(self) -> list[layers.LSTM]:

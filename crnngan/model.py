@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
@@ -106,6 +107,22 @@ class CRNNGAN(GANModel):
             ``(batch, time, pitches * tracks)`` ``float32`` in (-1, 1).
         """
         return self.generator(noise["noise"], training=training)
+
+    def generator_feed(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """The generator network takes the ``noise`` tensor itself."""
+        return inputs["noise"]
+
+    def phrases_from_generator(self, output: tf.Tensor) -> tf.Tensor:
+        """``(batch, time, pitches * tracks)`` sequences as phrases."""
+        return self.to_phrases(output)
+
+    def generate_bars(self, count: int, bars: int, seed: tf.Tensor) -> np.ndarray | None:
+        """``count`` pieces of ``bars`` bars in one pass of the recurrent generator (None for the
+        dense one, which makes exactly ``seq_len`` steps): see :meth:`GANModel.generate_bars`."""
+        if not self.generator_config.any_length:
+            return None
+        noise = self.sample_noise(count, seed, length=bars * self.spec.steps_per_bar)
+        return np.asarray(self.to_phrases(self.generate_sequence(noise)), np.float32)
 
     def to_phrases(self, sequence: tf.Tensor) -> tf.Tensor:
         """``(batch, time, pitches * tracks)`` -> ``(batch, time / steps_per_bar, steps, pitches,

@@ -55,7 +55,9 @@ def export_generator(run: TrainedRun, out: str | os.PathLike[str]) -> dict[str, 
 
     The SavedModel's ``serving_default`` signature takes the inputs of :func:`serving_inputs`
     and returns ``pianoroll``: ``(batch, bars, steps, pitches, tracks)`` in (-1, 1), and
-    ``binary``: the same thresholded at 0 (``bool``). ``export.json`` records the inputs'
+    ``binary``: the same thresholded at 0 (``bool``). ``generator.keras`` is the bare network
+    (C-RNN-GAN's takes the ``noise`` tensor and returns ``(batch, time, pitches * tracks)``
+    sequences). ``export.json`` records the inputs'
     shapes, the phrase spec and the run and checkpoint the weights come from.
 
     Raises:
@@ -65,8 +67,11 @@ def export_generator(run: TrainedRun, out: str | os.PathLike[str]) -> dict[str, 
     generator = run.model.generator
     inputs = serving_inputs(run)
 
+    model = run.model
+
     def serve(**kwargs: tf.Tensor) -> dict[str, tf.Tensor]:
-        pianoroll = tf.cast(generator(kwargs, training=False), tf.float32)
+        output = generator(model.generator_feed(kwargs), training=False)
+        pianoroll = tf.cast(model.phrases_from_generator(output), tf.float32)
         return {"pianoroll": pianoroll, "binary": pianoroll > 0}
 
     function = tf.function(serve).get_concrete_function(**inputs)
@@ -113,13 +118,16 @@ def verify_export(files: dict[str, Path], run: TrainedRun) -> float:
     feed = {k: tf.constant(v) for k, v in noise.items()}
     if run.model.condition_index is not None:
         feed["condition"] = -tf.ones((4, *run.model.spec.shape[:3]))
-    expected = np.asarray(run.model.generator(feed, training=False))
+    raw = run.model.generator(run.model.generator_feed(feed), training=False)
+    expected = np.asarray(run.model.phrases_from_generator(raw))
     served = tf.saved_model.load(str(files["saved_model"])).signatures[SIGNATURE](**feed)
-    reloaded = keras.saving.load_model(files["keras"])(feed, training=False)
+    reloaded = keras.saving.load_model(files["keras"])(
+        run.model.generator_feed(feed), training=False
+    )
     return float(
         max(
             np.abs(np.asarray(served["pianoroll"]) - expected).max(),
-            np.abs(np.asarray(reloaded) - expected).max(),
+            np.abs(np.asarray(reloaded) - np.asarray(raw)).max(),
         )
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pretty_midi
+import tensorflow as tf
 from omegaconf import DictConfig
 
 from gan.model import GANModel
@@ -94,7 +95,8 @@ def _vary(run: TrainedRun, name: str | None) -> str | None:
 
 
 def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.ndarray:
-    """``count`` pieces of ``bars`` bars from consecutive phrases on a smooth noise path.
+    """``count`` pieces of ``bars`` bars: in one pass where the model can (a recurrent
+    generator), else from consecutive phrases on a smooth noise path.
 
     Returns:
         ``(count, bars, steps, pitches, tracks)`` in (-1, 1).
@@ -105,6 +107,9 @@ def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.
             "bars= needs an unconditional checkpoint; a track-conditional one follows its input"
             " in mode=accompany"
         )
+    native = model.generate_bars(count, bars, tf.constant([int(cfg.seed), 0], tf.int64))
+    if native is not None:
+        return native
     phrases = math.ceil(bars / model.spec.n_bars)
     spacing = number_option(cfg, "spacing", positive=True)
     n_anchors = phrases // spacing + 2

@@ -83,6 +83,26 @@ class GANModel(abc.ABC):
         """The critic's ``(batch, 1)`` output and its last hidden features ``(batch, ...)``."""
         raise NotImplementedError(f"{type(self).__name__} does not expose critic features")
 
+    def generator_feed(self, inputs: Mapping[str, tf.Tensor]) -> Any:
+        """What :attr:`generator` takes, from the serving inputs (the noise inputs by name, plus
+        ``condition`` ``(batch, bars, steps, pitches)`` in {-1, 1} for conditional models): the
+        dict itself unless a model's network takes something else."""
+        return dict(inputs)
+
+    def phrases_from_generator(self, output: tf.Tensor) -> tf.Tensor:
+        """The generator network's output as ``(batch, bars, steps, pitches, tracks)``."""
+        return output
+
+    def generate_bars(self, count: int, bars: int, seed: tf.Tensor) -> np.ndarray | None:
+        """Generate ``count`` pieces of ``bars`` bars in one pass, for models that can (a
+        recurrent generator runs for any length); None for the others, whose long pieces are
+        consecutive phrases (see :mod:`gan.generate`).
+
+        Returns:
+            ``(count, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1), or None.
+        """
+        return None
+
     def generate_numpy(
         self,
         noise: Mapping[str, Any],

@@ -8,21 +8,12 @@ per-metric plots and a sample grid in ``<run>/evaluation`` (or ``out=``), also l
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
-
+from gan.commands import tool_main
 from gan.evaluate import evaluate_run
-from pianoroll.errors import exit_on_user_error
 
 __all__ = ["main"]
 
-
-@hydra.main(config_path="pkg://conf.tools", config_name="evaluate", version_base="1.3")
-@exit_on_user_error
-def main(cfg: DictConfig) -> None:
-    """Write the evaluation report of a run."""
-    evaluate_run(cfg, "musegan")
-
+main = tool_main("evaluate", evaluate_run, "musegan")
 
 if __name__ == "__main__":
     main()

@@ -396,3 +396,25 @@ def sigterm_after_step(
                 process.kill()
                 process.wait()
     return returncode, stderr_path.read_text()
+
+
+@pytest.fixture(scope="session")
+def crnngan_run(smoke_data_dir, tmp_path_factory) -> Path:
+    """A finished smoke-sized C-RNN-GAN run of the recurrent model (2 steps)."""
+    from hydra import compose, initialize_config_module
+
+    from gan.trainer import train
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            "crnngan",
+            overrides=[
+                "model=recurrent",
+                "+experiment=crnngan_smoke",
+                f"paths.data_dir={smoke_data_dir}",
+                "wandb.mode=disabled",
+            ],
+        )
+    run = tmp_path_factory.mktemp("crnngan") / "recurrent"
+    train(cfg, run, progress=False)
+    return run

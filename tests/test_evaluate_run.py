@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import read_offline_run
 from hydra import compose, initialize_config_module
 
-from conftest import read_offline_run
 from gan.evaluate import evaluate_run
 from pianoroll.errors import UserError
 

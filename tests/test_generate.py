@@ -13,9 +13,9 @@ import numpy as np
 import pretty_midi
 import pypianoroll
 import pytest
+from conftest import write_midi_file
 from hydra import compose, initialize_config_module
 
-from conftest import write_midi_file
 from gan.generate import generate
 from gan.noise import draw_noise, interpolation_noise, path_noise, slerp
 from gan.run import load_run
@@ -102,7 +102,7 @@ def test_generation_is_a_pure_function_of_the_seed(samples, trained_runs, tmp_pa
         np.load(out / "phrases.npz")["phrases"],
         np.load(tmp_path / "again" / "phrases.npz")["phrases"],
     )
-    other = run_generate(trained_runs["hybrid"], tmp_path / "other", n=3, seed=1)
+    run_generate(trained_runs["hybrid"], tmp_path / "other", n=3, seed=1)
     assert not np.array_equal(
         np.load(out / "phrases.npz")["phrases"],
         np.load(tmp_path / "other" / "phrases.npz")["phrases"],
