@@ -34,7 +34,7 @@ def freeze_decision(critic_loss: float, generator_loss: float, ratio: float) -> 
     of the two. Losses that are not finite (no step yet) freeze nothing.
 
     Args:
-        critic_loss: the discriminator's last loss (a cross-entropy, at least 0).
+        critic_loss: the discriminator's last loss on the generator's scale (a cross-entropy).
         generator_loss: the generator's last adversarial loss (a cross-entropy, at least 0).
         ratio: in (0, 1); C-RNN-GAN uses 0.7.
 

@@ -250,10 +250,16 @@ def test_nonsaturating_objective_with_feature_matching_uses_the_critic_features(
     plain_loss, plain = NonSaturating().generator_loss(model, real, fake, 3)
     assert value(parts["generator_adversarial"]) == pytest.approx(value(plain_loss), rel=1e-6)
     assert set(plain) == {"generator_loss"}
+    # Freezing compares the generator's adversarial loss with the critic's loss per term
+    # (real, generated): both log 2 at the equilibrium.
     assert matching.balance_losses(
         {"critic_loss": 1.0, "generator_loss": 9.0, "generator_adversarial": 2.0}
-    ) == (1.0, 2.0)
-    assert NonSaturating().balance_losses({"critic_loss": 1.0, "generator_loss": 9.0}) == (1.0, 9.0)
+    ) == (0.5, 2.0)
+    assert NonSaturating().balance_losses({"critic_loss": 1.0, "generator_loss": 9.0}) == (0.5, 9.0)
+    at_chance = NonSaturating().balance_losses(
+        {"critic_loss": 2 * math.log(2), "generator_loss": math.log(2)}
+    )
+    assert freeze_decision(*at_chance, 0.7) == Freeze()
 
 
 def test_feature_matching_needs_a_model_with_critic_features():
