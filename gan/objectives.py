@@ -78,13 +78,8 @@ class WassersteinGP(Objective):
         self.penalty_weight = float(penalty_weight)
 
     def critic_loss(self, model, real, fake, epsilon, global_batch_size):
-        import os
-        if os.environ.get("PERF_RF") == "1":
-            scores = model.critic(tf.concat([real, tf.cast(fake, real.dtype)], 0), training=True)
-            real_scores, fake_scores = tf.split(scores, 2)
-        else:
-            real_scores = model.critic(real, training=True)
-            fake_scores = model.critic(fake, training=True)
+        real_scores = model.critic(real, training=True)
+        fake_scores = model.critic(fake, training=True)
         wasserstein = wasserstein_discriminator_loss(real_scores, fake_scores, global_batch_size)
         penalty = gradient_penalty(
             lambda x: model.critic(x, training=True),
@@ -116,8 +111,8 @@ class NonSaturating(Objective):
     critic's mean cross-entropy per term (half its loss, which sums a real and a generated
     term). At the equilibrium (the critic says 1/2 everywhere) both are ``log 2``, so neither
     network counts as too strong; compared with the critic's whole loss, the generator would
-    be frozen whenever the critic is near chance (a 1,000-step chorale run froze it on 497 of
-    550 adversarial steps).
+    be frozen whenever the critic is near chance (on the chorales, model=recurrent, it was
+    frozen on 497 of the first 550 adversarial steps).
 
     Args:
         feature_matching: the generator's loss is feature matching (the model must provide
