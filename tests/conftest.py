@@ -291,24 +291,12 @@ def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, i
 def trained_runs(smoke_data_dir, tmp_path_factory) -> dict[str, Path]:
     """Two finished smoke-sized MuseGAN runs (2 steps each): ``hybrid`` and ``conditional``
     (hybrid, accompanying the Soprano track)."""
-    from hydra import compose, initialize_config_module
-
     from gan.trainer import train
 
     root = tmp_path_factory.mktemp("trained")
     runs = {}
     for name, extra in (("hybrid", []), ("conditional", ["model.condition_track=Soprano"])):
-        with initialize_config_module(config_module="conf", version_base="1.3"):
-            cfg = compose(
-                "musegan",
-                overrides=[
-                    "+experiment=smoke",
-                    "+mode=hybrid",
-                    f"paths.data_dir={smoke_data_dir}",
-                    "wandb.mode=disabled",
-                    *extra,
-                ],
-            )
+        cfg = compose_smoke("musegan", smoke_data_dir, *extra)
         runs[name] = root / name
         train(cfg, runs[name], progress=False)
     return runs
@@ -401,20 +389,26 @@ def sigterm_after_step(
 @pytest.fixture(scope="session")
 def crnngan_run(smoke_data_dir, tmp_path_factory) -> Path:
     """A finished smoke-sized C-RNN-GAN run of the recurrent model (2 steps)."""
-    from hydra import compose, initialize_config_module
-
     from gan.trainer import train
 
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose(
-            "crnngan",
-            overrides=[
-                "model=recurrent",
-                "+experiment=crnngan_smoke",
-                f"paths.data_dir={smoke_data_dir}",
-                "wandb.mode=disabled",
-            ],
-        )
+    cfg = compose_smoke("crnngan", smoke_data_dir, "model=recurrent")
     run = tmp_path_factory.mktemp("crnngan") / "recurrent"
     train(cfg, run, progress=False)
     return run
+
+
+def compose_smoke(package: str, data_dir: str | os.PathLike[str], *overrides: str):
+    """A smoke-sized training config of ``musegan`` (hybrid) or ``crnngan`` on the smoke data,
+    wandb disabled, plus ``overrides``."""
+    from hydra import compose, initialize_config_module
+
+    preset = (
+        ["+experiment=smoke", "+mode=hybrid"]
+        if package == "musegan"
+        else ["+experiment=crnngan_smoke"]
+    )
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return compose(
+            package,
+            overrides=[*preset, f"paths.data_dir={data_dir}", "wandb.mode=disabled", *overrides],
+        )

@@ -6,7 +6,7 @@ import math
 
 import keras
 import pytest
-from hydra import compose, initialize_config_module
+from conftest import compose_smoke
 
 import gan.config  # noqa: F401  (registers the config resolvers)
 from gan.trainer import train
@@ -28,18 +28,7 @@ def restore_policy():
     ids=["bfloat16", "float16", "xla"],
 )
 def test_precision_and_xla_options_train_with_finite_losses(options, smoke_data_dir, tmp_path):
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose(
-            "musegan",
-            overrides=[
-                "+experiment=smoke",
-                "+mode=hybrid",
-                f"paths.data_dir={smoke_data_dir}",
-                "wandb.mode=disabled",
-                "train.sample_every=100",
-                *options,
-            ],
-        )
+    cfg = compose_smoke("musegan", smoke_data_dir, "train.sample_every=100", *options)
     summary = train(cfg, tmp_path / "run", progress=False)
     assert summary["step"] == 2
     assert summary["losses"] and all(math.isfinite(v) for v in summary["losses"].values())
