@@ -2,11 +2,13 @@
 
 import numpy as np
 import pretty_midi
+import pypianoroll
 import pytest
 from conftest import cells, note_cells
 
 from pianoroll.errors import DataError
 from pianoroll.midi import roll_to_midi, roll_to_notes, write_midi
+from pianoroll.output import write_piece
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import MidiDirectory
 from pianoroll.spec import PhraseSpec
@@ -242,3 +244,23 @@ def test_roll_to_midi_accepts_a_flat_roll_and_checks_its_shape(lpd5_spec):
     ]
     with pytest.raises(ValueError, match="pitches x tracks"):
         roll_to_midi(np.zeros((96, 128, 5), bool), lpd5_spec)
+
+
+def test_write_piece_writes_a_pypianoroll_npz_with_drums_programs_and_the_roll(
+    tmp_path, phrase, lpd5_spec
+):
+    files = write_piece(tmp_path, "piece", phrase, lpd5_spec, tempo=90.0)
+    multitrack = pypianoroll.load(files["npz"])
+    assert [(t.name, t.program, t.is_drum) for t in multitrack.tracks] == [
+        (t.name, t.program, t.is_drum) for t in lpd5_spec.tracks
+    ]
+    assert multitrack.resolution == 12 and np.allclose(multitrack.tempo, 90.0)
+    assert np.flatnonzero(multitrack.downbeat).tolist() == [0, 48, 96, 144]
+    low = lpd5_spec.lowest_pitch
+    for k, track in enumerate(multitrack.tracks):
+        full = np.zeros((4 * 48, 128), bool)
+        full[:, low : low + 84] = phrase[..., k].reshape(4 * 48, 84)
+        assert np.array_equal(track.pianoroll > 0, full), track.name
+    midi = pretty_midi.PrettyMIDI(str(files["mid"]))
+    assert [i.is_drum for i in midi.instruments] == [True, False, False, False, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["piece.mid", "piece.npz", "piece.png"]
