@@ -274,12 +274,15 @@ def test_feature_matching_needs_a_model_with_critic_features():
 
 def test_freezing_decisions_on_scripted_losses():
     script = [
-        # (critic loss, generator loss) -> (critic frozen, generator frozen)
+        # (critic loss, generator loss) -> (critic frozen, generator frozen); chance is log 2
         ((math.nan, math.nan), (False, False)),  # no step yet
-        ((1.386, 0.693), (False, True)),  # 0.693 < 0.7 * 1.386 = 0.970
-        ((1.0, 0.75), (False, False)),  # 0.75 >= 0.70 and 1.0 >= 0.525
+        ((1.2, 0.5), (False, True)),  # 0.5 < 0.7 * 1.2 = 0.84, and 0.5 < log 2
+        ((0.6, 0.5), (False, False)),  # 0.5 >= 0.42 and 0.6 >= 0.35
         ((0.3, 0.5), (True, False)),  # 0.3 < 0.35
         ((0.35, 0.5), (False, False)),  # 0.35 is not below 0.35
+        ((0.6, 1.0), (True, False)),  # 0.6 < 0.7 and 0.6 < log 2
+        ((1.32, 2.58), (False, False)),  # 1.32 < 1.81, but a discriminator worse than chance
+        ((2.0, 0.9), (False, False)),  # 0.9 < 1.4, but a generator that fools less than half
         ((0.0, 0.0), (False, False)),
         ((2.0, math.inf), (False, False)),
     ]
@@ -290,7 +293,8 @@ def test_freezing_decisions_on_scripted_losses():
     assert frozen.reason == (
         "discriminator frozen (discriminator loss 0.3, generator loss 0.5; ratio 0.7)"
     )
-    assert freeze_decision(1.386, 0.693, 0.7).reason.startswith("generator frozen")
+    assert freeze_decision(1.2, 0.5, 0.7).reason.startswith("generator frozen")
+    assert freeze_decision(2.0, 0.9, 0.7, chance=1.0).generator  # another chance level
     # Equal decisions compare equal whatever their reasons.
     assert freeze_decision(0.3, 0.5, 0.7) == freeze_decision(0.1, 0.9, 0.7) == Freeze(critic=True)
     for ratio in (0.0, 1.0, 1.5):
