@@ -14,6 +14,7 @@ import keras
 from keras import layers, ops
 
 from musegan.layers import (
+    BatchNorm,
     PatchUpsample,
     bar_axis_kernels,
     check_pitch_strides,
@@ -75,7 +76,7 @@ class BarGeneratorConfig:
 
 
 def _norm_relu(x, momentum: float, name: str):
-    x = layers.BatchNormalization(momentum=momentum, synchronized=True, name=f"{name}_bn")(x)
+    x = BatchNorm(momentum=momentum, synchronized=True, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 __all__ = [
     "AxisConv",
+    "BatchNorm",
     "PatchUpsample",
     "bar_axis_kernels",
     "check_pitch_strides",
@@ -267,3 +269,55 @@ class AxisConv(keras.layers.Layer):
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="musegan")
+class BatchNorm(keras.layers.BatchNormalization):
+    """Keras batch normalization whose training pass on one replica is one fused kernel.
+
+    The same function and variables as ``keras.layers.BatchNormalization`` (channels last): in
+    training mode, outputs normalized by the batch's mean and (biased) variance, and moving
+    averages updated with them. Keras computes that with a dozen element-wise passes over the
+    input (and as many in the backward pass); TensorFlow's ``FusedBatchNormV3`` does it in one
+    kernel each way, which matters for the bar generators' largest layers. With several
+    replicas in sync (statistics over the global batch), a mask, renormalization or a channel
+    axis other than the last, the layer falls back to Keras' implementation.
+    """
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        replica = tf.distribute.get_replica_context()
+        replicas = replica.num_replicas_in_sync if replica is not None else 2
+        rank = len(inputs.shape)
+        if (
+            not (training and self.trainable)
+            or mask is not None
+            or self.renorm
+            or replicas > 1
+            or self.axis not in (-1, rank - 1)
+            or rank not in (2, 4)
+        ):
+            return super().call(inputs, training=training, mask=mask)
+        x = inputs if rank == 4 else ops.reshape(inputs, (-1, 1, 1, inputs.shape[-1]))
+        if x.dtype not in (tf.float32, tf.bfloat16, tf.float16):
+            x = ops.cast(x, "float32")
+        channels = x.shape[-1]
+        ones = ops.ones((channels,), "float32")
+        y, mean, unbiased, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+            x=x,
+            scale=ops.cast(self.gamma, "float32") if self.scale else ones,
+            offset=ops.cast(self.beta, "float32") if self.center else ones * 0.0,
+            mean=ops.zeros((0,), "float32"),
+            variance=ops.zeros((0,), "float32"),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=True,
+        )
+        # The kernel returns the Bessel-corrected variance; Keras averages the biased one.
+        count = ops.cast(ops.size(x) // channels, "float32")
+        variance = unbiased * (count - 1.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+        )
+        y = y if rank == 4 else ops.reshape(y, (-1, inputs.shape[-1]))
+        return ops.cast(y, self.compute_dtype)

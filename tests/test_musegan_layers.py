@@ -83,3 +83,40 @@ def test_axis_conv_computes_in_bfloat16_under_mixed_precision():
     y = layer(tf.ones((2, 1, 4, 84, 3)))
     assert y.dtype == tf.bfloat16 and layer.kernel.dtype == "float32"
     assert tuple(y.shape) == (2, 1, 4, 7, 4)
+
+
+@pytest.mark.parametrize("shape", [(64, 40), (32, 16, 7, 24), (32, 2, 1, 8)])
+def test_batch_norm_equals_keras_batch_norm_in_training(shape):
+    from musegan.layers import BatchNorm
+
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(1.0, 2.0, size=shape), tf.float32)
+    ours = BatchNorm(momentum=0.9, synchronized=True)
+    keras_bn = keras.layers.BatchNormalization(momentum=0.9, synchronized=True)
+    for layer in (ours, keras_bn):
+        layer.build(shape)
+    channels = shape[-1]
+    ours.set_weights(
+        [
+            rng.normal(size=channels).astype(np.float32),
+            rng.normal(size=channels).astype(np.float32),
+            rng.normal(size=channels).astype(np.float32),
+            rng.uniform(0.5, 2.0, size=channels).astype(np.float32),
+        ]
+    )
+    keras_bn.set_weights(ours.get_weights())
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            score = tf.reduce_sum(y * tf.sin(x))
+        return [y, *tape.gradient(score, [x, *layer.trainable_weights])]
+
+    for a, b in zip(run(ours), run(keras_bn), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-4)
+    # The moving averages move the same way (Keras averages the biased batch variance).
+    for a, b in zip(ours.non_trainable_weights, keras_bn.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    # Inference uses the moving averages, as Keras does.
+    np.testing.assert_allclose(ours(x, training=False), keras_bn(x, training=False), atol=1e-5)
