@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,3 +28,33 @@ def test_metrics_speed_quick_run(tmp_path):
     assert data["quick"] is True
     assert data["ours"]["seconds"] > 0 and data["pypianoroll"]["seconds_estimated"] > 0
     assert data["ours"]["metric_keys"] > 0 and data["pypianoroll"]["calls_subset"] > 0
+
+
+def test_benchmark_run_quick_writes_every_section(tmp_path):
+    out = tmp_path / "run.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["quick"] is True
+    assert (tmp_path / "metrics_speed.json").exists()  # the metrics benchmark, routed in
+    assert set(data["peak"]) == {"float32", "bfloat16"}
+    runs = data["training"]
+    assert {"ours_float32", "ours_mixed_bfloat16", "keras_straightforward"} <= set(runs)
+    for run in runs.values():
+        assert run["seconds"] > 0 and run["flops"]["matrix_gflop"] > 0
+        assert "others_cores" in run and "fraction_of_bfloat16_peak" in run
+    # The same networks: the straightforward implementation does the same matrix work.
+    ours, keras_run = runs["ours_float32"], runs["keras_straightforward"]
+    assert ours["flops"]["matrix_gflop"] == pytest.approx(
+        keras_run["flops"]["matrix_gflop"], rel=0.02
+    )
+    assert data["sampling"]["shape"][0] == data["sampling"]["phrases"]
+    assert data["data"]["prepare"]["phrases"] > 0 and data["data"]["cache_load"]["seconds"] >= 0
+    for heading in ("matrix-product peak", "training iteration", "sampling", "load cache"):
+        assert heading in result.stdout
