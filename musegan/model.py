@@ -69,6 +69,11 @@ class MuseGAN(GANModel):
         except ValueError as err:
             raise UserError(f"model: {err}") from None
         self.penalty_group_axis = -1 if self.mode == "jamming" else None
+        # Inference outside a traced function (sampling, evaluation) runs as one compiled
+        # graph rather than layer by layer: about twice as fast for thousands of phrases.
+        self._infer = tf.function(
+            lambda inputs: self.generator(inputs, training=False), reduce_retracing=True
+        )
         # Through the temporal networks (or one vector per bar): these carry the music forward.
         self.time_noise = frozenset({"chords", "melody"})
 
@@ -99,6 +104,8 @@ class MuseGAN(GANModel):
             if real is None:
                 raise ValueError("a track-conditional MuseGAN needs the real condition track")
             inputs["condition"] = real[..., self.condition_index]
+        if not training and tf.executing_eagerly():
+            return self._infer(inputs)
         return self.generator(inputs, training=training)
 
     def config(self) -> dict[str, Any]:
