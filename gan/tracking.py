@@ -238,7 +238,16 @@ def log_evaluation(
         summary["exact_copies"] = main["memorization"]["exact_share"]
         summary["near_copies"] = main["memorization"]["near_share"]
     name = wandb_cfg.get("name") or Path(run_dir).name
-    run = _wandb_init(run_dir, wandb_cfg, config, name=f"{name}-evaluation", job_type="evaluation")
+    group, tags = run_labels(config)
+    run = _wandb_init(
+        run_dir,
+        wandb_cfg,
+        config,
+        name=f"{name}-evaluation",
+        job_type="evaluation",
+        group=wandb_cfg.get("group") or group,
+        tags=list(dict.fromkeys([*(wandb_cfg.get("tags") or []), *tags, "evaluation"])),
+    )
     images = {
         f"evaluation/{Path(key).stem}": wandb.Image(str(path))
         for key, path in files.items()

@@ -111,7 +111,6 @@ def test_every_experiment_preset_trains_a_couple_of_steps(
             f"data.source.path={songs}",
             f"paths.data_dir={tmp_path / 'data'}",
             "data.val_fraction=0.34",
-            "train.batch_size=4",
             "train.critic_steps=1",
         ]
     else:
@@ -122,6 +121,7 @@ def test_every_experiment_preset_trains_a_couple_of_steps(
         f"+experiment={experiment}",
         "wandb.mode=disabled",
         "train.steps=2",
+        "train.batch_size=8",  # the preset's networks at a small batch: seconds, not minutes
         "train.eval_samples=16",
         "train.n_samples=2",
     )

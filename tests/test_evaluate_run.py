@@ -54,7 +54,8 @@ def test_the_evaluation_is_logged_to_its_own_offline_wandb_run(evaluation, train
     assert folder.parent == trained_runs["hybrid"] / "wandb"
     records = read_offline_run(folder)
     assert records["run"]["job_type"] == "evaluation"
-    assert records["run"]["run_group"] == "hybrid"
+    assert records["run"]["run_group"] == "smoke"  # the training run's experiment preset
+    assert {"musegan", "hybrid", "smoke", "evaluation"} <= set(records["run"]["tags"])
     assert records["run"]["display_name"] == "hybrid-evaluation"
     summary = records["summary"]
     assert summary["evaluation/step"] == 2
