@@ -46,34 +46,22 @@ def test_plain_install_finds_configs_from_elsewhere(tmp_path: Path) -> None:
         check=True,
     )
     assert all(line.startswith(str(target)) for line in probe.stdout.split()), probe.stdout
-    shown = subprocess.run(
-        [sys.executable, "-m", "musegan.train", "--cfg", "job", "+mode=composer"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert shown.returncode == 0, shown.stderr
-    assert "_target_: musegan.model.MuseGAN" in shown.stdout
-    assert "name: composer" in shown.stdout
-    prepare = subprocess.run(
-        [sys.executable, "-m", "pianoroll.prepare", "--cfg", "job", "data=lpd5"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert prepare.returncode == 0, prepare.stderr
-    assert "steps_per_beat: 12" in prepare.stdout
-    generate = subprocess.run(
-        [sys.executable, "-m", "musegan.generate", "--cfg", "job", "mode=interpolate"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert generate.returncode == 0, generate.stderr
-    assert "mode: interpolate" in generate.stdout
+
+    def job_config(module: str, *overrides: str) -> str:
+        """The composed job config of ``python -m <module>``, run from ``elsewhere``."""
+        shown = subprocess.run(
+            [sys.executable, "-m", module, "--cfg", "job", *overrides],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shown.returncode == 0, shown.stderr
+        return shown.stdout
+
+    train = job_config("musegan.train", "+mode=composer")
+    assert "_target_: musegan.model.MuseGAN" in train
+    assert "name: composer" in train
+    assert "steps_per_beat: 12" in job_config("pianoroll.prepare", "data=lpd5")
+    assert "mode: interpolate" in job_config("musegan.generate", "mode=interpolate")
