@@ -12,16 +12,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_metrics_speed_quick_run(tmp_path):
-    out = tmp_path / "metrics_speed.json"
+def run_quick(module: str, out: Path) -> subprocess.CompletedProcess:
+    """``python -m benchmarks.<module> --quick --out <out>`` from the repository root."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.metrics_speed", "--quick", "--out", str(out)],
+        [sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=300,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_metrics_speed_quick_run(tmp_path):
+    out = tmp_path / "metrics_speed.json"
+    result = run_quick("metrics_speed", out)
     assert "ratio (pypianoroll/ours)" in result.stdout
     assert "scaled" in result.stdout  # says that the pypianoroll time is extrapolated
     data = json.loads(out.read_text())
@@ -32,14 +38,7 @@ def test_metrics_speed_quick_run(tmp_path):
 
 def test_benchmark_run_quick_writes_every_section(tmp_path):
     out = tmp_path / "run.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_quick("run", out)
     data = json.loads(out.read_text())
     assert data["quick"] is True
     assert (tmp_path / "metrics_speed.json").exists()  # the metrics benchmark, routed in
