@@ -111,15 +111,7 @@ def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.
     if native is not None:
         return native
     phrases = math.ceil(bars / model.spec.n_bars)
-    spacing = number_option(cfg, "spacing", positive=True)
-    n_anchors = phrases // spacing + 2
-    anchors = draw_noise(model, count * n_anchors, int(cfg.seed), truncation=cfg.truncation)
-    parts = []
-    for i in range(count):
-        mine = {k: v[i * n_anchors : (i + 1) * n_anchors] for k, v in anchors.items()}
-        parts.append(path_noise(mine, phrases, spacing, _moving(model, anchors)))
-    noise = {k: np.concatenate([p[k] for p in parts]) for k in anchors}
-    outputs = model.generate_numpy(noise)
+    outputs = model.generate_numpy(_piece_noise(model, cfg, count, phrases))
     shape = model.spec.shape
     return outputs.reshape(count, phrases * shape[0], *shape[1:])[:, :bars]
 
@@ -185,10 +177,7 @@ def accompany(
     steps[: len(roll)] = roll
     real = np.full((phrases, *spec.shape), -1.0, np.float32)
     real[..., index] = to_signed(steps.reshape(phrases, *spec.shape[:3]))
-    spacing = number_option(cfg, "spacing", positive=True)
-    anchors = draw_noise(model, phrases // spacing + 2, int(cfg.seed), truncation=cfg.truncation)
-    noise = path_noise(anchors, phrases, spacing, _moving(model, anchors))
-    outputs = model.generate_numpy(noise, real)
+    outputs = model.generate_numpy(_piece_noise(model, cfg, 1, phrases), real)
     binary = binarize(outputs, str(cfg.binarize), rng)
     binary = binary.reshape(phrases * spec.n_bars, *spec.shape[1:])[:bars]
     generated = [
@@ -206,8 +195,26 @@ def accompany(
     return binary, user, info
 
 
-def _moving(model: GANModel, noise: dict[str, np.ndarray]) -> frozenset[str]:
-    return model.time_noise if model.time_noise is not None else frozenset(noise)
+def _piece_noise(
+    model: GANModel, cfg: DictConfig, count: int, phrases: int
+) -> dict[str, np.ndarray]:
+    """Noise for ``count`` pieces of ``phrases`` consecutive phrases each, piece after piece:
+    every piece follows its own path through anchors ``cfg.spacing`` phrases apart (see
+    :func:`gan.noise.path_noise`), seeded by ``cfg.seed`` and truncated by ``cfg.truncation``."""
+    spacing = number_option(cfg, "spacing", positive=True)
+    n_anchors = phrases // spacing + 2
+    anchors = draw_noise(model, count * n_anchors, int(cfg.seed), truncation=cfg.truncation)
+    moving = model.time_noise if model.time_noise is not None else frozenset(anchors)
+    parts = [
+        path_noise(
+            {k: v[i * n_anchors : (i + 1) * n_anchors] for k, v in anchors.items()},
+            phrases,
+            spacing,
+            moving,
+        )
+        for i in range(count)
+    ]
+    return {k: np.concatenate([part[k] for part in parts]) for k in anchors}
 
 
 def generate(cfg: DictConfig, package: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+from conftest import checkpoint_values
 
 #: Builds the smoke model under a strategy, runs one training iteration and saves every
 #: variable (each replica's copy), for MirroredStrategy over 2 CPU devices and the default.
@@ -157,15 +157,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def checkpoint_values(prefix: Path) -> dict[str, np.ndarray]:
-    reader = tf.train.load_checkpoint(str(prefix))
-    return {
-        name: reader.get_tensor(name)
-        for name, _ in tf.train.list_variables(str(prefix))
-        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
-    }
 
 
 def test_two_local_workers_train_in_step_and_end_with_the_same_weights(smoke_data_dir, tmp_path):

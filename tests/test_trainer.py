@@ -8,12 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import checkpoint_values, read_jsonl, sigterm_after_step
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
@@ -42,20 +42,6 @@ def compose_train(data_dir: Path, *overrides: str):
         )
 
 
-def checkpoint_values(prefix: str) -> dict[str, np.ndarray]:
-    """Every saved value of a checkpoint by key, but the save counter."""
-    reader = tf.train.load_checkpoint(prefix)
-    return {
-        name: reader.get_tensor(name)
-        for name, _ in tf.train.list_variables(prefix)
-        if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
-    }
-
-
-def jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def assert_run_artifacts(run_dir: Path, step: int, mode: str, spec_shape: tuple) -> None:
     """What a finished run of ``step`` steps leaves in its folder."""
     checkpoints = run_dir / "checkpoints"
@@ -70,7 +56,7 @@ def assert_run_artifacts(run_dir: Path, step: int, mode: str, spec_shape: tuple)
             assert f["phrases"].dtype == bool
     assert (run_dir / "samples" / f"step-{step:06d}-threshold.png").read_bytes()[:4] == b"\x89PNG"
     assert (run_dir / "samples" / f"step-{step:06d}-threshold.mid").read_bytes()[:4] == b"MThd"
-    lines = jsonl(run_dir / "metrics.jsonl")
+    lines = read_jsonl(run_dir / "metrics.jsonl")
     loss_lines = [line for line in lines if "critic_loss" in line]
     assert [line["step"] for line in loss_lines] == list(range(1, step + 1))  # log_every=1
     for line in loss_lines:
@@ -345,18 +331,6 @@ def run_cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.Completed
     )
 
 
-def wait_for_step(metrics: Path, step: int, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "training ended before it could be interrupted"
-        if metrics.exists() and any(
-            line.get("step", 0) >= step for line in jsonl(metrics) if "critic_loss" in line
-        ):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"no step {step} in {metrics} after {timeout} s")
-
-
 def test_sigterm_checkpoints_and_exits_143_then_resume_continues(smoke_data_dir, tmp_path):
     """Also: without +mode the command line trains hybrid and says so."""
     run_dir = tmp_path / "run"
@@ -369,24 +343,7 @@ def test_sigterm_checkpoints_and_exits_143_then_resume_continues(smoke_data_dir,
         f"hydra.run.dir={run_dir}",
         "wandb.mode=disabled",
     ]
-    stderr_path = tmp_path / "stderr.txt"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            cli(*args),
-            cwd=tmp_path,
-            env=cli_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            wait_for_step(run_dir / "metrics.jsonl", 2, process, timeout=180)
-            process.send_signal(signal.SIGTERM)
-            returncode = process.wait(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    err = stderr_path.read_text()
+    returncode, err = sigterm_after_step(cli(*args), tmp_path, run_dir / "metrics.jsonl", 2)
     assert returncode == 128 + signal.SIGTERM == 143, err
     assert "no +mode given: training hybrid" in err
     found = re.findall(
@@ -409,7 +366,9 @@ def test_sigterm_checkpoints_and_exits_143_then_resume_continues(smoke_data_dir,
     assert "no +mode given" not in done.stderr
     assert f"run folder: {run_dir}" in done.stdout
     assert (run_dir / "checkpoints" / f"ckpt-{step + 1}.index").exists()
-    steps = [line["step"] for line in jsonl(run_dir / "metrics.jsonl") if "critic_loss" in line]
+    steps = [
+        line["step"] for line in read_jsonl(run_dir / "metrics.jsonl") if "critic_loss" in line
+    ]
     assert steps == list(range(1, step + 2))
     assert json.loads((run_dir / "metrics.json").read_text())["step"] == step + 1
     assert OmegaConf.load(run_dir / "config.yaml").train.steps == 50  # the saved config stays
