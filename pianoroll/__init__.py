@@ -22,6 +22,15 @@ Value ranges, and the one place each is used:
   binary at 0; ``to_probability`` maps it to a probability in (0, 1) for Bernoulli sampling.
 """
 
-from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track
+import contextlib
+import io
+
+# pyfluidsynth (imported by pretty_midi when present) prints where it found the FluidSynth
+# library whenever the CI variable is set; commands' stdout carries output such as ``--cfg job``
+# and their stderr one-line errors, so that debugging line is dropped.
+with contextlib.redirect_stdout(io.StringIO()):
+    import pretty_midi  # noqa: F401
+
+from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track  # noqa: E402
 
 __all__ = ["LPD5_TRACKS", "PhraseSpec", "Track"]

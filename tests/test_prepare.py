@@ -151,6 +151,8 @@ def test_a_bad_spec_or_source_is_a_user_error(midi_dir, compose_prepare):
 
 def run_cli(args, cwd):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIANOROLL_")}
+    # As on CI machines, where pyfluidsynth prints to stdout on import unless quieted.
+    env["CI"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "pianoroll.prepare", *args],
         cwd=cwd,
