@@ -46,7 +46,7 @@ MODEL_DATA = {
     "reference": "bach_chorales",  # sized for 2 bars (+experiment=reference); builds for 4 too
 }
 # The model and experiment presets of C-RNN-GAN (conf/crnngan.yaml); the others are MuseGAN's.
-CRNNGAN_PRESETS = {"dense", "recurrent", "crnngan_smoke"}
+CRNNGAN_PRESETS = {"dense", "recurrent", "crnngan_smoke", "crnngan_dense", "crnngan_paper"}
 
 
 def test_every_model_config_is_paired_with_data_here():
