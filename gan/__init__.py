@@ -6,4 +6,4 @@ import os
 # Before TensorFlow is imported anywhere below: keep its C++ start-up chatter off the console.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pianoroll  # noqa: E402, F401  (quiets pretty_midi's FluidSynth probe before other imports)
+import pianoroll  # noqa: F401  (quiets pretty_midi's FluidSynth probe before other imports)

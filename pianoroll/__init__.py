@@ -31,6 +31,6 @@ import io
 with contextlib.redirect_stdout(io.StringIO()):
     import pretty_midi  # noqa: F401
 
-from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track  # noqa: E402
+from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track
 
 __all__ = ["LPD5_TRACKS", "PhraseSpec", "Track"]
