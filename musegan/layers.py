@@ -214,7 +214,6 @@ class AxisConv(keras.layers.Layer):
         shape = list(inputs.shape[1:])
         channels, length = shape[-1], shape[self.axis - 1]
         outputs, before, after = self._geometry(length)
-        trailing = math.prod(shape[self.axis : -1])  # positions of the later spatial axes
         if self.size != self.stride:
             # Overlapping windows: gathering them (strided slices, then a concatenation) costs
             # more than it saves; at the critic's full-resolution bar convolutions the 3D
@@ -238,7 +237,7 @@ class AxisConv(keras.layers.Layer):
         split = [-1, *shape[:-1], channels]
         split[self.axis : self.axis + 1] = [outputs, self.size]
         patches = ops.reshape(inputs, split)
-        if trailing > 1:
+        if math.prod(shape[self.axis : -1]) > 1:  # positions of the later spatial axes
             perm = list(range(6))
             perm.insert(4, perm.pop(self.axis + 1))
             patches = ops.transpose(patches, perm)
