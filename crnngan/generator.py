@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -43,10 +44,16 @@ class GeneratorConfig(abc.ABC):
         noise_dim: size of the noise vector (the dense generator's latent vector, or the
             recurrent generator's noise at each time step).
         units: widths of the hidden layers (dense layers, or LSTM layers).
+        initial_density: share of pitch cells sounding at initialization, in (0, 1): the
+            output layer's bias starts at ``atanh(2 p - 1)``, so a zero pre-activation maps to
+            ``p`` on the [0, 1] scale of :func:`pianoroll.values.to_probability`. None: a zero
+            bias, which starts the generator at half the cells sounding. Only the
+            initialization depends on it, so it is not part of the checkpoint's identity.
     """
 
     noise_dim: int
     units: Sequence[int]
+    initial_density: float | None = None
 
     #: Whether the network can be run teacher-forced (for maximum-likelihood pretraining).
     teacher_forcing: ClassVar[bool] = False
@@ -58,6 +65,25 @@ class GeneratorConfig(abc.ABC):
             raise ValueError(f"generator: noise_dim must be at least 1, got {self.noise_dim}")
         object.__setattr__(self, "noise_dim", int(self.noise_dim))
         object.__setattr__(self, "units", _ints(self.units, "generator: units"))
+        if self.initial_density is not None:
+            density = float(self.initial_density)
+            if not 0.0 < density < 1.0:
+                raise ValueError(
+                    f"generator: initial_density must be in (0, 1) or null, got {density}"
+                )
+            object.__setattr__(self, "initial_density", density)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that shape the network (what a checkpoint must match)."""
+        fields = dataclasses.asdict(self)
+        fields.pop("initial_density")
+        return {"type": type(self).__name__, **fields}
+
+    def output_bias(self) -> keras.initializers.Initializer:
+        """The output layer's bias initializer (see ``initial_density``)."""
+        if self.initial_density is None:
+            return keras.initializers.Zeros()
+        return keras.initializers.Constant(math.atanh(2.0 * self.initial_density - 1.0))
 
     @abc.abstractmethod
     def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
@@ -96,7 +122,13 @@ class DenseGenerator(GeneratorConfig):
             x = layers.Dense(units, name=f"dense{i}")(x)
             x = layers.LeakyReLU(self.leak, name=f"dense{i}_leaky")(x)
             x = layers.BatchNormalization(momentum=self.momentum, name=f"dense{i}_norm")(x)
-        x = layers.Dense(seq_len * n_features, activation="tanh", dtype="float32", name="output")(x)
+        x = layers.Dense(
+            seq_len * n_features,
+            activation="tanh",
+            bias_initializer=self.output_bias(),
+            dtype="float32",
+            name="output",
+        )(x)
         out = layers.Reshape((seq_len, n_features), dtype="float32", name="sequence")(x)
         return keras.Model(z, out, name="generator")
 
@@ -127,7 +159,9 @@ class RecurrentGenerator(GeneratorConfig):
 
     def build(self, seq_len: int, n_features: int) -> RecurrentGeneratorNetwork:
         """The network (it runs for the length of the noise it is given, ``seq_len`` or not)."""
-        network = RecurrentGeneratorNetwork(n_features, self.noise_dim, self.units)
+        network = RecurrentGeneratorNetwork(
+            n_features, self.noise_dim, self.units, output_bias=self.output_bias()
+        )
         network.build((None, seq_len, self.noise_dim))
         return network
 
@@ -144,9 +178,18 @@ class RecurrentGeneratorNetwork(keras.Model):
         n_features: features per time step (``pitches * tracks``).
         noise_dim: noise features per time step.
         units: LSTM widths.
+        output_bias: the output layer's bias initializer (not saved in the config: a reloaded
+            network takes its weights from the file).
     """
 
-    def __init__(self, n_features: int, noise_dim: int, units: Sequence[int], **kwargs) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        noise_dim: int,
+        units: Sequence[int],
+        output_bias: keras.initializers.Initializer | str = "zeros",
+        **kwargs,
+    ) -> None:
         super().__init__(name=kwargs.pop("name", "generator"), **kwargs)
         self.n_features = int(n_features)
         self.noise_dim = int(noise_dim)
@@ -155,7 +198,9 @@ class RecurrentGeneratorNetwork(keras.Model):
         # One attribute each: TensorFlow checkpoints track layers held in attributes, not in lists.
         for i, units in enumerate(self.units):
             setattr(self, f"lstm{i}", layers.LSTM(units, return_sequences=True, name=f"lstm{i}"))
-        self.output_layer = layers.Dense(self.n_features, dtype="float32", name="output")
+        self.output_layer = layers.Dense(
+            self.n_features, bias_initializer=output_bias, dtype="float32", name="output"
+        )
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (so that a ``.keras`` file rebuilds the network)."""

@@ -170,10 +170,7 @@ class CRNNGAN(GANModel):
         """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
         return {
             "seq_len": self.seq_len,
-            "generator": {
-                "type": type(self.generator_config).__name__,
-                **dataclasses.asdict(self.generator_config),
-            },
+            "generator": self.generator_config.identity(),
             "discriminator": dataclasses.asdict(self.discriminator_config),
             "spec": self.spec.to_dict(),
         }

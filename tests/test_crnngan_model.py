@@ -144,6 +144,30 @@ def test_the_dense_generator_refuses_another_length():
         model.sample_noise(2, SEED, 48)
 
 
+@pytest.mark.parametrize("kind", [DenseGenerator, RecurrentGenerator])
+def test_initial_density_starts_the_output_at_that_share_of_sounding_cells(kind):
+    model = tiny(kind(8, (8,), initial_density=0.02))
+    output = model.generator.get_layer("output")
+    # 2 * 0.02 - 1 = -0.96, and atanh(-0.96) = -ln(49) / 2.
+    np.testing.assert_allclose(output.bias.numpy(), -math.log(49) / 2, rtol=1e-6)
+    # Zeroing the kernel leaves the bias alone: every cell at probability 0.02 exactly.
+    output.kernel.assign(tf.zeros_like(output.kernel))
+    phrases = model.generate(model.sample_noise(2, SEED), None, training=False).numpy()
+    np.testing.assert_allclose((phrases + 1) / 2, 0.02, rtol=1e-5)
+    # Without it the bias is zero (half the cells), and only the initialization differs: a
+    # checkpoint of one restores into the other.
+    plain = tiny(kind(8, (8,)))
+    np.testing.assert_array_equal(plain.generator.get_layer("output").bias.numpy(), 0.0)
+    assert plain.config() == model.config()
+
+
+@pytest.mark.parametrize("density", [0.0, 1.0, -0.5])
+def test_an_initial_density_outside_zero_one_is_refused(density):
+    cfg = compose_crnngan(f"model.generator.initial_density={density}")
+    with pytest.raises(UserError, match=r"initial_density must be in \(0, 1\) or null"):
+        build_model(cfg, make_spec(cfg.data))
+
+
 def test_teacher_forced_outputs_equal_free_running_ones_fed_the_same_previous_steps():
     model = tiny(RecurrentGenerator(4, (8, 8)))
     noise = model.sample_noise(2, SEED)
