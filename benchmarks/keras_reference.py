@@ -18,12 +18,16 @@ The layer sizes come from the same dataclasses as :mod:`musegan` (``BarGenerator
 pure functions of :mod:`gan.losses`. One difference in the function computed, inherent to the
 per-bar loop: each bar-generator call normalizes with the batch statistics of its own bar,
 where :mod:`musegan` folds the bars into the batch and normalizes over all of them.
+
+:func:`copy_weights` gives a straightforward MuseGAN the weights of the project's one (the
+``reference`` preset), so that ``tests/test_reference_equivalence.py`` can check that both
+compute the same outputs, losses and gradients.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -36,10 +40,13 @@ from gan.losses import (
 )
 from musegan.critic import CriticConfig
 from musegan.generator import BarGeneratorConfig, noise_shapes
-from musegan.layers import bar_axis_kernels, normal_init
+from musegan.layers import AxisConv, PatchUpsample, bar_axis_kernels, normal_init
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["StraightforwardMuseGAN", "make_dataset"]
+if TYPE_CHECKING:
+    from musegan.model import MuseGAN
+
+__all__ = ["StraightforwardMuseGAN", "WeightPair", "copy_weights", "make_dataset", "weight_pairs"]
 
 
 def _temporal(z_dim: int, n_bars: int, filters: int, momentum: float, name: str) -> keras.Model:
@@ -239,3 +246,166 @@ def make_dataset(phrases: Any, batch_size: int, seed: int = 0) -> tf.data.Datase
     data = tf.data.Dataset.from_tensor_slices(tf.constant(phrases, tf.bool))
     data = data.map(lambda x: tf.cast(x, tf.float32) * 2.0 - 1.0)
     return data.shuffle(4096, seed=seed).repeat().batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+class WeightPair(NamedTuple):
+    """One variable of :class:`musegan.model.MuseGAN` and its counterpart here.
+
+    Attributes:
+        ours: the variable of the project's model.
+        theirs: the variable of :class:`StraightforwardMuseGAN` that holds the same numbers.
+        to_theirs: maps a tensor of ``ours``' shape (the value, or a gradient) to ``theirs``'
+            layout: a reshape and transpose, so gradients map through it like the values.
+    """
+
+    ours: Any
+    theirs: Any
+    to_theirs: Callable[[Any], Any]
+
+
+def _same(x: Any) -> Any:
+    return ops.convert_to_tensor(x)
+
+
+def _patch_to_transposed_conv(factors: tuple[int, int]) -> Callable[[Any], Any]:
+    # PatchUpsample's (in, fh * fw * filters) is Conv2DTranspose's (fh, fw, filters, in)
+    # moved to (in, fh, fw, filters) and flattened (see PatchUpsample).
+    def to_theirs(kernel: Any) -> Any:
+        kernel = ops.convert_to_tensor(kernel)
+        return ops.transpose(ops.reshape(kernel, (kernel.shape[0], *factors, -1)), (1, 2, 3, 0))
+
+    return to_theirs
+
+
+def _geometry_matches(ours: Any, theirs: Any) -> bool:
+    """Whether two layers of matched types compute with the same kernel windows."""
+    if isinstance(ours, PatchUpsample):
+        # The stride along an axis of one input position does not matter (the temporal
+        # networks' first layer: kernel (2, 1), stride 1, on a 1 x 1 input).
+        sizes = ours.input.shape[1:3]
+        return (
+            tuple(theirs.kernel_size) == ours.factors
+            and all(
+                s == f or n == 1
+                for s, f, n in zip(theirs.strides, ours.factors, sizes, strict=True)
+            )
+            and theirs.padding == "valid"
+        )
+    if isinstance(ours, AxisConv):
+        strides = [1, 1, 1]
+        strides[ours.axis - 1] = ours.stride
+        return tuple(theirs.strides) == tuple(strides) and theirs.padding == ours.padding
+    if isinstance(ours, layers.Conv2DTranspose):
+        return tuple(theirs.strides) == tuple(ours.strides) and theirs.padding == ours.padding
+    return True
+
+
+#: Layer types of the project's networks -> the straightforward layer type holding its weights.
+_COUNTERPARTS = (
+    (PatchUpsample, layers.Conv2DTranspose),
+    (AxisConv, layers.Conv3D),
+    (layers.Conv2DTranspose, layers.Conv2DTranspose),
+    (layers.BatchNormalization, layers.BatchNormalization),
+    (layers.Dense, layers.Dense),
+)
+
+
+def _layer_pairs(ours: keras.Model, theirs: keras.Model) -> list[WeightPair]:
+    """Pair the weighted layers of two networks in order, variable by variable."""
+    mine = [layer for layer in ours.layers if layer.weights]
+    other = [layer for layer in theirs.layers if layer.weights]
+    if len(mine) != len(other):
+        raise ValueError(
+            f"{ours.name} has {len(mine)} layers with weights, {theirs.name} has {len(other)}"
+        )
+    pairs = []
+    for a, b in zip(mine, other, strict=True):
+        kind = next((t for s, t in _COUNTERPARTS if isinstance(a, s)), None)
+        if kind is None or not isinstance(b, kind) or not _geometry_matches(a, b):
+            raise ValueError(
+                f"{ours.name}/{a.name} ({type(a).__name__}) does not correspond to"
+                f" {theirs.name}/{b.name} ({type(b).__name__})"
+            )
+        if len(a.weights) != len(b.weights):
+            raise ValueError(
+                f"{ours.name}/{a.name} has {len(a.weights)} variables,"
+                f" {theirs.name}/{b.name} has {len(b.weights)}"
+            )
+        for va, vb in zip(a.weights, b.weights, strict=True):
+            to_theirs = _same
+            if isinstance(a, PatchUpsample) and va is a.kernel:
+                to_theirs = _patch_to_transposed_conv(a.factors)
+            mapped = tuple(to_theirs(ops.zeros(va.shape)).shape)
+            if mapped != tuple(vb.shape):
+                raise ValueError(
+                    f"{ours.name}/{va.path} of shape {tuple(va.shape)} maps to {mapped}, but"
+                    f" {theirs.name}/{vb.path} has shape {tuple(vb.shape)}"
+                )
+            pairs.append(WeightPair(va, vb, to_theirs))
+    return pairs
+
+
+def weight_pairs(model: MuseGAN, gan: StraightforwardMuseGAN) -> list[WeightPair]:
+    """The correspondence between every variable of a MuseGAN and of a straightforward one.
+
+    The temporal networks, the bar generators (ours: ``PatchUpsample`` kernels ``(in, fh * fw *
+    filters)``; theirs: ``Conv2DTranspose`` kernels ``(fh, fw, filters, in)``), batch norms
+    (scale, offset, moving mean and variance) and the critic (ours: ``AxisConv`` kernels of
+    ``Conv3D``'s shape; theirs: ``Conv3D``) are paired layer by layer in order; each pair maps
+    our tensor to the straightforward layout, so it serves for values and gradients alike.
+
+    Args:
+        model: a hybrid MuseGAN with temporal networks and without a condition track.
+        gan: a straightforward MuseGAN of the same spec and sizes.
+
+    Returns:
+        One :class:`WeightPair` per variable of ``model.generator`` and ``model.critic``
+        (trainable or not), covering every variable of ``gan.generator`` and ``gan.critic``.
+
+    Raises:
+        ValueError: another mode, or the networks' layers, types, windows or shapes differ
+            (the message names the first pair that does not match).
+    """
+    if model.mode != "hybrid" or not model.temporal or model.condition_index is not None:
+        raise ValueError(
+            "the straightforward MuseGAN is hybrid with temporal networks and no condition"
+            f" track; got mode {model.mode!r}, temporal {model.temporal},"
+            f" condition index {model.condition_index}"
+        )
+    if model.spec.shape != gan.spec.shape:
+        raise ValueError(f"phrase shapes differ: {model.spec.shape} and {gan.spec.shape}")
+    ours_gen, theirs_gen = model.generator, gan.generator
+    nets = [(ours_gen.get_layer("temporal_shared"), theirs_gen.chords_net)]
+    for k in range(gan.spec.n_tracks):
+        nets.append((ours_gen.get_layer(f"temporal_{k}"), theirs_gen.melody_nets[k]))
+        nets.append((ours_gen.get_layer(f"bar_generator_{k}"), theirs_gen.bar_generators[k]))
+    nets.append((model.critic, gan.critic))
+    pairs = [pair for a, b in nets for pair in _layer_pairs(a, b)]
+    for side, networks in (
+        ("ours", (model.generator, model.critic)),
+        ("theirs", (gan.generator, gan.critic)),
+    ):
+        covered = {id(getattr(p, side)) for p in pairs}
+        left = [v.path for net in networks for v in net.weights if id(v) not in covered]
+        if left:
+            raise ValueError(f"variables of {side} without a counterpart: {', '.join(left)}")
+    return pairs
+
+
+def copy_weights(model: MuseGAN, gan: StraightforwardMuseGAN) -> list[WeightPair]:
+    """Give a straightforward MuseGAN the weights of a MuseGAN (see :func:`weight_pairs`).
+
+    Args:
+        model: the source, a hybrid MuseGAN with temporal networks.
+        gan: the destination, a straightforward MuseGAN of the same spec and sizes.
+
+    Returns:
+        The pairs used, to map gradients the same way.
+
+    Raises:
+        ValueError: the two do not correspond (see :func:`weight_pairs`).
+    """
+    pairs = weight_pairs(model, gan)
+    for pair in pairs:
+        pair.theirs.assign(pair.to_theirs(pair.ours))
+    return pairs
