@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from musegan.layers import AxisConv, bar_axis_kernels, check_pitch_strides, normal_init
+from musegan.layers import AxisConv, LeakyReLU, bar_axis_kernels, check_pitch_strides, normal_init
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["CriticConfig", "build_critic", "critic_network"]
@@ -82,7 +82,7 @@ def critic_network(spec: PhraseSpec, cfg: CriticConfig, channels: int, name: str
         x = conv(x, filters, 2, kernel, stride, "same", f"time{i}")
     x = layers.Flatten()(x)
     x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(x)
-    x = layers.LeakyReLU(cfg.leak)(x)
+    x = LeakyReLU(cfg.leak)(x)
     out = layers.Dense(1, kernel_initializer=normal_init(), dtype="float32", name=f"{name}_out")(x)
     return keras.Model(inp, out, name=name)
 

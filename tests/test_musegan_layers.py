@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musegan.layers import AxisConv
+from gan.losses import gradient_penalty
+from musegan.layers import AxisConv, LeakyReLU, leaky_relu
 
 # (input shape without batch, axis, size, stride, padding): every case the critic builds
 # (bars 2 and 4, pitch strides, 'same' time layers of odd and even lengths) and a few more.
@@ -83,6 +84,65 @@ def test_axis_conv_computes_in_bfloat16_under_mixed_precision():
     y = layer(tf.ones((2, 1, 4, 84, 3)))
     assert y.dtype == tf.bfloat16 and layer.kernel.dtype == "float32"
     assert tuple(y.shape) == (2, 1, 4, 7, 4)
+
+
+def _penalized_critic(activation):
+    """A two-layer critic's WGAN-GP penalty, its value and weight gradients, and the number
+    of matrix products in the traced graph of that gradient."""
+    rng = np.random.default_rng(3)
+    w1 = tf.Variable(rng.normal(size=(6, 16)).astype(np.float32))
+    w2 = tf.Variable(rng.normal(size=(16, 1)).astype(np.float32))
+    real, fake = (tf.constant(rng.normal(size=(8, 6)), tf.float32) for _ in range(2))
+    epsilon = tf.constant(rng.uniform(size=8), tf.float32)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            penalty = gradient_penalty(
+                lambda x: activation(activation(x @ w1) @ w2), real, fake, epsilon
+            )
+        return [penalty, *tape.gradient(penalty, [w1, w2])]
+
+    graph = step.get_concrete_function().graph
+    products = sum(op.type in ("MatMul", "BatchMatMulV2") for op in graph.get_operations())
+    return [v.numpy() for v in step()], products
+
+
+def test_leaky_relu_equals_tensorflows_in_values_and_first_and_second_derivatives():
+    x = tf.constant([[-2.0, -0.5, 0.0, 0.25, 3.0], [1e-30, -1e-30, 7.0, -7.0, 0.5]])
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = leaky_relu(x, 0.2)
+            score = tf.reduce_sum(y * tf.range(1.0, 11.0, dtype=tf.float32)[None, :5])
+        grad = inner.gradient(score, x)
+        second = tf.reduce_sum(grad**2)
+    with tf.GradientTape() as ref_outer:
+        ref_outer.watch(x)
+        with tf.GradientTape() as ref_inner:
+            ref_inner.watch(x)
+            ref_y = tf.nn.leaky_relu(x, 0.2)
+            ref_score = tf.reduce_sum(ref_y * tf.range(1.0, 11.0, dtype=tf.float32)[None, :5])
+        ref_grad = ref_inner.gradient(ref_score, x)
+        ref_second = tf.reduce_sum(ref_grad**2)
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(grad, ref_grad)  # 0.2 below zero and at zero, 1 above
+    assert outer.gradient(second, x) is None  # TensorFlow's is zeros: no path through signs
+    np.testing.assert_array_equal(ref_outer.gradient(ref_second, x), 0.0)
+    assert LeakyReLU(0.3)(tf.constant([-1.0])).numpy()[0] == pytest.approx(-0.3)
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\), got 0.0"):
+        leaky_relu(x, 0.0)
+
+
+def test_leaky_relu_leaves_the_zero_path_of_the_penalty_out_of_its_gradient():
+    ours, ours_products = _penalized_critic(lambda v: leaky_relu(v, 0.2))
+    ref, ref_products = _penalized_critic(lambda v: tf.nn.leaky_relu(v, 0.2))
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # TensorFlow's runs the interpolated forward pass backwards on zeros: a kernel gradient
+    # and an input gradient for each of the two layers (the first needs no input gradient).
+    assert ref_products - ours_products == 3
 
 
 @pytest.mark.parametrize("shape", [(64, 40), (32, 16, 7, 24), (32, 2, 1, 8)])
