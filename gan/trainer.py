@@ -401,6 +401,38 @@ def _save_config(cfg: DictConfig, run_dir: Path) -> None:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(_resolved(cfg))))
 
 
+#: Config keys of periodic work, in generator steps; 0 (or null) means only at the end.
+INTERVALS = ("log_every", "checkpoint_every", "sample_every", "eval_every")
+
+
+def intervals(train_cfg: Any) -> dict[str, int]:
+    """The periodic-work intervals of a ``train`` config node, checked.
+
+    Returns:
+        Key -> generator steps between two runs of that work; 0 for never before the last
+        step (the last step always logs, checkpoints, samples and evaluates).
+
+    Raises:
+        UserError: an interval is not a whole number of steps, or is negative.
+    """
+    result = {}
+    for key in INTERVALS:
+        value = train_cfg.get(key)
+        if value is None:
+            value = 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(
+                f"train.{key}: {value!r} is not a whole number of generator steps"
+                " (0 or null: only at the end)"
+            )
+        result[key] = value
+    return result
+
+
+def _due(step: int, every: int) -> bool:
+    return every > 0 and step % every == 0
+
+
 def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) a GAN as configured, leaving checkpoints, samples and logs in ``run_dir``.
 
@@ -418,9 +450,10 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         TrainingInterrupted: SIGINT/SIGTERM arrived (after writing a checkpoint).
         UserError: bad config, data or checkpoint.
     """
+    train_cfg = cfg.train
+    every = intervals(train_cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_cfg = cfg.train
     # First: MultiWorkerMirroredStrategy configures collective ops, which must happen before
     # TensorFlow runs anything (seeding included).
     strategy = make_strategy(str(train_cfg.strategy))
@@ -547,7 +580,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
                     },
                 )
                 tracker.message(f"step {step}: {freeze.reason}")
-            if step % int(train_cfg.log_every) == 0 or step == total:
+            if _due(step, every["log_every"]) or step == total:
                 tracker.log(step, {**values, "steps_per_second": tracker.throughput(step)})
             tracker.progress(
                 step,
@@ -557,11 +590,11 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
                     if k in values
                 },
             )
-            if step % int(train_cfg.checkpoint_every) == 0:
+            if _due(step, every["checkpoint_every"]):
                 checkpointer.save(step)
-            if step % int(train_cfg.sample_every) == 0 and step < total:
+            if _due(step, every["sample_every"]) and step < total:
                 write_samples(step)
-            if step % int(train_cfg.eval_every) == 0 and step < total:
+            if _due(step, every["eval_every"]) and step < total:
                 evaluate(step)
         if stop:
             path = checkpointer.save(step)

@@ -19,7 +19,14 @@ from omegaconf import OmegaConf
 
 from gan.checkpoint import Checkpointer
 from gan.tracking import run_labels
-from gan.trainer import Trainer, TrainingDiverged, build_model, build_objective, train
+from gan.trainer import (
+    Trainer,
+    TrainingDiverged,
+    build_model,
+    build_objective,
+    intervals,
+    train,
+)
 from musegan.model import MuseGAN
 from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError
@@ -403,3 +410,24 @@ def test_resuming_with_another_mode_is_refused(smoke_data_dir, hybrid_runs, tmp_
         " (mode differ: mode='hybrid')"
     ]
     assert not list((run_dir / "checkpoints").glob("ckpt-3*"))
+
+
+def test_intervals_take_zero_or_null_as_only_at_the_end_and_refuse_the_rest():
+    cfg = OmegaConf.create(
+        {"log_every": 10, "checkpoint_every": 0, "sample_every": None, "eval_every": 7}
+    )
+    assert intervals(cfg) == {
+        "log_every": 10,
+        "checkpoint_every": 0,
+        "sample_every": 0,
+        "eval_every": 7,
+    }
+    for bad, shown in ((-1, "-1"), (2.5, "2.5"), ("often", "'often'"), (True, "True")):
+        cfg.eval_every = bad
+        with pytest.raises(UserError) as error:
+            intervals(cfg)
+        message = str(error.value)
+        assert message == (
+            f"train.eval_every: {shown} is not a whole number of generator steps"
+            " (0 or null: only at the end)"
+        )
