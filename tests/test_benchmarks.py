@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,11 +46,15 @@ def test_benchmark_run_quick_writes_every_section(tmp_path):
     for run in runs.values():
         assert run["seconds"] > 0 and run["flops"]["matrix_gflop"] > 0
         assert "others_cores" in run and "fraction_of_bfloat16_peak" in run
-    # The same networks: the straightforward implementation does the same matrix work.
+    # The same networks: the straightforward implementation does the same matrix work plus the
+    # zero path of TensorFlow's LeakyReLU (see musegan.layers.leaky_relu): the interpolated
+    # batch's forward pass run backwards at every critic step, a kernel and an input gradient
+    # per critic layer but no input gradient for the first, so between one and two critic
+    # forward passes (1.97 of them at full size, where the first layer is small).
     ours, keras_run = runs["ours_float32"], runs["keras_straightforward"]
-    assert ours["flops"]["matrix_gflop"] == pytest.approx(
-        keras_run["flops"]["matrix_gflop"], rel=0.02
-    )
+    zero_path = keras_run["flops"]["matrix_gflop"] - ours["flops"]["matrix_gflop"]
+    forward = ours["critic_steps"] * ours["critic_forward"]["matrix_gflop"]
+    assert 1.0 < zero_path / forward <= 2.0 + 1e-6
     assert data["sampling"]["shape"][0] == data["sampling"]["phrases"]
     assert data["data"]["prepare"]["phrases"] > 0 and data["data"]["cache_load"]["seconds"] >= 0
     for heading in ("matrix-product peak", "training iteration", "sampling", "load cache"):

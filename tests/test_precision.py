@@ -23,9 +23,10 @@ def restore_policy():
     [
         ["train.precision=mixed_bfloat16"],
         ["train.precision=mixed_float16"],
-        ["train.jit_compile=true"],
+        # XLA with bfloat16: the combination the GPU path uses, compiled here for the CPU.
+        ["train.jit_compile=true", "train.precision=mixed_bfloat16"],
     ],
-    ids=["bfloat16", "float16", "xla"],
+    ids=["bfloat16", "float16", "xla_bfloat16"],
 )
 def test_precision_and_xla_options_train_with_finite_losses(options, smoke_data_dir, tmp_path):
     cfg = compose_smoke("musegan", smoke_data_dir, "train.sample_every=100", *options)
