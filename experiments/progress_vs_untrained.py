@@ -8,7 +8,7 @@ training) before and after restoring the checkpoint (default: the latest), and p
 for threshold and Bernoulli binarization, the sounding (pitch, track) cells per time step,
 the pitch range, the in-scale rate, the polyphony rate within a voice and the qualified-note
 rate (:mod:`pianoroll.metrics`), next to the same values of the validation and training
-phrases, and the run's median seconds per step. ``key=value`` arguments override the saved
+phrases, and the run's median seconds per pretraining and per adversarial step. ``key=value`` arguments override the saved
 config before the untrained networks are built (``model.generator.initial_density=null``).
 """
 
@@ -77,8 +77,17 @@ def main(argv: list[str]) -> dict[str, Any]:
     out["data (validation)"] = summary(val_set.phrases, spec)
     out["data (training)"] = summary(train_set.phrases, spec)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    rates = [line["steps_per_second"] for line in lines if "steps_per_second" in line]
-    out["seconds_per_step_median"] = float(np.median([1 / r for r in rates[1:]])) if rates else None
+    # Pretraining and adversarial steps cost differently: one median each, the first logged
+    # interval of each left out (it includes tracing).
+    for phase, pretraining in (("pretraining", True), ("adversarial", False)):
+        rates = [
+            line["steps_per_second"]
+            for line in lines
+            if "steps_per_second" in line and ("pretrain_loss" in line) == pretraining
+        ]
+        out[f"seconds_per_{phase}_step_median"] = (
+            float(np.median([1 / r for r in rates[1:]])) if len(rates) > 1 else None
+        )
     out["phrases"] = {"generated": count, "validation": len(val_set), "training": len(train_set)}
     return out
 

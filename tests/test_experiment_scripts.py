@@ -1,0 +1,77 @@
+"""The scripts of experiments/: compare_runs on hand-built run folders with known answers,
+progress_vs_untrained on a trained smoke run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from experiments import compare_runs, progress_vs_untrained
+
+
+def write_run(folder, precision, generated, data, finished=True):
+    folder.mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create({"train": {"precision": precision}}), folder / "config.yaml")
+    if finished:
+        (folder / "metrics.json").write_text(json.dumps({"generated": generated, "data": data}))
+    return folder
+
+
+def test_compare_runs_groups_by_the_key_with_means_spreads_and_gaps(tmp_path, capsys):
+    data = {"pitch_range": 12.0, "in_scale_rate": 0.9}
+    runs = [
+        write_run(tmp_path / "a", "float32", {"pitch_range": 10.0, "in_scale_rate": 0.8}, data),
+        write_run(tmp_path / "b", "float32", {"pitch_range": 16.0, "in_scale_rate": 0.7}, data),
+        write_run(
+            tmp_path / "c",
+            "mixed_bfloat16",
+            {"pitch_range": 13.0, "in_scale_rate": 1.0, "pitch_range/Soprano": 5.0},
+            data,
+        ),
+        write_run(tmp_path / "d", "mixed_bfloat16", {}, data, finished=False),
+    ]
+    result = compare_runs.main(["train.precision", *map(str, runs)])
+    assert result["runs"] == {"float32": 2, "mixed_bfloat16": 1}
+    f32 = result["groups"]["float32"]["pitch_range"]
+    assert f32["mean"] == 13.0 and f32["std"] == pytest.approx(math.sqrt(18.0))
+    assert (
+        f32["data"] == 12.0
+        and f32["gap"] == 3.0
+        and f32["gap_std"] == pytest.approx(math.sqrt(2.0))
+    )
+    scale = result["groups"]["float32"]["in_scale_rate"]
+    assert scale["mean"] == pytest.approx(0.75) and scale["gap"] == pytest.approx(0.15)
+    bf16 = result["groups"]["mixed_bfloat16"]
+    assert set(bf16) == {"pitch_range", "in_scale_rate"}  # per-track keys are left out
+    assert math.isnan(bf16["pitch_range"]["std"])  # one run: no spread
+    out, err = capsys.readouterr()
+    assert "no metrics.json (training did not finish), skipped" in err and str(runs[3]) in err
+    assert json.loads(out.strip().splitlines()[-1]) == json.loads(json.dumps(result))
+
+
+def test_progress_vs_untrained_compares_the_checkpoint_with_the_same_untrained_networks(
+    crnngan_run,
+):
+    result = progress_vs_untrained.main([str(crnngan_run)])
+    trained = next(key for key in result if key.startswith("step "))
+    assert trained == "step 2"
+    for key in ("untrained", trained):
+        for binarization in ("threshold", "bernoulli"):
+            figures = result[key][binarization]
+            assert figures["notes_per_step"] >= 0.0
+    assert result["untrained"]["mean_output"] != result[trained]["mean_output"]
+    # Rebuilt from the same seed: the untrained figures come out the same twice.
+    again = progress_vs_untrained.main([str(crnngan_run)])
+    assert again["untrained"] == result["untrained"]
+    assert result["data (validation)"]["notes_per_step"] > 0.0
+    phrases = result["phrases"]
+    assert phrases["generated"] > 0 and phrases["validation"] > 0 and phrases["training"] > 0
+    lines = [json.loads(line) for line in (crnngan_run / "metrics.jsonl").read_text().splitlines()]
+    adversarial = [1 / line["steps_per_second"] for line in lines if "steps_per_second" in line]
+    expected = float(np.median(adversarial[1:])) if len(adversarial) > 1 else None
+    assert result["seconds_per_adversarial_step_median"] == expected
+    assert result["seconds_per_pretraining_step_median"] is None  # this run did not pretrain
