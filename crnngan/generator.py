@@ -178,8 +178,8 @@ class RecurrentGeneratorNetwork(keras.Model):
         n_features: features per time step (``pitches * tracks``).
         noise_dim: noise features per time step.
         units: LSTM widths.
-        output_bias: the output layer's bias initializer (not saved in the config: a reloaded
-            network takes its weights from the file).
+        output_bias: the output layer's bias initializer (saved in the config, so that a
+            ``.keras`` file rebuilds the same network; its weights come from the file).
     """
 
     def __init__(
@@ -198,8 +198,9 @@ class RecurrentGeneratorNetwork(keras.Model):
         # One attribute each: TensorFlow checkpoints track layers held in attributes, not in lists.
         for i, units in enumerate(self.units):
             setattr(self, f"lstm{i}", layers.LSTM(units, return_sequences=True, name=f"lstm{i}"))
+        self.output_bias = keras.initializers.get(output_bias)
         self.output_layer = layers.Dense(
-            self.n_features, bias_initializer=output_bias, dtype="float32", name="output"
+            self.n_features, bias_initializer=self.output_bias, dtype="float32", name="output"
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -208,6 +209,7 @@ class RecurrentGeneratorNetwork(keras.Model):
             "n_features": self.n_features,
             "noise_dim": self.noise_dim,
             "units": list(self.units),
+            "output_bias": keras.initializers.serialize(self.output_bias),
             "name": self.name,
         }
 
