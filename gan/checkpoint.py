@@ -123,9 +123,16 @@ class Checkpointer:
             # (optimizer slots, the save counter); a run that stops before creating it must
             # not print TensorFlow's list of unrestored values at exit.
             status.expect_partial()
-        except (tf.errors.NotFoundError, tf.errors.DataLossError) as err:
+        except (tf.errors.OpError, IndexError) as err:
+            # A missing, truncated or overwritten file: TensorFlow's reader raises an OpError,
+            # or an IndexError on a data file shorter than its index says.
+            if status is not None:
+                status.expect_partial()
+            else:
+                tf.get_logger().addFilter(_unrestored_values_report)
+            reason = getattr(err, "message", None) or str(err)
             raise UserError(
-                f"{path}: checkpoint cannot be read ({err.message.splitlines()[0]})"
+                f"{path}: checkpoint cannot be read ({reason.splitlines()[0]})"
             ) from None
         except (AssertionError, ValueError) as err:
             # A shape mismatch raises inside restore(); a missing or extra object in the

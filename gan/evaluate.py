@@ -19,10 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan.generate import condition_phrases
 from gan.noise import draw_noise
-from gan.run import load_run
+from gan.run import TrainedRun, load_run
 from gan.tracking import log_evaluation
 from pianoroll.errors import UserError, number_option
 from pianoroll.evaluate import PhraseSet, compare_and_report
+from pianoroll.io import output_folder
 from pianoroll.output import BINARIZATIONS, binarize, save_phrases
 from pianoroll.prepare import load_or_prepare
 
@@ -55,10 +56,26 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     threshold = number_option(cfg, "threshold", float, 0.0, 1.0)
     bins = number_option(cfg, "bins", int, 16)
     samples = number_option(cfg, "samples", int, 0)
+    seed = number_option(cfg, "seed", int, 0)
     run = load_run(cfg.run, cfg.checkpoint, package)
-    spec = run.model.spec
-    out = Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
+    with output_folder(
+        Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
+    ) as out:
+        return _evaluate(cfg, run, out, count, seed, threshold, bins, samples)
 
+
+def _evaluate(
+    cfg: DictConfig,
+    run: TrainedRun,
+    out: Path,
+    count: int,
+    seed: int,
+    threshold: float,
+    bins: int,
+    samples: int,
+) -> dict[str, Any]:
+    """The work of :func:`evaluate_run`, its options checked and ``out`` writable."""
+    spec = run.model.spec
     dataset, cache = load_or_prepare(run.cfg.data, run.cfg.paths.data_dir, progress=False)
     train, validation = dataset.split(
         float(run.cfg.data.val_fraction), int(run.cfg.data.split_seed)
@@ -66,9 +83,9 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     if len(train) == 0:
         raise UserError(f"{cache}: no training phrases to compare with")
     start = time.perf_counter()
-    noise = draw_noise(run.model, count, int(cfg.seed), stream=EVALUATION_STREAM)
+    noise = draw_noise(run.model, count, seed, stream=EVALUATION_STREAM)
     outputs = run.model.generate_numpy(noise, condition_phrases(run, count))
-    generated = binarize(outputs, str(cfg.binarize), np.random.default_rng([int(cfg.seed), 2]))
+    generated = binarize(outputs, str(cfg.binarize), np.random.default_rng([seed, 2]))
     generation_seconds = time.perf_counter() - start
     print(f"generated {count} phrases at step {run.step} in {generation_seconds:.1f} s")
     save_phrases(out / "generated.npz", generated, spec)

@@ -25,6 +25,7 @@ from gan.run import TrainedRun, load_run
 from pianoroll.audio import fluidsynth_problem
 from pianoroll.errors import UserError, number_option
 from pianoroll.gallery import write_gallery
+from pianoroll.io import output_folder
 from pianoroll.midi import BeatGrid, load_midi, midi_to_song, roll_to_instruments
 from pianoroll.output import BINARIZATIONS, binarize, save_phrases, write_piece
 from pianoroll.plot import save_grid
@@ -34,18 +35,6 @@ from pianoroll.values import to_signed
 __all__ = ["MODES", "accompany", "condition_phrases", "generate"]
 
 MODES = ("sample", "interpolate", "accompany")
-
-
-def _prepare_out(out: Path) -> Path:
-    """Create the output folder and make sure it can be written, before any generation."""
-    probe = out / ".write-test"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"{out}: cannot write there ({err.strerror or err})") from None
-    return out
 
 
 def condition_phrases(run: TrainedRun, count: int) -> np.ndarray | None:
@@ -242,82 +231,87 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     tempo = number_option(cfg, "tempo", float, positive=True)
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
+    number_option(cfg, "seed", int, 0)
     run = load_run(cfg.run, cfg.checkpoint, package)
     model, spec = run.model, run.model.spec
-    out = _prepare_out(
+    with output_folder(
         Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "generated" / mode
-    )
-    audio = bool(cfg.audio)
-    if audio and (problem := fluidsynth_problem()):
-        print(problem, file=sys.stderr)
-        audio = False
-    rng = np.random.default_rng([int(cfg.seed), 1])
-    details = [f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"]
-    midis: list[pretty_midi.PrettyMIDI | None] = []
-    phrase_shaped = True
-    if mode == "accompany":
-        roll, midi, info = accompany(run, cfg, rng)
-        print(info, file=sys.stderr)
-        details.append(info)
-        rolls, names, midis, phrase_shaped = roll[None], ["accompaniment"], [midi], False
-    elif mode == "interpolate":
-        seeds = list(cfg.seeds)
-        if len(seeds) != 2:
-            raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
-        count = number_option(cfg, "steps", positive=True)
-        if count < 2:
-            raise UserError(f"steps={count}: an interpolation needs at least 2 steps")
-        vary = _vary(run, cfg.vary)
-        start, end = (draw_noise(model, 1, int(s), truncation=cfg.truncation) for s in seeds)
-        noise = interpolation_noise(start, end, count, vary)
-        conditions = condition_phrases(run, 1)
-        if conditions is not None:
-            conditions = np.repeat(conditions, count, axis=0)
-        rolls = binarize(model.generate_numpy(noise, conditions), str(cfg.binarize), rng)
-        names = [f"step-{i:02d}" for i in range(count)]
+    ) as out:
+        audio = bool(cfg.audio)
+        if audio and (problem := fluidsynth_problem()):
+            print(problem, file=sys.stderr)
+            audio = False
+        rng = np.random.default_rng([int(cfg.seed), 1])
+        details = [f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"]
+        midis: list[pretty_midi.PrettyMIDI | None] = []
+        phrase_shaped = True
+        if mode == "accompany":
+            roll, midi, info = accompany(run, cfg, rng)
+            print(info, file=sys.stderr)
+            details.append(info)
+            rolls, names, midis, phrase_shaped = roll[None], ["accompaniment"], [midi], False
+        elif mode == "interpolate":
+            seeds = list(cfg.seeds)
+            if len(seeds) != 2:
+                raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
+            count = number_option(cfg, "steps", positive=True)
+            if count < 2:
+                raise UserError(f"steps={count}: an interpolation needs at least 2 steps")
+            vary = _vary(run, cfg.vary)
+            start, end = (draw_noise(model, 1, int(s), truncation=cfg.truncation) for s in seeds)
+            noise = interpolation_noise(start, end, count, vary)
+            conditions = condition_phrases(run, 1)
+            if conditions is not None:
+                conditions = np.repeat(conditions, count, axis=0)
+            rolls = binarize(model.generate_numpy(noise, conditions), str(cfg.binarize), rng)
+            names = [f"step-{i:02d}" for i in range(count)]
+            details.append(
+                f"interpolation of {vary or 'all noise'} from seed {seeds[0]} to seed {seeds[1]}"
+            )
+        else:
+            if cfg.get("noise"):
+                noise = _user_noise(run, str(cfg.noise))
+                count = len(next(iter(noise.values())))
+            else:
+                count = number_option(cfg, "n", positive=True)
+                noise = None
+            if cfg.get("bars") is not None:
+                if noise is not None:
+                    raise UserError(
+                        "noise= and bars= cannot be combined: a long piece draws its own noise path"
+                    )
+                bars = number_option(cfg, "bars", positive=True)
+                rolls = binarize(_long_pieces(run, cfg, count, bars), str(cfg.binarize), rng)
+                names = [f"piece-{i:03d}" for i in range(count)]
+                phrase_shaped = bars == spec.n_bars
+                details.append(f"{count} pieces of {bars} bars")
+            else:
+                if noise is None:
+                    noise = draw_noise(model, count, int(cfg.seed), truncation=cfg.truncation)
+                outputs = model.generate_numpy(noise, condition_phrases(run, count))
+                rolls = binarize(outputs, str(cfg.binarize), rng)
+                names = [f"sample-{i:03d}" for i in range(count)]
         details.append(
-            f"interpolation of {vary or 'all noise'} from seed {seeds[0]} to seed {seeds[1]}"
+            f"seed {cfg.seed}, binarization {cfg.binarize}, truncation {cfg.truncation},"
+            f" tempo {tempo:g} qpm"
         )
-    else:
-        if cfg.get("noise"):
-            noise = _user_noise(run, str(cfg.noise))
-            count = len(next(iter(noise.values())))
-        else:
-            count = number_option(cfg, "n", positive=True)
-            noise = None
-        if cfg.get("bars"):
-            if noise is not None:
-                raise UserError(
-                    "noise= and bars= cannot be combined: a long piece draws its own noise path"
-                )
-            bars = number_option(cfg, "bars", positive=True)
-            rolls = binarize(_long_pieces(run, cfg, count, bars), str(cfg.binarize), rng)
-            names = [f"piece-{i:03d}" for i in range(count)]
-            phrase_shaped = bars == spec.n_bars
-            details.append(f"{count} pieces of {bars} bars")
-        else:
-            if noise is None:
-                noise = draw_noise(model, count, int(cfg.seed), truncation=cfg.truncation)
-            outputs = model.generate_numpy(noise, condition_phrases(run, count))
-            rolls = binarize(outputs, str(cfg.binarize), rng)
-            names = [f"sample-{i:03d}" for i in range(count)]
-    details.append(
-        f"seed {cfg.seed}, binarization {cfg.binarize}, truncation {cfg.truncation},"
-        f" tempo {tempo:g} qpm"
-    )
-    pieces = []
-    for i, (name, roll) in enumerate(zip(names, rolls, strict=True)):
-        midi = midis[i] if midis else None
-        files = write_piece(out, name, roll, spec, tempo, audio, midi, int(cfg.sample_rate))
-        pieces.append({"name": name, **files})
-    grid = out / "grid.png"
-    save_grid(
-        grid, rolls, spec.with_bars(rolls.shape[1]), columns=4 if phrase_shaped else 1, titles=names
-    )
-    if phrase_shaped:
-        save_phrases(out / "phrases.npz", rolls, spec)
-    gallery = write_gallery(out, pieces, f"{package}: {mode}", details, grid)
-    print(
-        f"wrote {len(pieces)} {'piece' if len(pieces) == 1 else 'pieces'} to {out} (open {gallery.name})"
-    )
-    return {"out": out, "pieces": pieces, "grid": grid, "gallery": gallery}
+        pieces = []
+        for i, (name, roll) in enumerate(zip(names, rolls, strict=True)):
+            midi = midis[i] if midis else None
+            files = write_piece(out, name, roll, spec, tempo, audio, midi, int(cfg.sample_rate))
+            pieces.append({"name": name, **files})
+        grid = out / "grid.png"
+        save_grid(
+            grid,
+            rolls,
+            spec.with_bars(rolls.shape[1]),
+            columns=4 if phrase_shaped else 1,
+            titles=names,
+        )
+        if phrase_shaped:
+            save_phrases(out / "phrases.npz", rolls, spec)
+        gallery = write_gallery(out, pieces, f"{package}: {mode}", details, grid)
+        print(
+            f"wrote {len(pieces)} {'piece' if len(pieces) == 1 else 'pieces'} to {out} (open {gallery.name})"
+        )
+        return {"out": out, "pieces": pieces, "grid": grid, "gallery": gallery}

@@ -18,6 +18,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pianoroll.io import atomic_path
+
 __all__ = ["RunTracker", "log_evaluation", "run_labels"]
 
 
@@ -31,6 +33,30 @@ def run_labels(cfg: Any) -> tuple[str, tuple[str, ...]]:
     tags = tuple(str(t) for t in (package, mode, experiment) if t)
     group = str(experiment) if experiment else "-".join(str(t) for t in (package, mode) if t)
     return group, tags
+
+
+def _drop_lines_after(path: Path, step: int) -> None:
+    """Remove the lines of ``path`` (JSON lines with a ``step``) logged after ``step``.
+
+    A run killed after its last checkpoint logged steps that its resumed run logs again; and a
+    line cut short by the kill cannot be read. Both go, so that the resumed log reads like an
+    uninterrupted one.
+    """
+    if not path.exists():
+        return
+    kept, dropped = [], False
+    for line in path.read_text().splitlines():
+        try:
+            keep = json.loads(line)["step"] <= step
+        except (ValueError, KeyError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped = True
+    if dropped:
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(f"{line}\n" for line in kept))
 
 
 class RunTracker:
@@ -60,6 +86,7 @@ class RunTracker:
         tags: tuple[str, ...] = (),
     ) -> None:
         self.run_dir = Path(run_dir)
+        _drop_lines_after(self.run_dir / "metrics.jsonl", initial_step)
         self.jsonl = (self.run_dir / "metrics.jsonl").open("a")
         self.bar = tqdm(
             total=total_steps,

@@ -43,7 +43,7 @@ from gan.tracking import RunTracker, run_labels
 from pianoroll.audio import fluidsynth_problem, render_wav
 from pianoroll.compare import frechet_distance
 from pianoroll.dataset import Dataset
-from pianoroll.errors import UserError
+from pianoroll.errors import UserError, number_option
 from pianoroll.evaluation import metric_matrix, metric_means, metrics_for_spec, summarize_metrics
 from pianoroll.io import atomic_path, write_json
 from pianoroll.midi import load_midi
@@ -429,6 +429,32 @@ def intervals(train_cfg: Any) -> dict[str, int]:
     return result
 
 
+def check_options(cfg: DictConfig) -> None:
+    """Refuse nonsense numbers in a training config before anything is built or written.
+
+    Checks the seed, the step counts, the batch size, the learning rates, the validation
+    share and the intervals (:func:`intervals`).
+
+    Raises:
+        UserError: one line naming the key, its value and the allowed range.
+    """
+    train_cfg = cfg.train
+
+    def check(key: str, value: Any, kind: type = int, low: float = 0, **limits: Any) -> Any:
+        return number_option({key: value}, key, kind, low, **limits)
+
+    check("seed", cfg.seed)
+    steps = check("train.steps", train_cfg.steps, low=1)
+    check("train.batch_size", train_cfg.batch_size, low=1)
+    check("train.critic_steps", train_cfg.critic_steps, low=1)
+    check("train.generator_lr", train_cfg.generator_lr, float, positive=True)
+    check("train.critic_lr", train_cfg.critic_lr, float, positive=True)
+    if train_cfg.get("pretrain_steps") is not None:
+        check("train.pretrain_steps", train_cfg.pretrain_steps, high=steps)
+    check("data.val_fraction", cfg.data.val_fraction, float, high=1.0)
+    intervals(train_cfg)
+
+
 def _due(step: int, every: int) -> bool:
     return every > 0 and step % every == 0
 
@@ -451,6 +477,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         UserError: bad config, data or checkpoint.
     """
     train_cfg = cfg.train
+    check_options(cfg)
     every = intervals(train_cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

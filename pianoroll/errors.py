@@ -67,6 +67,8 @@ def number_option(
         number = kind(value)
     except (TypeError, ValueError):
         number = None
+    if kind is int and (isinstance(value, bool) or (isinstance(value, float) and number != value)):
+        number = None  # int() would truncate 2.5 or read True as 1
     if positive:
         bad = number is None or not number > 0
         limits = "above 0"

@@ -12,7 +12,7 @@ from typing import Any
 
 from pianoroll.errors import UserError
 
-__all__ = ["atomic_path", "write_json"]
+__all__ = ["atomic_path", "output_folder", "write_json"]
 
 
 @contextlib.contextmanager
@@ -40,6 +40,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Create the folder ``path`` and check that it can be written, for the block to fill.
+
+    Checked before any work, so that a long generation does not end in an unwritable folder.
+    If the block raises, the folders this call created are removed again while empty: a
+    refused command leaves nothing behind.
+
+    Raises:
+        UserError: the folder cannot be created or written.
+    """
+    path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    probe = path / ".write-test"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"{path}: cannot write there ({err.strerror or err})") from None
+    try:
+        yield path
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()  # only while empty
+            except OSError:
+                break
+        raise
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

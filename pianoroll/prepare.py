@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from pianoroll.dataset import CACHE_FORMAT, Dataset
-from pianoroll.errors import DataError, UserError, exit_on_user_error
+from pianoroll.errors import DataError, UserError, exit_on_user_error, number_option
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
@@ -242,7 +242,8 @@ def main(cfg: DictConfig) -> None:
         dataset = Dataset.load(path)
         print(f"cache is up to date: {path}")
     else:
-        dataset = prepare(cfg.data, workers=cfg.workers)
+        workers = None if cfg.workers is None else number_option(cfg, "workers", int, 1)
+        dataset = prepare(cfg.data, workers=workers)
         dataset.save(path)
     print(format_summary(dataset, path))
 

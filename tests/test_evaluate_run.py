@@ -86,6 +86,13 @@ def test_evaluation_is_deterministic_and_serves_conditional_runs(trained_runs, t
 def test_bad_options_and_runs_are_one_line_errors(trained_runs, tmp_path):
     with pytest.raises(UserError, match=r"n=0: must be a number above 0"):
         evaluate_run(compose_evaluate(run=trained_runs["hybrid"], n=0), "musegan")
+    with pytest.raises(UserError, match=r"^seed=abc: must be a number at least 0$"):
+        evaluate_run(compose_evaluate(run=trained_runs["hybrid"], seed="abc"), "musegan")
+    # An output folder that cannot be made is refused before 5,000 phrases are generated.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match=r"a-file/out: cannot write there"):
+        evaluate_run(compose_evaluate(run=trained_runs["hybrid"], out=blocker / "out"), "musegan")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "-m", "musegan.evaluate", f"run={tmp_path}"],

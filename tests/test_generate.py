@@ -4,6 +4,7 @@ interpolation, accompaniment, audio, the gallery, and one-line refusals of bad i
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import wave
@@ -349,3 +350,36 @@ def test_the_command_line_writes_samples_and_refuses_bad_input_in_one_line(train
         lines = error_lines(result)
         assert len(lines) == 1 and message in lines[0], (message, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": "abc"}, "seed=abc: must be a number at least 0"),
+        ({"bars": 0}, "bars=0: must be a number above 0"),
+        ({"n": 0}, "n=0: must be a number above 0"),
+        ({"mode": "interpolate", "steps": 1}, "steps=1: an interpolation needs at least 2 steps"),
+    ],
+)
+def test_a_refused_option_leaves_no_output_folder(trained_runs, tmp_path, options, message):
+    out = tmp_path / "new" / "out"
+    with pytest.raises(UserError) as error:
+        run_generate(trained_runs["hybrid"], out, **options)
+    assert str(error.value) == message
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_checkpoint_is_refused_in_one_line(trained_runs, tmp_path, damage):
+    run = shutil.copytree(trained_runs["hybrid"], tmp_path / "run")
+    (data,) = sorted((run / "checkpoints").glob("ckpt-2.data-*"))
+    size = data.stat().st_size
+    if damage == "truncated":
+        data.write_bytes(data.read_bytes()[: size // 2])
+    else:
+        data.write_bytes(np.random.default_rng(0).bytes(size))
+    with pytest.raises(UserError) as error:
+        load_run(run)
+    message = str(error.value)
+    assert message.startswith(f"{run / 'checkpoints' / 'ckpt-2'}: checkpoint cannot be read (")
+    assert "\n" not in message

@@ -199,3 +199,16 @@ def test_cli_reports_a_missing_path_in_one_line(tmp_path):
     assert lines[0].startswith("error: ")
     assert str(tmp_path / "nope") in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_worker_count_below_one_in_one_line(tmp_path, make_song):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    make_song(songs / "one.mid", bars=8)
+    result = run_cli(
+        ["data=midi_dir", f"data.source.path={songs}", f"paths.data_dir={tmp_path}", "workers=0"],
+        tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: workers=0: must be a number at least 1"]
+    assert not (tmp_path / "cache").exists()

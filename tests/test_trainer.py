@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from gan.checkpoint import Checkpointer
-from gan.tracking import run_labels
+from gan.tracking import RunTracker, run_labels
 from gan.trainer import (
     Trainer,
     TrainingDiverged,
@@ -431,3 +431,40 @@ def test_intervals_take_zero_or_null_as_only_at_the_end_and_refuse_the_rest():
             f"train.eval_every: {shown} is not a whole number of generator steps"
             " (0 or null: only at the end)"
         )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=abc", "seed=abc: must be a number at least 0"),
+        ("train.steps=0", "train.steps=0: must be a number at least 1"),
+        ("train.steps=2.5", "train.steps=2.5: must be a number at least 1"),
+        ("train.batch_size=0", "train.batch_size=0: must be a number at least 1"),
+        ("train.critic_steps=0", "train.critic_steps=0: must be a number at least 1"),
+        ("train.generator_lr=-1", "train.generator_lr=-1: must be a number above 0"),
+        ("train.critic_lr=0", "train.critic_lr=0: must be a number above 0"),
+        ("train.pretrain_steps=-3", "train.pretrain_steps=-3: must be a number in [0, 2]"),
+        ("train.pretrain_steps=3", "train.pretrain_steps=3: must be a number in [0, 2]"),
+        ("data.val_fraction=1.5", "data.val_fraction=1.5: must be a number in [0, 1.0]"),
+    ],
+)
+def test_nonsense_numbers_are_refused_in_one_line_before_the_run_folder_exists(
+    smoke_data_dir, tmp_path, override, message
+):
+    cfg = compose_train(smoke_data_dir, "+mode=hybrid", "train.steps=2", override)
+    with pytest.raises(UserError) as error:
+        train(cfg, tmp_path / "run", progress=False)
+    assert str(error.value) == message
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_log_drops_what_the_killed_run_logged_after_its_checkpoint(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"step": step, "loss": step / 10}) for step in (10, 20, 30, 40)]
+    log.write_text("\n".join(lines) + '\n{"step": 50, "lo')  # killed mid-line
+    wandb_cfg = OmegaConf.create({"mode": "disabled"})
+    tracker = RunTracker(tmp_path, {}, wandb_cfg, 100, 20, progress=False)
+    tracker.log(30, {"loss": 3.5})
+    tracker.close()
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [10, 20, 30]
+    assert json.loads(log.read_text().splitlines()[-1])["loss"] == 3.5
