@@ -12,11 +12,12 @@ from omegaconf import DictConfig
 
 from gan.launch import resolve_run, train_and_report
 from gan.trainer import print_and_exit_on_interrupt
-from pianoroll.errors import exit_on_user_error
+from pianoroll.errors import exit_on_config_error, exit_on_user_error
 
 __all__ = ["main"]
 
 
+@exit_on_config_error
 @hydra.main(config_path="pkg://conf", config_name="crnngan", version_base="1.3")
 @exit_on_user_error
 @print_and_exit_on_interrupt

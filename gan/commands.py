@@ -12,7 +12,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from pianoroll.errors import exit_on_user_error
+from pianoroll.errors import exit_on_config_error, exit_on_user_error
 
 __all__ = ["tool_main"]
 
@@ -25,6 +25,7 @@ def tool_main(
     Bad input (a :class:`~pianoroll.errors.UserError`) exits with one ``error:`` line, status 2.
     """
 
+    @exit_on_config_error
     @hydra.main(config_path="pkg://conf.tools", config_name=config_name, version_base="1.3")
     @exit_on_user_error
     def main(cfg: DictConfig) -> None:

@@ -36,7 +36,13 @@ from omegaconf import DictConfig
 
 from pianoroll.compare import compare_sets
 from pianoroll.dataset import Dataset
-from pianoroll.errors import DataError, UserError, exit_on_user_error, number_option
+from pianoroll.errors import (
+    DataError,
+    UserError,
+    exit_on_config_error,
+    exit_on_user_error,
+    number_option,
+)
 from pianoroll.midi import read_midi
 from pianoroll.phrases import cut_phrases
 from pianoroll.prepare import load_or_prepare, make_spec, track_assigner
@@ -300,6 +306,7 @@ def compare_and_report(
     return written
 
 
+@exit_on_config_error
 @hydra.main(config_path="pkg://conf", config_name="evaluate", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:

@@ -21,7 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from pianoroll.dataset import CACHE_FORMAT, Dataset
-from pianoroll.errors import DataError, UserError, exit_on_user_error, number_option
+from pianoroll.errors import (
+    DataError,
+    UserError,
+    exit_on_config_error,
+    exit_on_user_error,
+    number_option,
+)
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
@@ -233,6 +239,7 @@ def format_summary(dataset: Dataset, path: Path) -> str:
     return "\n".join(lines)
 
 
+@exit_on_config_error
 @hydra.main(config_path="pkg://conf", config_name="prepare", version_base="1.3")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:

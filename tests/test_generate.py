@@ -343,6 +343,8 @@ def test_the_command_line_writes_samples_and_refuses_bad_input_in_one_line(train
         "checkpoint is of another model (mode differ": [f"run={other_mode}"],
         "cannot write there": [f"run={run}", f"out={blocker / 'sub'}"],
         "binarize=round: choose one of threshold, bernoulli": [f"run={run}", "binarize=round"],
+        # An option of another command: Hydra's composition error, in one line as well.
+        "Could not override 'bins'; Key 'bins' is not in struct": [f"run={run}", "bins=8"],
     }
     for message, args in cases.items():
         result = cli(*args, cwd=tmp_path)

@@ -212,3 +212,28 @@ def test_cli_refuses_a_worker_count_below_one_in_one_line(tmp_path, make_song):
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["error: workers=0: must be a number at least 1"]
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (
+            "data.foo=1",
+            "error: Could not override 'data.foo'; Key 'foo' is not in struct;"
+            " To append to your config use +data.foo=1",
+        ),
+        (
+            "data=nonsense",
+            "error: In 'prepare': Could not find 'data/nonsense';"
+            " choose one of bach_chorales, lpd5, midi_dir",
+        ),
+        ("workers=[", "error: workers=[: no viable alternative at input '['"),
+    ],
+)
+def test_a_config_hydra_cannot_compose_is_one_line(tmp_path, override, line):
+    result = run_cli([override], tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (printed,) = result.stderr.splitlines()
+    assert printed.startswith(line)
+    assert list(tmp_path.iterdir()) == []  # no outputs/ folder either
