@@ -254,11 +254,12 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
             seeds = list(cfg.seeds)
             if len(seeds) != 2:
                 raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
+            seeds = [number_option({"seeds": seed}, "seeds", int, 0) for seed in seeds]
             count = number_option(cfg, "steps", positive=True)
             if count < 2:
                 raise UserError(f"steps={count}: an interpolation needs at least 2 steps")
             vary = _vary(run, cfg.vary)
-            start, end = (draw_noise(model, 1, int(s), truncation=cfg.truncation) for s in seeds)
+            start, end = (draw_noise(model, 1, s, truncation=cfg.truncation) for s in seeds)
             noise = interpolation_noise(start, end, count, vary)
             conditions = condition_phrases(run, 1)
             if conditions is not None:

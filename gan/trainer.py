@@ -444,13 +444,15 @@ def check_options(cfg: DictConfig) -> None:
         return number_option({key: value}, key, kind, low, **limits)
 
     check("seed", cfg.seed)
-    steps = check("train.steps", train_cfg.steps, low=1)
+    check("train.steps", train_cfg.steps, low=1)
     check("train.batch_size", train_cfg.batch_size, low=1)
     check("train.critic_steps", train_cfg.critic_steps, low=1)
     check("train.generator_lr", train_cfg.generator_lr, float, positive=True)
     check("train.critic_lr", train_cfg.critic_lr, float, positive=True)
     if train_cfg.get("pretrain_steps") is not None:
-        check("train.pretrain_steps", train_cfg.pretrain_steps, high=steps)
+        # More than train.steps is allowed: the run stops while pretraining and can be resumed
+        # with more steps.
+        check("train.pretrain_steps", train_cfg.pretrain_steps)
     check("data.val_fraction", cfg.data.val_fraction, float, high=1.0)
     intervals(train_cfg)
 
