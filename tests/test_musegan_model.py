@@ -303,6 +303,8 @@ def test_weights_start_normal_with_std_002():
             {"bar_generator": {**SMOKE["bar_generator"], "pitch_filters": [16, 16]}},
             "model: bar generator: pitch_filters needs one entry fewer than pitch_strides",
         ),
+        ({"z_dim": 0}, "model.z_dim=0: must be a number at least 1"),
+        ({"temporal_filters": -8}, "model.temporal_filters=-8: must be a number at least 1"),
     ],
 )
 def test_sizes_that_do_not_fit_the_spec_give_a_one_line_user_error(sizes, message):
