@@ -123,26 +123,23 @@ class Checkpointer:
             # (optimizer slots, the save counter); a run that stops before creating it must
             # not print TensorFlow's list of unrestored values at exit.
             status.expect_partial()
-        except (tf.errors.OpError, IndexError) as err:
-            # A missing, truncated or overwritten file: TensorFlow's reader raises an OpError,
-            # or an IndexError on a data file shorter than its index says.
+        except (tf.errors.OpError, IndexError, AssertionError, ValueError) as err:
+            # Refused. Without expect_partial, TensorFlow lists every unmatched value when the
+            # half-restored objects are deleted; a raise inside restore() leaves no status to
+            # call it on, so that report is filtered instead.
             if status is not None:
                 status.expect_partial()
             else:
                 tf.get_logger().addFilter(_unrestored_values_report)
-            reason = getattr(err, "message", None) or str(err)
-            raise UserError(
-                f"{path}: checkpoint cannot be read ({reason.splitlines()[0]})"
-            ) from None
-        except (AssertionError, ValueError) as err:
+            if isinstance(err, tf.errors.OpError | IndexError):
+                # A missing, truncated or overwritten file: TensorFlow's reader raises an
+                # OpError, or an IndexError on a data file shorter than its index says.
+                reason = getattr(err, "message", None) or str(err)
+                raise UserError(
+                    f"{path}: checkpoint cannot be read ({reason.splitlines()[0]})"
+                ) from None
             # A shape mismatch raises inside restore(); a missing or extra object in the
-            # assertion. Refused: without expect_partial, TensorFlow lists every unmatched
-            # value when the half-restored objects are deleted. A raise inside restore()
-            # leaves no status to call it on, so that report is filtered instead.
-            if status is not None:
-                status.expect_partial()
-            else:
-                tf.get_logger().addFilter(_unrestored_values_report)
+            # assertion.
             raise UserError(
                 f"{path}: checkpoint does not fit this model ({str(err).splitlines()[0]})"
             ) from None

@@ -429,11 +429,14 @@ def intervals(train_cfg: Any) -> dict[str, int]:
     return result
 
 
-def check_options(cfg: DictConfig) -> None:
+def check_options(cfg: DictConfig) -> dict[str, int]:
     """Refuse nonsense numbers in a training config before anything is built or written.
 
     Checks the seed, the step counts, the batch size, the learning rates, the validation
-    share and the intervals (:func:`intervals`).
+    share and the intervals.
+
+    Returns:
+        The intervals, as :func:`intervals` returns them.
 
     Raises:
         UserError: one line naming the key, its value and the allowed range.
@@ -454,7 +457,7 @@ def check_options(cfg: DictConfig) -> None:
         # with more steps.
         check("train.pretrain_steps", train_cfg.pretrain_steps)
     check("data.val_fraction", cfg.data.val_fraction, float, high=1.0)
-    intervals(train_cfg)
+    return intervals(train_cfg)
 
 
 def _due(step: int, every: int) -> bool:
@@ -479,8 +482,7 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         UserError: bad config, data or checkpoint.
     """
     train_cfg = cfg.train
-    check_options(cfg)
-    every = intervals(train_cfg)
+    every = check_options(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # First: MultiWorkerMirroredStrategy configures collective ops, which must happen before
