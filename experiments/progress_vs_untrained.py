@@ -8,8 +8,9 @@ training) before and after restoring the checkpoint (default: the latest), and p
 for threshold and Bernoulli binarization, the sounding (pitch, track) cells per time step,
 the pitch range, the in-scale rate, the polyphony rate within a voice and the qualified-note
 rate (:mod:`pianoroll.metrics`), next to the same values of the validation and training
-phrases, and the run's median seconds per pretraining and per adversarial step. ``key=value`` arguments override the saved
-config before the untrained networks are built (``model.generator.initial_density=null``).
+phrases, and the run's median seconds per pretraining and per adversarial step.
+``key=value`` arguments override the saved config before the untrained networks are built
+(``model.generator.initial_density=null``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from gan.model import GANModel
 from gan.noise import draw_noise, interpolation_noise, path_noise
 from gan.run import TrainedRun, load_run
 from pianoroll.audio import fluidsynth_problem
-from pianoroll.errors import UserError, number_option
+from pianoroll.errors import UserError, number_option, number_value
 from pianoroll.gallery import write_gallery
 from pianoroll.io import output_folder
 from pianoroll.midi import BeatGrid, load_midi, midi_to_song, roll_to_instruments
@@ -254,7 +254,7 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
             seeds = list(cfg.seeds)
             if len(seeds) != 2:
                 raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
-            seeds = [number_option({"seeds": seed}, "seeds", int, 0) for seed in seeds]
+            seeds = [number_value("seeds", seed) for seed in seeds]
             count = number_option(cfg, "steps", positive=True)
             if count < 2:
                 raise UserError(f"steps={count}: an interpolation needs at least 2 steps")

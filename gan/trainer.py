@@ -43,7 +43,7 @@ from gan.tracking import RunTracker, run_labels
 from pianoroll.audio import fluidsynth_problem, render_wav
 from pianoroll.compare import frechet_distance
 from pianoroll.dataset import Dataset
-from pianoroll.errors import UserError, number_option
+from pianoroll.errors import UserError, number_value
 from pianoroll.evaluation import metric_matrix, metric_means, metrics_for_spec, summarize_metrics
 from pianoroll.io import atomic_path, write_json
 from pianoroll.midi import load_midi
@@ -442,21 +442,17 @@ def check_options(cfg: DictConfig) -> dict[str, int]:
         UserError: one line naming the key, its value and the allowed range.
     """
     train_cfg = cfg.train
-
-    def check(key: str, value: Any, kind: type = int, low: float = 0, **limits: Any) -> Any:
-        return number_option({key: value}, key, kind, low, **limits)
-
-    check("seed", cfg.seed)
-    check("train.steps", train_cfg.steps, low=1)
-    check("train.batch_size", train_cfg.batch_size, low=1)
-    check("train.critic_steps", train_cfg.critic_steps, low=1)
-    check("train.generator_lr", train_cfg.generator_lr, float, positive=True)
-    check("train.critic_lr", train_cfg.critic_lr, float, positive=True)
+    number_value("seed", cfg.seed)
+    number_value("train.steps", train_cfg.steps, low=1)
+    number_value("train.batch_size", train_cfg.batch_size, low=1)
+    number_value("train.critic_steps", train_cfg.critic_steps, low=1)
+    number_value("train.generator_lr", train_cfg.generator_lr, float, positive=True)
+    number_value("train.critic_lr", train_cfg.critic_lr, float, positive=True)
     if train_cfg.get("pretrain_steps") is not None:
         # More than train.steps is allowed: the run stops while pretraining and can be resumed
         # with more steps.
-        check("train.pretrain_steps", train_cfg.pretrain_steps)
-    check("data.val_fraction", cfg.data.val_fraction, float, high=1.0)
+        number_value("train.pretrain_steps", train_cfg.pretrain_steps)
+    number_value("data.val_fraction", cfg.data.val_fraction, float, high=1.0)
     return intervals(train_cfg)
 
 

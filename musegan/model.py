@@ -10,7 +10,7 @@ import tensorflow as tf
 from gan.model import GANModel
 from musegan.critic import CriticConfig, build_critic
 from musegan.generator import MODES, BarGeneratorConfig, build_generator, noise_shapes
-from pianoroll.errors import UserError, number_option
+from pianoroll.errors import UserError, number_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["MuseGAN"]
@@ -46,10 +46,8 @@ class MuseGAN(GANModel):
                 f"mode.name: unknown mode {self.mode!r}; choose one of {', '.join(MODES)}"
             )
         self.temporal = bool(mode.get("temporal", True))
-        self.z_dim = number_option({"model.z_dim": z_dim}, "model.z_dim", int, 1)
-        number_option(
-            {"model.temporal_filters": temporal_filters}, "model.temporal_filters", int, 1
-        )
+        self.z_dim = number_value("model.z_dim", z_dim, low=1)
+        number_value("model.temporal_filters", temporal_filters, low=1)
         try:
             self.condition_index = (
                 None if condition_track is None else spec.track_index(condition_track)

@@ -15,6 +15,7 @@ __all__ = [
     "exit_on_config_error",
     "exit_on_user_error",
     "number_option",
+    "number_value",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,7 +76,8 @@ def config_error_line(err: BaseException) -> str:
         lines = [lines[0], f"choose one of {', '.join(options)}"]
     cause = err.__cause__
     if cause is not None:
-        first = str(cause).strip().splitlines()[0].strip().rstrip(".") if str(cause).strip() else ""
+        said = str(cause).strip()
+        first = said.splitlines()[0].strip().rstrip(".") if said else ""
         if first and first not in lines:
             lines.insert(1, first)
     override = getattr(err, "override", None)  # a parse error does not name its override
@@ -109,21 +111,20 @@ def exit_on_config_error(main: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def number_option(
-    cfg: Mapping[str, Any],
+def number_value(
     key: str,
+    value: Any,
     kind: type = int,
     low: float = 0,
     high: float | None = None,
     positive: bool = False,
 ) -> Any:
-    """A numeric command option of type ``kind``, checked to lie in ``[low, high]`` (or to be
-    above 0 with ``positive``).
+    """``value`` as a number of type ``kind``, checked to lie in ``[low, high]`` (or to be
+    above 0 with ``positive``); ``key`` names it in the error.
 
     Raises:
         UserError: one line naming the key, its value and the allowed range.
     """
-    value = cfg.get(key)
     try:
         number = kind(value)
     except (TypeError, ValueError):
@@ -139,3 +140,15 @@ def number_option(
     if bad:
         raise UserError(f"{key}={value}: must be a number {limits}")
     return number
+
+
+def number_option(
+    cfg: Mapping[str, Any],
+    key: str,
+    kind: type = int,
+    low: float = 0,
+    high: float | None = None,
+    positive: bool = False,
+) -> Any:
+    """The command option ``cfg[key]`` checked by :func:`number_value`."""
+    return number_value(key, cfg.get(key), kind, low, high, positive)
