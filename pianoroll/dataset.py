@@ -15,7 +15,7 @@ from pianoroll.errors import DataError
 from pianoroll.io import atomic_path
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["CACHE_FORMAT", "Dataset"]
+__all__ = ["CACHE_FORMAT", "Dataset", "Splits"]
 
 #: Bumped whenever the cache layout or the processing changes, so old caches are rebuilt.
 CACHE_FORMAT = 1
@@ -79,6 +79,10 @@ class Dataset:
         val_mask = np.isin(self.song_ids, order[:n_val])
         return self.subset(~val_mask), self.subset(val_mask)
 
+    def splits(self, val_fraction: float, seed: int) -> Splits:
+        """:meth:`split`, as a :class:`Splits`."""
+        return Splits(*self.split(val_fraction, seed))
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the dataset as an ``.npz`` cache atomically (no pickles: bits + JSON)."""
         meta = {
@@ -136,3 +140,27 @@ class Dataset:
             json.JSONDecodeError,
         ) as err:  # EOFError: an empty file
             raise DataError(f"{path}: not a dataset cache ({err})", "unreadable") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """A dataset split by song (see :meth:`Dataset.split`).
+
+    Attributes:
+        train: the training phrases.
+        validation: the held-out songs' phrases (may be empty).
+    """
+
+    train: Dataset
+    validation: Dataset
+
+    @property
+    def reference(self) -> Dataset:
+        """The phrases generated music is shown beside and conditioned on: the validation
+        phrases, or the training phrases when no song was held out."""
+        return self.validation if len(self.validation) else self.train
+
+    @property
+    def spec(self) -> PhraseSpec:
+        """The phrase spec of both parts."""
+        return self.train.spec

@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from pianoroll.dataset import CACHE_FORMAT, Dataset
+from pianoroll.dataset import CACHE_FORMAT, Dataset, Splits
 from pianoroll.errors import (
     DataError,
     UserError,
@@ -35,6 +35,7 @@ from pianoroll.spec import PhraseSpec
 __all__ = [
     "cache_path",
     "load_or_prepare",
+    "load_splits",
     "main",
     "make_source",
     "make_spec",
@@ -219,6 +220,22 @@ def load_or_prepare(
     dataset = prepare(data_cfg, progress=progress)
     dataset.save(path)
     return dataset, path
+
+
+def load_splits(
+    data_cfg: DictConfig, data_dir: str | os.PathLike[str], progress: bool = True
+) -> Splits:
+    """The data config's dataset (see :func:`load_or_prepare`), split by song as the config
+    says (``data.val_fraction``, ``data.split_seed``).
+
+    Raises:
+        UserError: no training phrase is left after holding out the validation songs.
+    """
+    dataset, path = load_or_prepare(data_cfg, data_dir, progress=progress)
+    splits = dataset.splits(float(data_cfg.val_fraction), int(data_cfg.split_seed))
+    if len(splits.train) == 0:
+        raise UserError(f"{path}: no training phrases after holding out validation songs")
+    return splits
 
 
 def format_summary(dataset: Dataset, path: Path) -> str:
