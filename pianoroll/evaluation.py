@@ -1,16 +1,73 @@
-"""Set-level summaries of the per-sample metrics in :mod:`pianoroll.metrics`."""
+"""Set-level summaries of the per-sample metrics in :mod:`pianoroll.metrics`, and the policy of
+their keys.
+
+A metric key names a metric of one track (or track pair), ``"polyphony_rate/Soprano"``
+(:func:`metric_key` with a track), or a whole-phrase summary over the tracks,
+``"polyphony_rate"`` (:func:`metric_key` without one). :func:`split_metric_key` tells them apart
+and :func:`overall_metrics` keeps only the summaries.
+"""
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from pianoroll.metrics import compute_all
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["metric_matrix", "metric_means", "metrics_for_spec", "summarize_metrics"]
+__all__ = [
+    "TRACK_SEPARATOR",
+    "metric_key",
+    "metric_matrix",
+    "metric_means",
+    "metrics_for_spec",
+    "overall_metrics",
+    "split_metric_key",
+    "summarize_metrics",
+]
+
+#: Joins a metric's name and its track (or track pair) in a metric key.
+TRACK_SEPARATOR = "/"
+
+
+def metric_key(name: str, track: str | None = None) -> str:
+    """The key of a metric of one track (or track pair), or of its whole-phrase summary.
+
+    Args:
+        name: the metric's name, e.g. ``"polyphony_rate"``.
+        track: a track name (``"Soprano"``), a track pair (``"Soprano-Alto"``), or None for
+            the summary over the tracks.
+
+    Returns:
+        ``"<name>/<track>"``, or ``name`` without a track.
+    """
+    return name if track is None else f"{name}{TRACK_SEPARATOR}{track}"
+
+
+def split_metric_key(key: str) -> tuple[str, str | None]:
+    """The metric name and the track (or track pair) of a key; the inverse of :func:`metric_key`.
+
+    Returns:
+        ``(name, track)``; ``track`` is None for a whole-phrase summary key.
+    """
+    name, separator, track = key.partition(TRACK_SEPARATOR)
+    return name, (track if separator else None)
+
+
+def overall_metrics(means: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the whole-phrase summaries of a set of metric values, in their order.
+
+    Args:
+        means: metric key -> value, e.g. as :func:`summarize_metrics` gives them.
+
+    Returns:
+        The entries whose key has no track (``"polyphony_rate"``, not
+        ``"polyphony_rate/Soprano"``).
+    """
+    return {key: value for key, value in means.items() if split_metric_key(key)[1] is None}
 
 
 def metrics_for_spec(
@@ -70,9 +127,9 @@ def summarize_metrics(values: dict[str, np.ndarray]) -> dict[str, float]:
         defined = per_sample[~np.isnan(per_sample)]
         means[key] = float(defined.mean()) if defined.size else float("nan")
         if defined.size:
-            groups[key.split("/")[0]].append(means[key])
-    for name in {key.split("/")[0] for key in values}:
-        means[name] = float(np.mean(groups[name])) if groups[name] else float("nan")
+            groups[split_metric_key(key)[0]].append(means[key])
+    for name in {split_metric_key(key)[0] for key in values}:
+        means[metric_key(name)] = float(np.mean(groups[name])) if groups[name] else float("nan")
     return dict(sorted(means.items()))
 
 
