@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -944,6 +944,10 @@ _PITCHED_METRICS = (
 )
 _DRUM_METRICS = ("drum_pattern_rate",)
 
+#: The output keys of :func:`compute_all` in order, each as ``(metric, column, key)``: the
+#: column of the metric's per-chunk result ``(n, columns)`` that holds the key's values.
+_KeyPlan = list[tuple[str, int, str]]
+
 
 def compute_all(
     batch: np.ndarray,
@@ -976,28 +980,60 @@ def compute_all(
         only: Metric names to compute (a subset of the above); None for all.
 
     Returns:
-        A dict from ``"<metric>/<track>"`` (``"tonal_distance/<track>-<track>"`` for pairs) to
-        a float64 array ``(N,)`` of per-sample values, NaN where undefined (see each metric).
+        A dict from ``"<metric>/<track>"`` (``"tonal_distance/<track>-<track>"`` for pairs; see
+        :func:`pianoroll.evaluation.metric_key`) to a float64 array ``(N,)`` of per-sample
+        values, NaN where undefined (see each metric).
 
     Raises:
         ValueError: the batch does not have ``steps_per_beat * beats_per_bar`` steps per bar,
             or ``drum_mask`` or ``track_names`` has the wrong length.
     """
     batch = _check_batch(batch)
-    n_steps, n_tracks = batch.shape[2], batch.shape[-1]
+    steps_per_beat = _check_meter(steps_per_beat, beats_per_bar, batch.shape[2])
+    pairs, pair_names = _track_pairs(batch.shape[-1], drum_mask, track_names)
+    pitched = [i for i, drum in enumerate(drum_mask) if not drum]
+    drums = [i for i, drum in enumerate(drum_mask) if drum]
+    formulas = _formulas(lowest_pitch, steps_per_beat, pitched, pairs)
+    plan = _key_plan(list(track_names), pitched, drums, pair_names, steps_per_beat)
+    plan = _select(plan, only, formulas)
+    return _assemble(plan, _evaluate_chunks(batch, formulas, plan))
+
+
+def _check_meter(steps_per_beat: int, beats_per_bar: int, n_steps: int) -> int:
+    """``steps_per_beat`` as an int, checked to make bars of ``beats_per_bar`` beats.
+
+    Raises:
+        ValueError: ``steps_per_beat * beats_per_bar`` is not ``n_steps``, the steps per bar.
+    """
     if int(steps_per_beat) * int(beats_per_bar) != n_steps:
         raise ValueError(
             f"steps_per_beat * beats_per_bar = {steps_per_beat} * {beats_per_bar} does not match "
             f"the {n_steps} steps per bar of the batch"
         )
-    steps_per_beat = _check_steps_per_beat(steps_per_beat, n_steps)
-    pairs, pair_names = _track_pairs(n_tracks, drum_mask, track_names)
-    names = list(track_names)
-    drums = [i for i in range(n_tracks) if drum_mask[i]]
-    pitched = [i for i in range(n_tracks) if not drum_mask[i]]
-    min_length = _default_min_length(steps_per_beat)
+    return _check_steps_per_beat(steps_per_beat, n_steps)
 
-    formulas: dict[str, Callable[[_Chunk], np.ndarray]] = {
+
+def _formulas(
+    lowest_pitch: int,
+    steps_per_beat: int,
+    pitched: Sequence[int],
+    pairs: Sequence[tuple[int, int]],
+) -> dict[str, Callable[[_Chunk], np.ndarray]]:
+    """Every metric of :func:`compute_all` by name, as a function of a chunk.
+
+    Args:
+        lowest_pitch: MIDI pitch of pitch index 0.
+        steps_per_beat: Time steps per beat.
+        pitched: Indices of the non-drum tracks.
+        pairs: Pairs ``(i, j)`` of non-drum tracks, the columns of ``tonal_distance``.
+
+    Returns:
+        Metric name -> function of a :class:`_Chunk` of ``n`` samples giving a float64 array
+        ``(n, columns)``: one column per track, per pitched track (``repetitions_3gram``) or
+        per pair (``tonal_distance``).
+    """
+    min_length = _default_min_length(steps_per_beat)
+    return {
         "empty_bar_rate": _empty_bar_rate,
         "notes_per_bar": _notes_per_bar,
         "used_pitch_classes": lambda chunk: _used_pitch_classes(chunk, lowest_pitch),
@@ -1014,11 +1050,34 @@ def compute_all(
         "drum_pattern_rate": lambda chunk: _drum_pattern_rate(chunk, steps_per_beat),
         "tonal_distance": lambda chunk: _tonal_distance(chunk, lowest_pitch, steps_per_beat, pairs),
     }
-    # (metric, result column, key) for every key, in output order.
-    plan: list[tuple[str, int, str]] = []
+
+
+def _key_plan(
+    names: Sequence[str],
+    pitched: Sequence[int],
+    drums: Sequence[int],
+    pair_names: Sequence[str],
+    steps_per_beat: int,
+) -> _KeyPlan:
+    """Every output key of :func:`compute_all`, in output order, with where its values come from.
+
+    Args:
+        names: Per track, its name.
+        pitched: Indices of the non-drum tracks.
+        drums: Indices of the drum tracks.
+        pair_names: Names of the pairs of non-drum tracks (``"A-B"``), in column order.
+        steps_per_beat: Time steps per beat (drum patterns need a 16th-note grid).
+
+    Returns:
+        ``(metric, column, key)`` per key (see :data:`_KeyPlan`).
+    """
+    # pianoroll.evaluation owns the key policy; it imports this module, so not at the top.
+    from pianoroll.evaluation import metric_key
+
+    plan: _KeyPlan = []
     for metric in (*_ALL_TRACK_METRICS, *_PITCHED_METRICS, *_DRUM_METRICS):
         if metric in _ALL_TRACK_METRICS:
-            tracks = list(range(n_tracks))
+            tracks: Sequence[int] = range(len(names))
         elif metric in _PITCHED_METRICS:
             tracks = pitched
         elif steps_per_beat % 4 == 0:
@@ -1028,17 +1087,38 @@ def compute_all(
         for track in tracks:
             # repetitions_3gram has one column per pitched track, the others one per track.
             column = pitched.index(track) if metric == "repetitions_3gram" else track
-            plan.append((metric, column, f"{metric}/{names[track]}"))
+            plan.append((metric, column, metric_key(metric, names[track])))
     plan += [
-        ("tonal_distance", column, f"tonal_distance/{name}")
+        ("tonal_distance", column, metric_key("tonal_distance", name))
         for column, name in enumerate(pair_names)
     ]
+    return plan
 
-    if only is not None:
-        unknown = sorted(set(only) - set(formulas))
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; choose from {sorted(formulas)}")
-        plan = [entry for entry in plan if entry[0] in set(only)]
+
+def _select(plan: _KeyPlan, only: Sequence[str] | None, known: Iterable[str]) -> _KeyPlan:
+    """The entries of a :func:`_key_plan` of the metrics named in ``only`` (all for None).
+
+    Raises:
+        ValueError: ``only`` names a metric that is not ``known``.
+    """
+    if only is None:
+        return plan
+    unknown = sorted(set(only) - set(known))
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; choose from {sorted(known)}")
+    return [entry for entry in plan if entry[0] in set(only)]
+
+
+def _evaluate_chunks(
+    batch: np.ndarray,
+    formulas: dict[str, Callable[[_Chunk], np.ndarray]],
+    plan: _KeyPlan,
+) -> dict[str, list[np.ndarray]]:
+    """Compute every metric of the plan on every chunk of the batch.
+
+    Returns:
+        Metric name -> its float64 result ``(n, columns)`` of every chunk, in batch order.
+    """
     metrics = list(dict.fromkeys(metric for metric, _, _ in plan))
 
     def evaluate(chunk: _Chunk) -> list[np.ndarray]:
@@ -1048,14 +1128,20 @@ def compute_all(
     # keeps their order, so the result does not depend on the number of threads.
     with ThreadPoolExecutor(max_workers=_threads()) as pool:
         results = list(pool.map(evaluate, _chunks(batch)))
-    parts: dict[str, list[np.ndarray]] = {
-        metric: [result[i] for result in results] for i, metric in enumerate(metrics)
-    }
-    out: dict[str, np.ndarray] = {}
-    for metric, column, key in plan:
-        out[key] = (
+    return {metric: [result[i] for result in results] for i, metric in enumerate(metrics)}
+
+
+def _assemble(plan: _KeyPlan, parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """The output of :func:`compute_all`: every key's column joined over the chunks.
+
+    Returns:
+        Key -> float64 array ``(N,)``; empty where the batch had no chunk.
+    """
+    return {
+        key: (
             np.concatenate([part[:, column] for part in parts[metric]])
             if parts[metric]
             else np.empty(0)
         )
-    return out
+        for metric, column, key in plan
+    }
