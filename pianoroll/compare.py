@@ -22,6 +22,7 @@ Every function is pure: inputs are never modified. Set *b* is always the referen
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -340,38 +341,117 @@ def memorization(
     threshold = float(threshold)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    gen, train = _flat_sets(generated, training)
+    result: dict[str, Any] = {
+        "exact_share": math.nan,
+        "near_share": math.nan,
+        "threshold": threshold,
+        "nearest_distance": np.full(len(gen), np.nan),
+        "nearest_index": np.full(len(gen), -1, dtype=np.int64),
+        "nearest_relative": np.full(len(gen), np.nan),
+    }
+    if len(gen) == 0 or len(train) == 0:
+        return result
+    nearest = _nearest(*_used_cells(gen, train))
+    # Rounding: the float32 distances are integers, relative ones get a tolerance.
+    relative = nearest.relative.astype(np.float64)
+    result.update(
+        exact_share=float(np.mean(nearest.distance == 0)),
+        near_share=float(np.mean(relative <= threshold + 1e-6)),
+        nearest_distance=nearest.distance.astype(np.float64),
+        nearest_index=nearest.index,
+        nearest_relative=relative,
+    )
+    return result
+
+
+def _flat_sets(generated: Any, training: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets flattened by :func:`_flat_bits`, after checking their phrases' shapes match.
+
+    Returns:
+        ``(generated, training)``: bool ``(N, cells)`` and ``(M, cells)``.
+
+    Raises:
+        TypeError: a set is not bool.
+        ValueError: the phrase shapes differ, or a set is a scalar.
+    """
     gen_raw, train_raw = np.asarray(generated), np.asarray(training)
     if gen_raw.shape[1:] != train_raw.shape[1:]:
         raise ValueError(
             f"generated phrases have shape {gen_raw.shape[1:]}, training phrases "
             f"{train_raw.shape[1:]}"
         )
-    gen, train = _flat_bits(gen_raw, "generated"), _flat_bits(train_raw, "training")
-    n, m = len(gen), len(train)
-    result: dict[str, Any] = {
-        "exact_share": math.nan,
-        "near_share": math.nan,
-        "threshold": threshold,
-        "nearest_distance": np.full(n, np.nan),
-        "nearest_index": np.full(n, -1, dtype=np.int64),
-        "nearest_relative": np.full(n, np.nan),
-    }
-    if n == 0 or m == 0:
-        return result
-    # Cells never active in either set add nothing to any distance: leave them out.
+    return _flat_bits(gen_raw, "generated"), _flat_bits(train_raw, "training")
+
+
+def _used_cells(gen: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both bool sets ``(N, cells)``, ``(M, cells)`` without the cells inactive in all phrases.
+
+    Raises:
+        ValueError: too many cells are left for exact float32 sums.
+    """
+    # Cells never active in either set add nothing to any distance.
     used = gen.any(axis=0) | train.any(axis=0)
     if not used.all():
         gen, train = gen[:, used], train[:, used]
     if gen.shape[1] >= 1 << 24:
         raise ValueError(f"phrases of {gen.shape[1]} cells are too long for exact float32 sums")
+    return gen, train
+
+
+@dataclasses.dataclass
+class _Nearest:
+    """The nearest training phrases found so far, one entry per generated phrase.
+
+    Attributes:
+        distance: float32 ``(N,)``, the smallest Hamming distance (inf before any).
+        index: int64 ``(N,)``, the index of the training phrase at that distance.
+        relative: float32 ``(N,)``, the smallest relative distance, to any training phrase.
+    """
+
+    distance: np.ndarray
+    index: np.ndarray
+    relative: np.ndarray
+
+    @classmethod
+    def start(cls, n: int) -> _Nearest:
+        """Nothing found yet for ``n`` generated phrases."""
+        return cls(
+            np.full(n, np.inf, dtype=np.float32),
+            np.zeros(n, dtype=np.int64),
+            np.full(n, np.inf, dtype=np.float32),
+        )
+
+    def update(self, rows: slice, distance: np.ndarray, relative: np.ndarray, first: int) -> None:
+        """Keep the nearer of the known and a block's training phrases.
+
+        Args:
+            rows: the generated phrases of the block.
+            distance: float32 ``(rows, block)`` Hamming distances to the block's training
+                phrases.
+            relative: float32 ``(rows, block)`` relative distances to them.
+            first: the index of the block's first training phrase.
+        """
+        arg = distance.argmin(axis=1)
+        low = distance[np.arange(len(distance)), arg]
+        better = low < self.distance[rows]
+        self.distance[rows] = np.where(better, low, self.distance[rows])
+        self.index[rows] = np.where(better, arg + first, self.index[rows])
+        self.relative[rows] = np.minimum(self.relative[rows], relative.min(axis=1))
+
+
+def _nearest(gen: np.ndarray, train: np.ndarray) -> _Nearest:
+    """Exhaustive nearest-neighbour search of bool ``(N, cells)`` in bool ``(M, cells)``.
+
+    ``d(x, y) = |x| + |y| - 2 x.y``, the dot products computed block by block as float32
+    matrix products, exact for fewer than 2**24 cells.
+    """
+    n = len(gen)
     gen_count = gen.sum(axis=1, dtype=np.int64).astype(np.float32)
     train_count = train.sum(axis=1, dtype=np.int64).astype(np.float32)
     gen_float = gen.astype(np.float32) if gen.size * 4 <= _NN_WHOLE_BYTES else None
-
-    best = np.full(n, np.inf, dtype=np.float32)
-    best_index = np.zeros(n, dtype=np.int64)
-    best_relative = np.full(n, np.inf, dtype=np.float32)
-    for t0 in range(0, m, _NN_ROWS):
+    nearest = _Nearest.start(n)
+    for t0 in range(0, len(train), _NN_ROWS):
         rows = train[t0 : t0 + _NN_ROWS].astype(np.float32)
         t_count = train_count[t0 : t0 + _NN_ROWS]
         for g0 in range(0, n, _NN_ROWS):
@@ -379,23 +459,9 @@ def memorization(
             block = gen_float[g0:g1] if gen_float is not None else gen[g0:g1].astype(np.float32)
             g_count = gen_count[g0:g1, None]
             distance = g_count + t_count[None, :] - 2.0 * (block @ rows.T)
-            arg = distance.argmin(axis=1)
-            low = distance[np.arange(g1 - g0), arg]
-            better = low < best[g0:g1]
-            best[g0:g1] = np.where(better, low, best[g0:g1])
-            best_index[g0:g1] = np.where(better, arg + t0, best_index[g0:g1])
             relative = distance / np.maximum(np.maximum(g_count, t_count[None, :]), 1.0)
-            best_relative[g0:g1] = np.minimum(best_relative[g0:g1], relative.min(axis=1))
-    # Rounding: the float32 distances are integers, relative ones get a tolerance.
-    best_relative = best_relative.astype(np.float64)
-    result.update(
-        exact_share=float(np.mean(best == 0)),
-        near_share=float(np.mean(best_relative <= threshold + 1e-6)),
-        nearest_distance=best.astype(np.float64),
-        nearest_index=best_index,
-        nearest_relative=best_relative,
-    )
-    return result
+            nearest.update(slice(g0, g1), distance, relative, t0)
+    return nearest
 
 
 def memorization_summary(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -529,30 +595,10 @@ def compare_sets(
     b = _check_phrases(b, spec, "b")
     name_a, name_b = (str(n) for n in names)
     values_a, values_b = metrics_for_spec(a, spec), metrics_for_spec(b, spec)
-    floor_metrics = (reference_floor or {}).get("metrics", {})
-    metrics: dict[str, Any] = {}
-    for key in values_a:
-        oa, kl = _oa_kl(values_a[key], values_b[key], bins)
-        entry: dict[str, Any] = {
-            "a": _summary(values_a[key]),
-            "b": _summary(values_b[key]),
-            "overlapping_area": _json_float(oa),
-            "kl_divergence": _json_float(kl),
-            "histogram": _histogram(values_a[key], values_b[key], histogram_bins),
-        }
-        if reference_floor is not None:
-            floor = floor_metrics.get(key, {})
-            entry["floor"] = {
-                "overlapping_area": floor.get("overlapping_area"),
-                "kl_divergence": floor.get("kl_divergence"),
-            }
-        metrics[key] = entry
-    keys = list(values_a)
-    matrix_a, matrix_b = metric_matrix(values_a), metric_matrix(values_b)
     result: dict[str, Any] = {
         "sets": {"a": {"name": name_a, "n": len(a)}, "b": {"name": name_b, "n": len(b)}},
-        "frechet_distance": _json_float(frechet_distance(matrix_a, matrix_b)) if keys else None,
-        "metrics": metrics,
+        "frechet_distance": _set_distance(values_a, values_b),
+        "metrics": _compare_metrics(values_a, values_b, reference_floor, bins, histogram_bins),
     }
     if reference_floor is not None:
         result["floor_frechet_distance"] = reference_floor.get("frechet_distance")
@@ -561,3 +607,53 @@ def compare_sets(
             memorization(a, b, threshold=memorization_threshold)
         )
     return result
+
+
+def _set_distance(values_a: dict[str, np.ndarray], values_b: dict[str, np.ndarray]) -> float | None:
+    """:func:`frechet_distance` of two sets' per-sample metric values (key -> ``(N,)``).
+
+    Returns:
+        The distance, or None where undefined (no metric key, NaN).
+    """
+    if not values_a:
+        return None
+    return _json_float(frechet_distance(metric_matrix(values_a), metric_matrix(values_b)))
+
+
+def _compare_metrics(
+    values_a: dict[str, np.ndarray],
+    values_b: dict[str, np.ndarray],
+    reference_floor: Mapping[str, Any] | None,
+    bins: int,
+    histogram_bins: int,
+) -> dict[str, Any]:
+    """The ``"metrics"`` of :func:`compare_sets`: one :func:`_compare_metric` entry per key,
+    with the noise floor's OA and KL beside them when a floor is given."""
+    floor_metrics = (reference_floor or {}).get("metrics", {})
+    metrics: dict[str, Any] = {}
+    for key in values_a:
+        metrics[key] = _compare_metric(values_a[key], values_b[key], bins, histogram_bins)
+        if reference_floor is not None:
+            floor = floor_metrics.get(key, {})
+            metrics[key]["floor"] = {
+                "overlapping_area": floor.get("overlapping_area"),
+                "kl_divergence": floor.get("kl_divergence"),
+            }
+    return metrics
+
+
+def _compare_metric(a: np.ndarray, b: np.ndarray, bins: int, histogram_bins: int) -> dict[str, Any]:
+    """One metric key's ``(N_a,)`` and ``(N_b,)`` values compared: summaries, OA, KL, histogram.
+
+    Returns:
+        ``{"a": {"mean", "std", "n"}, "b": {...}, "overlapping_area", "kl_divergence",
+        "histogram": {"edges", "a", "b"}}``, None where undefined.
+    """
+    oa, kl = _oa_kl(a, b, bins)
+    return {
+        "a": _summary(a),
+        "b": _summary(b),
+        "overlapping_area": _json_float(oa),
+        "kl_divergence": _json_float(kl),
+        "histogram": _histogram(a, b, histogram_bins),
+    }
