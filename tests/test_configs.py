@@ -10,7 +10,8 @@ import tensorflow as tf
 from hydra import compose, initialize_config_module
 
 import gan.config  # noqa: F401  (registers the config resolvers)
-from gan.trainer import build_model, build_objective, train
+from gan.loop import train
+from gan.trainer import build_model, build_objective
 from pianoroll.prepare import make_source, make_spec
 
 CONF = Path(str(resources.files("conf")))
@@ -103,7 +104,7 @@ def test_every_experiment_preset_trains_a_couple_of_steps(
     musegan = experiment not in CRNNGAN_PRESETS
     cfg = compose_config("musegan" if musegan else "crnngan", f"+experiment={experiment}")
     overrides = []
-    if musegan and "mode" not in cfg:  # the paper presets set their mode
+    if musegan and "mode" not in cfg:  # the ablation and reference presets set their mode
         overrides.append("+mode=hybrid")
     if cfg.data.name == "lpd5":
         songs = lpd_songs(tmp_path / "lpd5", make_lpd_npz)
@@ -128,4 +129,16 @@ def test_every_experiment_preset_trains_a_couple_of_steps(
     summary = train(cfg, tmp_path / "run", progress=False)
     assert summary["step"] == 2
     assert (tmp_path / "run" / "checkpoints" / "checkpoint").exists()
-    assert cfg.experiment_name == experiment
+    assert cfg.experiment_name == NAMED_BY_MODE.get(experiment, experiment)
+
+
+# Presets used with +mode= whose experiment_name carries the mode (trained above in hybrid).
+NAMED_BY_MODE = {"paper_lpd5": "paper_lpd5_hybrid"}
+
+
+@pytest.mark.parametrize("mode", names("mode"))
+def test_the_paper_preset_takes_every_mode_and_names_its_runs_after_it(mode):
+    cfg = compose_musegan("+experiment=paper_lpd5", f"+mode={mode}")
+    assert cfg.mode.name == mode
+    assert cfg.experiment_name == f"paper_lpd5_{mode}"
+    assert (cfg.data.name, cfg.train.steps, cfg.train.critic_steps) == ("lpd5", 50000, 5)
