@@ -23,6 +23,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from pianoroll.evaluation import split_metric_key
 from pianoroll.io import atomic_path, write_json
 from pianoroll.plot import save_grid  # also selects matplotlib's Agg backend (files only)
 from pianoroll.spec import PhraseSpec
@@ -81,8 +82,26 @@ def _metric_keys(comparisons: Mapping[str, Mapping[str, Any]]) -> list[str]:
 def _markdown(
     comparisons: Mapping[str, Mapping[str, Any]], spec: PhraseSpec, title: str, plots: list[str]
 ) -> str:
+    """The text of ``report.md``: its sections, each after an empty line."""
     sets = _sets(comparisons)
-    lines = [
+    sections = [
+        _intro(spec, title),
+        _sets_section(comparisons, sets),
+        _distances_section(comparisons),
+        _metrics_section(comparisons, sets),
+        _plots_section(plots),
+    ]
+    lines: list[str] = []
+    for section in sections:
+        if section and lines:
+            lines.append("")
+        lines += section
+    return "\n".join([*lines, ""])
+
+
+def _intro(spec: PhraseSpec, title: str) -> list[str]:
+    """The title, the phrase shape and what the measures mean."""
+    return [
         f"# {title}",
         "",
         f"Phrases of {spec.n_bars} bars x {spec.steps_per_bar} steps x {spec.n_pitches} pitches"
@@ -93,38 +112,35 @@ def _markdown(
         " (0 = identical). FD: Fréchet distance of Gaussians fitted to the vectors of all"
         " metrics, standardized by the reference (b). The reference of every comparison is its"
         " second set. See `pianoroll.compare` for the definitions.",
-        "",
-        "## Sets",
-        "",
-        "| set | phrases |",
-        "|---|---:|",
     ]
+
+
+def _sets_section(
+    comparisons: Mapping[str, Mapping[str, Any]], sets: dict[str, tuple[str, str]]
+) -> list[str]:
+    """A table of every set and its number of phrases."""
+    lines = ["## Sets", "", "| set | phrases |", "|---|---:|"]
     for name, (label, side) in sets.items():
         lines.append(f"| {name} | {comparisons[label]['sets'][side]['n']} |")
+    return lines
 
-    lines += ["", "## Set distances", ""]
+
+def _distances_section(comparisons: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A table of the set-level distances of every comparison (with memorization, if any)."""
     has_memorization = any("memorization" in c for c in comparisons.values())
     header = "| comparison | a | b (reference) | FD |"
     rule = "|---|---|---|---:|"
     if has_memorization:
         header += " exact copies | near copies | median nearest distance |"
         rule += "---:|---:|---:|"
-    lines += [header, rule]
+    lines = ["## Set distances", "", header, rule]
     for label, comparison in comparisons.items():
         row = (
             f"| {label} | {comparison['sets']['a']['name']} | {comparison['sets']['b']['name']}"
             f" | {_number(comparison.get('frechet_distance'))} |"
         )
         if has_memorization:
-            memo = comparison.get("memorization")
-            if memo:
-                row += (
-                    f" {_share(memo.get('exact_share'))} |"
-                    f" {_share(memo.get('near_share'))} (≤ {100 * memo['threshold']:g} %) |"
-                    f" {_number(memo.get('nearest_distance', {}).get('median'))} |"
-                )
-            else:
-                row += " – | – | – |"
+            row += _memorization_cells(comparison.get("memorization"))
         lines.append(row)
     if has_memorization:
         lines += [
@@ -133,11 +149,28 @@ def _markdown(
             " with a phrase of b differing in at most the given share of the active cells."
             " Nearest distance: differing cells to the closest phrase of b.",
         ]
+    return lines
 
+
+def _memorization_cells(memo: Mapping[str, Any] | None) -> str:
+    """The memorization cells of a row of the distances table; dashes without a check."""
+    if not memo:
+        return " – | – | – |"
+    return (
+        f" {_share(memo.get('exact_share'))} |"
+        f" {_share(memo.get('near_share'))} (≤ {100 * memo['threshold']:g} %) |"
+        f" {_number(memo.get('nearest_distance', {}).get('median'))} |"
+    )
+
+
+def _metrics_section(
+    comparisons: Mapping[str, Mapping[str, Any]], sets: dict[str, tuple[str, str]]
+) -> list[str]:
+    """A table of every metric key: every set's mean ± std, every comparison's OA and KL."""
     labels = list(comparisons)
-    lines += ["", "## Metrics", "", "Mean ± std over the phrases where the metric is defined.", ""]
     header = "| metric | " + " | ".join(sets)
     header += "".join(f" | OA {label} | KL {label}" for label in labels) + " |"
+    lines = ["## Metrics", "", "Mean ± std over the phrases where the metric is defined.", ""]
     lines += [header, "|---|" + "---:|" * (len(sets) + 2 * len(labels))]
     for key in _metric_keys(comparisons):
         cells = [key]
@@ -149,12 +182,14 @@ def _markdown(
             entry = comparisons[label].get("metrics", {}).get(key, {})
             cells += [_number(entry.get("overlapping_area")), _number(entry.get("kl_divergence"))]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
-    if plots:
-        lines += ["", "## Plots", ""]
-        lines += [f"![{Path(p).stem}]({p})" for p in plots]
-    lines.append("")
-    return "\n".join(lines)
+
+def _plots_section(plots: list[str]) -> list[str]:
+    """The plots as images, or nothing without plots."""
+    if not plots:
+        return []
+    return ["## Plots", "", *(f"![{Path(p).stem}]({p})" for p in plots)]
 
 
 def _save_figure(fig: Any, path: Path) -> None:
@@ -172,29 +207,46 @@ def _plot_metric(
     rows = -(-len(keys) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
     for ax, key in zip(axes.flat, keys, strict=False):
-        for k, (name, (label, side)) in enumerate(sets.items()):
-            histogram = comparisons[label].get("metrics", {}).get(key, {}).get("histogram")
-            if not histogram or not histogram.get("edges"):
-                continue
-            edges = np.asarray(histogram["edges"], dtype=np.float64)
-            counts = np.asarray(histogram[side], dtype=np.float64)
-            if counts.sum() <= 0:
-                continue
-            density = counts / (counts.sum() * np.diff(edges))
-            ax.stairs(
-                density,
-                edges,
-                label=name,
-                color=_SET_COLORS[k % len(_SET_COLORS)],
-                linewidth=1.4,
-                fill=k == 0,
-                alpha=0.35 if k == 0 else 1.0,
-            )
-        ax.set_title(key.split("/", 1)[-1], fontsize=9)
-        ax.tick_params(labelsize=7)
+        _draw_densities(ax, key, comparisons, sets)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    handles, names = axes.flat[0].get_legend_handles_labels()
+    _finish_figure(fig, metric, axes.flat[0])
+    _save_figure(fig, path)
+
+
+def _draw_densities(
+    ax: Any,
+    key: str,
+    comparisons: Mapping[str, Mapping[str, Any]],
+    sets: dict[str, tuple[str, str]],
+) -> None:
+    """One panel: the histogram of a metric key in every set, as a density, titled by track."""
+    for k, (name, (label, side)) in enumerate(sets.items()):
+        histogram = comparisons[label].get("metrics", {}).get(key, {}).get("histogram")
+        if not histogram or not histogram.get("edges"):
+            continue
+        edges = np.asarray(histogram["edges"], dtype=np.float64)
+        counts = np.asarray(histogram[side], dtype=np.float64)
+        if counts.sum() <= 0:
+            continue
+        density = counts / (counts.sum() * np.diff(edges))
+        ax.stairs(
+            density,
+            edges,
+            label=name,
+            color=_SET_COLORS[k % len(_SET_COLORS)],
+            linewidth=1.4,
+            fill=k == 0,
+            alpha=0.35 if k == 0 else 1.0,
+        )
+    name, track = split_metric_key(key)
+    ax.set_title(name if track is None else track, fontsize=9)
+    ax.tick_params(labelsize=7)
+
+
+def _finish_figure(fig: Any, metric: str, first: Any) -> None:
+    """The legend of the sets drawn in the ``first`` panel, the title and the margins."""
+    handles, names = first.get_legend_handles_labels()
     if handles:
         fig.legend(handles, names, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(metric, fontsize=11)
@@ -208,7 +260,6 @@ def _plot_metric(
         wspace=0.25,
         hspace=0.55,
     )
-    _save_figure(fig, path)
 
 
 def write_report(
@@ -251,7 +302,7 @@ def write_report(
 
     groups: dict[str, list[str]] = {}
     for key in _metric_keys(comparisons):
-        groups.setdefault(key.split("/", 1)[0], []).append(key)
+        groups.setdefault(split_metric_key(key)[0], []).append(key)
     plots = []
     for metric, keys in groups.items():
         relative = f"plots/{metric}.png"
