@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pianoroll.io import atomic_path
+from pianoroll.report import read_parts
 
 __all__ = ["RunTracker", "log_evaluation", "run_labels"]
 
@@ -237,9 +238,8 @@ def log_evaluation(
         return None
     import wandb
 
-    report = json.loads(Path(files["metrics.json"]).read_text())
-    comparisons = list(report["comparisons"].values())
-    main, floor = comparisons[0], (comparisons[1] if len(comparisons) > 1 else None)
+    parts = read_parts(files["metrics.json"])
+    main, floor = parts.main, parts.floor
     columns = ["metric", "generated", "train", "validation", "overlapping_area", "kl_divergence"]
     columns += ["floor_overlapping_area", "floor_kl_divergence"]
     table = wandb.Table(columns=columns)

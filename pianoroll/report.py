@@ -9,11 +9,15 @@ A report directory holds:
   set overlaid as a density;
 - ``samples.png``: a pianoroll grid of sample phrases, when samples are given.
 
-Every file is written atomically (:func:`pianoroll.io.atomic_path`).
+Every file is written atomically (:func:`pianoroll.io.atomic_path`). The comparisons of an
+evaluation (a set against a reference, and a noise floor) are its :class:`ReportParts`;
+:func:`read_parts` reads them back from a ``metrics.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -28,12 +32,90 @@ from pianoroll.io import atomic_path, write_json
 from pianoroll.plot import save_grid  # also selects matplotlib's Agg backend (files only)
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["write_report"]
+__all__ = ["ReportParts", "read_parts", "write_report"]
 
 #: Phrases drawn in ``samples.png`` at most.
 MAX_SAMPLES = 16
 
 _SET_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+#: Ends the label of the noise-floor comparison of an evaluation report.
+_FLOOR_MARK = " (noise floor)"
+
+
+def _label(comparison: Mapping[str, Any]) -> str:
+    """``"<a> vs <b>"`` from the set names of a :func:`pianoroll.compare.compare_sets` result."""
+    return f"{comparison['sets']['a']['name']} vs {comparison['sets']['b']['name']}"
+
+
+def _floor_label(comparison: Mapping[str, Any]) -> str:
+    """``"<a> vs <b> (noise floor)"``: the label of a comparison that is a noise floor."""
+    return _label(comparison) + _FLOOR_MARK
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportParts:
+    """The comparisons of an evaluation report, each by its part.
+
+    A report holds them by label (:meth:`labelled`), made from the set names of each
+    comparison: ``"<a> vs <b>"`` for the main comparison, ``"<floor> vs <b> (noise floor)"``
+    for the noise floor.
+
+    Attributes:
+        main: The :func:`pianoroll.compare.compare_sets` result of the evaluated set ``a``
+            against the reference ``b``.
+        floor: The result of a second set of real phrases against ``b``, the noise floor that
+            finite samples of one distribution show; None without one.
+    """
+
+    main: Mapping[str, Any]
+    floor: Mapping[str, Any] | None = None
+
+    @property
+    def main_label(self) -> str:
+        """The main comparison's label, ``"<a> vs <b>"``."""
+        return _label(self.main)
+
+    @property
+    def floor_label(self) -> str | None:
+        """The noise floor's label, ``"<floor> vs <b> (noise floor)"``; None without a floor."""
+        return None if self.floor is None else _floor_label(self.floor)
+
+    def labelled(self) -> dict[str, Mapping[str, Any]]:
+        """Label -> comparison, the main one first: the ``comparisons`` of :func:`write_report`."""
+        comparisons = {self.main_label: self.main}
+        if self.floor is not None:
+            comparisons[_floor_label(self.floor)] = self.floor
+        return comparisons
+
+    @classmethod
+    def from_labelled(cls, comparisons: Mapping[str, Mapping[str, Any]]) -> ReportParts:
+        """The parts of comparisons labelled as :meth:`labelled` labels them.
+
+        Args:
+            comparisons: Label -> :func:`pianoroll.compare.compare_sets` result, e.g. the
+                ``"comparisons"`` of a ``metrics.json``.
+
+        Raises:
+            ValueError: not one main comparison, or more than one noise floor.
+        """
+        main = [c for label, c in comparisons.items() if label == _label(c)]
+        floor = [c for label, c in comparisons.items() if label == _floor_label(c)]
+        if len(main) != 1 or len(floor) > 1:
+            raise ValueError(
+                f"comparisons {list(comparisons)} are not one '<a> vs <b>' and at most one"
+                f" '<floor> vs <b>{_FLOOR_MARK}'"
+            )
+        return cls(main[0], floor[0] if floor else None)
+
+
+def read_parts(path: str | os.PathLike[str]) -> ReportParts:
+    """The parts of the evaluation report in a ``metrics.json`` of :func:`write_report`.
+
+    Raises:
+        ValueError: the report's comparisons are not those of a :class:`ReportParts`.
+    """
+    return ReportParts.from_labelled(json.loads(Path(path).read_text())["comparisons"])
 
 
 def _json_ready(x: Any) -> Any:
@@ -274,7 +356,8 @@ def write_report(
     Args:
         directory: The report folder (created if needed; existing report files are replaced).
         comparisons: Label -> result of :func:`pianoroll.compare.compare_sets`, e.g.
-            ``{"generated vs train": ..., "validation vs train (noise floor)": ...}``. Sets
+            ``{"generated vs train": ..., "validation vs train (noise floor)": ...}`` (an
+            evaluation's, as :meth:`ReportParts.labelled` gives them). Sets
             are identified by their names (``result["sets"][side]["name"]``): a set in several
             comparisons (the training set above) gets one column and one curve, from the first
             comparison that has it.
