@@ -8,6 +8,7 @@ batch axis, so each bar generator is called once per forward pass, not once per 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Sequence
 
 import keras
@@ -24,8 +25,14 @@ from musegan.layers import (
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
-    "MODES",
+    "CHORDS",
+    "CONDITION",
+    "GROOVE",
+    "MELODY",
+    "STYLE",
+    "TIME_NOISE",
     "BarGeneratorConfig",
+    "Mode",
     "bar_encoder",
     "bar_generator",
     "build_generator",
@@ -33,8 +40,28 @@ __all__ = [
     "temporal_network",
 ]
 
-#: The paper's three ways of sharing noise between tracks.
-MODES = ("jamming", "composer", "hybrid")
+
+class Mode(str, enum.Enum):
+    """The paper's three ways of sharing noise between tracks (``mode.name`` in the config)."""
+
+    JAMMING = "jamming"  # one generator and one critic per track, private noise only
+    COMPOSER = "composer"  # one generator for all tracks, shared noise only
+    HYBRID = "hybrid"  # one generator per track, shared and private noise
+
+    def __str__(self) -> str:
+        # The config's spelling in f-strings and layer names, as enum.StrEnum (3.11+) gives.
+        return self.value
+
+
+# The generator's inputs by name: noise shared by all tracks, noise private to each track,
+# and the condition track of track-conditional generation.
+STYLE = "style"  #: shared, time-independent
+CHORDS = "chords"  #: shared, through the shared temporal network (or one vector per bar)
+GROOVE = "groove"  #: per track, time-independent
+MELODY = "melody"  #: per track, through each track's temporal network (or one vector per bar)
+CONDITION = "condition"  #: ``(batch, bars, steps, pitches)`` in {-1, 1}
+#: The noise inputs that carry the music from bar to bar.
+TIME_NOISE = frozenset({CHORDS, MELODY})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,32 +242,35 @@ def bar_generator(
 
 
 def noise_shapes(
-    spec: PhraseSpec, mode: str, z_dim: int, temporal: bool, condition_index: int | None
+    spec: PhraseSpec, mode: Mode, z_dim: int, temporal: bool, condition_index: int | None
 ) -> dict[str, tuple[int, ...]]:
     """The noise inputs of a mode, without the batch axis.
 
-    ``style`` (shared, time-independent), ``chords`` (shared, through the shared temporal
-    network, or one vector per bar without temporal networks), ``groove`` (per track,
-    time-independent) and ``melody`` (per track, through each track's temporal network, or per
-    bar). The jamming mode has only the private inputs, the composer only the shared ones.
+    :data:`STYLE` (shared, time-independent), :data:`CHORDS` (shared, through the shared
+    temporal network, or one vector per bar without temporal networks), :data:`GROOVE` (per
+    track, time-independent) and :data:`MELODY` (per track, through each track's temporal
+    network, or per bar). The jamming mode has only the private inputs, the composer only the
+    shared ones.
+
+    Raises:
+        ValueError: ``mode`` is not a :class:`Mode` value.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    mode = Mode(mode)  # callers besides MuseGAN (the benchmarks) pass the config's string
     n_gen = spec.n_tracks - (condition_index is not None)
     per_time = () if temporal else (spec.n_bars,)
     shapes: dict[str, tuple[int, ...]] = {}
-    if mode in ("composer", "hybrid"):
-        shapes["style"] = (z_dim,)
-        shapes["chords"] = (*per_time, z_dim)
-    if mode in ("jamming", "hybrid"):
-        shapes["groove"] = (n_gen, z_dim)
-        shapes["melody"] = (n_gen, *per_time, z_dim)
+    if mode is not Mode.JAMMING:
+        shapes[STYLE] = (z_dim,)
+        shapes[CHORDS] = (*per_time, z_dim)
+    if mode is not Mode.COMPOSER:
+        shapes[GROOVE] = (n_gen, z_dim)
+        shapes[MELODY] = (n_gen, *per_time, z_dim)
     return shapes
 
 
 def build_generator(
     spec: PhraseSpec,
-    mode: str,
+    mode: Mode,
     z_dim: int,
     temporal: bool,
     temporal_filters: int,
@@ -251,7 +281,7 @@ def build_generator(
 
     Args:
         spec: the phrase spec.
-        mode: ``jamming``, ``composer`` or ``hybrid``.
+        mode: how the tracks share noise.
         z_dim: size of each noise vector.
         temporal: use temporal networks for the time-dependent inputs (else per-bar noise).
         temporal_filters: filters of the temporal networks' first layer.
@@ -260,9 +290,9 @@ def build_generator(
             None. That track is not generated: the output carries the condition unchanged.
 
     Returns:
-        A model whose inputs are the noise dict of :func:`noise_shapes` (plus ``condition``,
-        ``(batch, bars, steps, pitches)`` in {-1, 1}, when conditional) and whose output is
-        ``(batch, bars, steps, pitches, tracks)`` in (-1, 1).
+        A model whose inputs are the noise dict of :func:`noise_shapes` (plus
+        :data:`CONDITION`, ``(batch, bars, steps, pitches)`` in {-1, 1}, when conditional) and
+        whose output is ``(batch, bars, steps, pitches, tracks)`` in (-1, 1).
     """
     shapes = noise_shapes(spec, mode, z_dim, temporal, condition_index)
     inputs = {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
@@ -278,16 +308,14 @@ def build_generator(
         return temporal_network(z_dim, n_bars, temporal_filters, bar.momentum, net_name)(noise)
 
     shared = []
-    if "style" in inputs:
-        shared = [over_bars(inputs["style"]), per_bar(inputs["chords"], "temporal_shared")]
+    if STYLE in inputs:
+        shared = [over_bars(inputs[STYLE]), per_bar(inputs[CHORDS], "temporal_shared")]
     features = []
     if condition_index is not None:
-        inputs["condition"] = keras.Input(
-            (n_bars, spec.steps_per_bar, spec.n_pitches), name="condition"
+        inputs[CONDITION] = keras.Input(
+            (n_bars, spec.steps_per_bar, spec.n_pitches), name=CONDITION
         )
-        condition_bars = ops.reshape(
-            inputs["condition"], (-1, spec.steps_per_bar, spec.n_pitches, 1)
-        )
+        condition_bars = ops.reshape(inputs[CONDITION], (-1, spec.steps_per_bar, spec.n_pitches, 1))
         features = list(bar_encoder(spec, bar)(condition_bars))
 
     def run_bars(
@@ -299,18 +327,18 @@ def build_generator(
         out = net([folded, *features] if features else folded)
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
-    if mode == "composer":
+    if mode is Mode.COMPOSER:
         outputs = run_bars(ops.concatenate(shared, axis=-1), len(tracks), "bar_generator")
         per_track = [outputs[..., i] for i in range(len(tracks))]
     else:
         per_track = []
         for i, k in enumerate(tracks):
             private = [
-                over_bars(inputs["groove"][:, i]),
-                per_bar(inputs["melody"][:, i], f"temporal_{k}"),
+                over_bars(inputs[GROOVE][:, i]),
+                per_bar(inputs[MELODY][:, i], f"temporal_{k}"),
             ]
             latent = ops.concatenate(shared + private, axis=-1)
             per_track.append(run_bars(latent, 1, f"bar_generator_{k}")[..., 0])
     if condition_index is not None:
-        per_track.insert(condition_index, ops.cast(inputs["condition"], per_track[0].dtype))
+        per_track.insert(condition_index, ops.cast(inputs[CONDITION], per_track[0].dtype))
     return keras.Model(inputs, ops.stack(per_track, axis=-1), name=f"musegan_{mode}_generator")

@@ -9,7 +9,14 @@ import tensorflow as tf
 
 from gan.model import GANModel
 from musegan.critic import CriticConfig, build_critic
-from musegan.generator import MODES, BarGeneratorConfig, build_generator, noise_shapes
+from musegan.generator import (
+    CONDITION,
+    TIME_NOISE,
+    BarGeneratorConfig,
+    Mode,
+    build_generator,
+    noise_shapes,
+)
 from pianoroll.errors import UserError, number_value
 from pianoroll.spec import PhraseSpec
 
@@ -21,7 +28,8 @@ class MuseGAN(GANModel):
 
     Args:
         spec: the phrase spec of the data.
-        mode: the mode config: ``name`` (jamming, composer or hybrid) and ``temporal``.
+        mode: the mode config: ``name`` (a :class:`~musegan.generator.Mode` value) and
+            ``temporal``.
         z_dim: size of each noise vector.
         temporal_filters: filters of the temporal networks' first layer.
         bar_generator: :class:`BarGeneratorConfig` fields.
@@ -40,11 +48,13 @@ class MuseGAN(GANModel):
         condition_track: str | None = None,
     ) -> None:
         self.spec = spec
-        self.mode = str(mode["name"])
-        if self.mode not in MODES:
+        name = str(mode["name"])
+        try:
+            self.mode = Mode(name)
+        except ValueError:
             raise UserError(
-                f"mode.name: unknown mode {self.mode!r}; choose one of {', '.join(MODES)}"
-            )
+                f"mode.name: unknown mode {name!r}; choose one of {', '.join(Mode)}"
+            ) from None
         self.temporal = bool(mode.get("temporal", True))
         self.z_dim = number_value("model.z_dim", z_dim, low=1)
         number_value("model.temporal_filters", temporal_filters, low=1)
@@ -66,17 +76,16 @@ class MuseGAN(GANModel):
                 bar_cfg,
                 self.condition_index,
             )
-            self.critic = build_critic(spec, critic_cfg, per_track=self.mode == "jamming")
+            self.critic = build_critic(spec, critic_cfg, per_track=self.mode is Mode.JAMMING)
         except ValueError as err:
             raise UserError(f"model: {err}") from None
-        self.penalty_group_axis = -1 if self.mode == "jamming" else None
+        self.penalty_group_axis = -1 if self.mode is Mode.JAMMING else None
         # Inference outside a traced function (sampling, evaluation) runs as one compiled
         # graph rather than layer by layer: about twice as fast for thousands of phrases.
         self._infer = tf.function(
             lambda inputs: self.generator(inputs, training=False), reduce_retracing=True
         )
-        # Through the temporal networks (or one vector per bar): these carry the music forward.
-        self.time_noise = frozenset({"chords", "melody"})
+        self.time_noise = TIME_NOISE
 
     @property
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -104,7 +113,7 @@ class MuseGAN(GANModel):
         if self.condition_index is not None:
             if real is None:
                 raise ValueError("a track-conditional MuseGAN needs the real condition track")
-            inputs["condition"] = real[..., self.condition_index]
+            inputs[CONDITION] = real[..., self.condition_index]
         if not training and tf.executing_eagerly():
             return self._infer(inputs)
         return self.generator(inputs, training=training)
@@ -112,7 +121,7 @@ class MuseGAN(GANModel):
     def config(self) -> dict[str, Any]:
         """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
         return {
-            "mode": self.mode,
+            "mode": self.mode.value,
             "temporal": self.temporal,
             "z_dim": self.z_dim,
             "condition_track": None

@@ -10,6 +10,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from gan.trainer import build_model
+from musegan.generator import CHORDS, GROOVE, MELODY, Mode
 from musegan.model import MuseGAN
 from pianoroll.errors import UserError
 from pianoroll.spec import LPD5_TRACKS, PhraseSpec
@@ -335,3 +336,11 @@ def test_unknown_mode_and_condition_track_are_user_errors():
         make_model(chorale_spec(4), "solo")
     with pytest.raises(UserError, match=r"^model\.condition_track: no track named 'Piano'"):
         make_model(chorale_spec(4), "hybrid", condition_track="Piano")
+
+
+def test_the_mode_is_read_once_into_its_enum_and_saved_as_the_config_spelling():
+    model = make_model(chorale_spec(4), "jamming")
+    assert model.mode is Mode.JAMMING
+    assert type(model.config()["mode"]) is str and model.config()["mode"] == "jamming"
+    assert model.generator.name == "musegan_jamming_generator"
+    assert set(model.noise_shapes) == {GROOVE, MELODY} and model.time_noise == {CHORDS, MELODY}
