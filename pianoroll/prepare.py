@@ -6,12 +6,14 @@ Command line: ``python -m pianoroll.prepare data=<name> [data.source.path=...]``
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import json
 import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +103,11 @@ def cache_path(data_cfg: DictConfig, data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / "cache" / f"{data_cfg.name}-{digest[:12]}.npz"
 
 
-def _load_and_cut(job: tuple[Source, str, PhraseSpec, int, int]) -> dict[str, Any]:
+#: One song to read: the source, the song's key, the spec, ``hop_bars`` and ``min_notes``.
+_Job = tuple[Source, str, PhraseSpec, int, int]
+
+
+def _load_and_cut(job: _Job) -> dict[str, Any]:
     """Worker: one song to phrases, or the reason it was skipped."""
     source, key, spec, hop_bars, min_notes = job
     try:
@@ -141,13 +147,9 @@ def prepare(data_cfg: DictConfig, workers: int | None = None, progress: bool = T
     """
     started = time.perf_counter()
     spec = make_spec(data_cfg)
-    source = make_source(data_cfg)
-    keys = source.song_keys()
-    jobs = [(source, key, spec, int(data_cfg.hop_bars), int(data_cfg.min_notes)) for key in keys]
+    jobs = _song_jobs(make_source(data_cfg), spec, data_cfg)
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    skipped: collections.Counter[str] = collections.Counter()
-    parts, ids, names = [], [], []
-    out_of_range = sparse = 0
+    gathered = _Gathered()
     bar = tqdm(
         total=len(jobs),
         desc=f"preparing {data_cfg.name}",
@@ -155,53 +157,101 @@ def prepare(data_cfg: DictConfig, workers: int | None = None, progress: bool = T
         disable=not progress,
         file=sys.stderr,
     )
-
-    def collect(result: dict[str, Any]) -> None:
-        nonlocal out_of_range, sparse
+    for result in _run_jobs(jobs, workers):
         bar.update()
-        if "error" in result:
-            skipped[result["reason"]] += 1
-            if progress:
-                tqdm.write(f"skipped {result['error']}", file=sys.stderr)
-        if result.get("n"):
-            ids.append(np.full(result["n"], len(names), np.int32))
-            names.append(result["name"])
-            parts.append(result["phrases"])
-        out_of_range += result.get("out_of_range", 0)
-        sparse += result.get("sparse", 0)
+        if progress and "error" in result:
+            tqdm.write(f"skipped {result['error']}", file=sys.stderr)
+        gathered.add(result)
+    bar.close()
+    dataset = gathered.dataset(str(data_cfg.name), spec, len(jobs))
+    dataset.summary.update(seconds=round(time.perf_counter() - started, 2), workers=workers)
+    return dataset
 
+
+def _song_jobs(source: Source, spec: PhraseSpec, data_cfg: DictConfig) -> list[_Job]:
+    """One :func:`_load_and_cut` job per song of the source, in the source's order."""
+    keys = source.song_keys()
+    return [(source, key, spec, int(data_cfg.hop_bars), int(data_cfg.min_notes)) for key in keys]
+
+
+def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[dict[str, Any]]:
+    """The results of :func:`_load_and_cut` for every job, in job order.
+
+    Args:
+        jobs: the songs to read.
+        workers: processes to read them in; 1 reads them in this process.
+    """
     if workers > 1:
         # spawn, not fork: the caller may already run TensorFlow threads, which fork breaks.
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for result in pool.imap(
-                _load_and_cut, jobs, chunksize=max(1, len(jobs) // (8 * workers))
-            ):
-                collect(result)
+            yield from pool.imap(_load_and_cut, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
     else:
         for job in jobs:
-            collect(_load_and_cut(job))
-    bar.close()
-    if not parts:
-        raise DataError(
-            f"{data_cfg.name}: none of the {len(keys)} songs gave a phrase"
-            f" (skipped: {dict(skipped) or 'none'})",
-            "no phrase",
-        )
-    size = int(np.prod(spec.shape))
-    phrases = np.unpackbits(np.concatenate(parts), axis=1, count=size).view(bool)
-    phrases = phrases.reshape(-1, *spec.shape)
-    summary = {
-        "songs_read": len(keys),
-        "songs_used": len(names),
-        "songs_skipped": dict(sorted(skipped.items())),
-        "phrases": len(phrases),
-        "phrases_too_sparse": sparse,
-        "notes_out_of_range": out_of_range,
-        "shape": list(phrases.shape),
-        "seconds": round(time.perf_counter() - started, 2),
-        "workers": workers,
-    }
-    return Dataset(phrases, np.concatenate(ids), names, spec, summary)
+            yield _load_and_cut(job)
+
+
+@dataclasses.dataclass
+class _Gathered:
+    """What the songs gave so far, one :func:`_load_and_cut` result at a time.
+
+    Attributes:
+        parts: per song that kept a phrase, its phrases as uint8 ``(n, bytes)``, each phrase's
+            cells packed 8 per byte.
+        song_ids: per such song, int32 ``(n,)``: its index in ``song_names``.
+        song_names: the names of the songs that kept a phrase.
+        skipped: skipped songs by reason.
+        out_of_range: notes dropped outside the pitch range.
+        sparse: phrases dropped with too few notes.
+    """
+
+    parts: list[np.ndarray] = dataclasses.field(default_factory=list)
+    song_ids: list[np.ndarray] = dataclasses.field(default_factory=list)
+    song_names: list[str] = dataclasses.field(default_factory=list)
+    skipped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    out_of_range: int = 0
+    sparse: int = 0
+
+    def add(self, result: dict[str, Any]) -> None:
+        """Count a song's result and keep its phrases."""
+        if "error" in result:
+            self.skipped[result["reason"]] += 1
+        if result.get("n"):
+            self.song_ids.append(np.full(result["n"], len(self.song_names), np.int32))
+            self.song_names.append(result["name"])
+            self.parts.append(result["phrases"])
+        self.out_of_range += result.get("out_of_range", 0)
+        self.sparse += result.get("sparse", 0)
+
+    def dataset(self, name: str, spec: PhraseSpec, songs_read: int) -> Dataset:
+        """The phrases kept, unpacked, and a summary of what was read, skipped and kept.
+
+        Args:
+            name: the data config's name, for the error.
+            spec: the phrase spec.
+            songs_read: how many songs the source has.
+
+        Raises:
+            DataError: no song kept a phrase.
+        """
+        if not self.parts:
+            raise DataError(
+                f"{name}: none of the {songs_read} songs gave a phrase"
+                f" (skipped: {dict(self.skipped) or 'none'})",
+                "no phrase",
+            )
+        size = int(np.prod(spec.shape))
+        phrases = np.unpackbits(np.concatenate(self.parts), axis=1, count=size).view(bool)
+        phrases = phrases.reshape(-1, *spec.shape)
+        summary = {
+            "songs_read": songs_read,
+            "songs_used": len(self.song_names),
+            "songs_skipped": dict(sorted(self.skipped.items())),
+            "phrases": len(phrases),
+            "phrases_too_sparse": self.sparse,
+            "notes_out_of_range": self.out_of_range,
+            "shape": list(phrases.shape),
+        }
+        return Dataset(phrases, np.concatenate(self.song_ids), self.song_names, spec, summary)
 
 
 def load_or_prepare(
