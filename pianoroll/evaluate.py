@@ -15,7 +15,7 @@ A set is one of:
   LPD-5 rules if the spec's tracks include theirs, else each track takes its own program;
   unusable files are skipped with one line each;
 - ``data:train``, ``data:validation`` or ``data:all``: the configured dataset, prepared first
-  if it has no cache, split as in training (``val_fraction``, ``split_seed``).
+  if it has no cache, split as in training (:func:`pianoroll.prepare.load_splits`).
 
 The report (see :mod:`pianoroll.report`) compares ``a`` with the reference ``b`` (and the
 optional ``floor`` set with ``b``, the noise floor of two real samples). Bad input exits with
@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,8 @@ from pianoroll.errors import (
 )
 from pianoroll.midi import read_midi
 from pianoroll.phrases import cut_phrases
-from pianoroll.prepare import load_or_prepare, make_spec, track_assigner
-from pianoroll.report import write_report
+from pianoroll.prepare import load_or_prepare, load_splits, make_spec, track_assigner
+from pianoroll.report import ReportParts, write_report
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["PhraseSet", "compare_and_report", "evaluate", "load_set", "main"]
@@ -164,22 +165,34 @@ def load_set(source: str, cfg: DictConfig) -> PhraseSet:
     """
     source = str(source)
     if source.startswith("data:"):
-        part = source.split(":", 1)[1]
-        if part not in DATA_PARTS:
-            raise UserError(f"{source}: use one of {', '.join('data:' + p for p in DATA_PARTS)}")
+        return _load_data_part(source, cfg)
+    return _load_path(Path(source).expanduser(), cfg.data)
+
+
+def _load_data_part(source: str, cfg: DictConfig) -> PhraseSet:
+    """``data:<part>``: the configured dataset, whole or one part of its training split.
+
+    Raises:
+        UserError: an unknown part, or no training phrase left by the split.
+    """
+    part = source.split(":", 1)[1]
+    if part not in DATA_PARTS:
+        raise UserError(f"{source}: use one of {', '.join('data:' + p for p in DATA_PARTS)}")
+    if part == "all":
         dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir)
-        if part != "all":
-            train, validation = dataset.split(
-                float(cfg.data.val_fraction), int(cfg.data.split_seed)
-            )
-            dataset = train if part == "train" else validation
-        where = f"{source} (data={cfg.data.name})"
-        return PhraseSet(part, where, _binary(dataset.phrases, dataset.spec, where), dataset.spec)
-    path = Path(source).expanduser()
+    else:
+        splits = load_splits(cfg.data, cfg.paths.data_dir)
+        dataset = splits.train if part == "train" else splits.validation
+    where = f"{source} (data={cfg.data.name})"
+    return PhraseSet(part, where, _binary(dataset.phrases, dataset.spec, where), dataset.spec)
+
+
+def _load_path(path: Path, data_cfg: DictConfig) -> PhraseSet:
+    """A phrases file, a dataset cache, a MIDI file or a directory of MIDI files."""
     if not path.exists():
         raise DataError(f"{path}: no such file or directory", "missing")
     if path.is_dir() or path.suffix.lower() in MIDI_SUFFIXES:
-        phrases, spec = _load_midi(path, cfg.data)
+        phrases, spec = _load_midi(path, data_cfg)
         name = path.name if path.is_dir() else path.stem
     else:
         phrases, spec = _load_npz(path)
@@ -270,6 +283,29 @@ def compare_and_report(
     Returns:
         The files written (see :func:`pianoroll.report.write_report`).
     """
+    parts = _compare(sets, bins, memorization_threshold)
+    shown = sets["a"].phrases[:samples] if samples > 0 else None
+    labelled = parts.labelled()
+    written = write_report(out, labelled, sets["b"].spec, shown, title or parts.main_label)
+    for label, comparison in labelled.items():
+        print(_distance_line(label, comparison))
+    print(f"report: {written['report.md']}")
+    return written
+
+
+def _compare(
+    sets: dict[str, PhraseSet], bins: int, memorization_threshold: float | None
+) -> ReportParts:
+    """Set ``a`` against the reference ``b``, and ``floor`` against ``b`` if given.
+
+    Args:
+        sets: role (``a``, ``b``, optional ``floor``) -> set, all of one phrase spec.
+        bins: grid points of the kernel density estimates.
+        memorization_threshold: near-copy threshold of the memorization check; None skips it.
+
+    Returns:
+        The comparisons, named by set, with the noise floor's numbers beside the main ones.
+    """
     names = _unique_names(sets)
     spec = sets["b"].spec
     options: dict[str, Any] = {"bins": bins, "memorization_threshold": memorization_threshold}
@@ -282,28 +318,23 @@ def compare_and_report(
             names=(names["floor"], names["b"]),
             **options,
         )
-    result = compare_sets(
+    main = compare_sets(
         sets["a"].phrases, sets["b"].phrases, spec, floor, names=(names["a"], names["b"]), **options
     )
-    comparisons = {f"{names['a']} vs {names['b']}": result}
-    if floor is not None:
-        comparisons[f"{names['floor']} vs {names['b']} (noise floor)"] = floor
+    return ReportParts(main, floor)
 
-    title = title or f"{names['a']} vs {names['b']}"
-    shown = sets["a"].phrases[:samples] if samples > 0 else None
-    written = write_report(out, comparisons, spec, shown, title)
-    for label, comparison in comparisons.items():
-        distance = comparison["frechet_distance"]
-        line = f"{label}: Fréchet distance {'n/a' if distance is None else f'{distance:.4g}'}"
-        if "memorization" in comparison:
-            memo = comparison["memorization"]
-            line += (
-                f", exact copies {100 * memo['exact_share']:.1f} %, near copies"
-                f" {100 * memo['near_share']:.1f} %"
-            )
-        print(line)
-    print(f"report: {written['report.md']}")
-    return written
+
+def _distance_line(label: str, comparison: Mapping[str, Any]) -> str:
+    """One line for a comparison: its Fréchet distance and, if checked, its share of copies."""
+    distance = comparison["frechet_distance"]
+    line = f"{label}: Fréchet distance {'n/a' if distance is None else f'{distance:.4g}'}"
+    if "memorization" in comparison:
+        memo = comparison["memorization"]
+        line += (
+            f", exact copies {100 * memo['exact_share']:.1f} %, near copies"
+            f" {100 * memo['near_share']:.1f} %"
+        )
+    return line
 
 
 @exit_on_config_error
