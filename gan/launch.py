@@ -16,6 +16,7 @@ from omegaconf.errors import InterpolationResolutionError
 import gan.config  # noqa: F401  (registers the config resolvers)
 from gan.trainer import format_summary, train
 from pianoroll.errors import UserError
+from pianoroll.targets import check_targets, pop_trust
 
 __all__ = ["resolve_run", "train_and_report"]
 
@@ -33,7 +34,8 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path, DictConfig | None]:
         config (each override's key with its value as composed), None for a new run.
 
     Raises:
-        UserError: ``resume`` is not a run folder.
+        UserError: ``resume`` is not a run folder, or the resumed config names an untrusted
+            ``_target_`` (see :mod:`pianoroll.targets`).
     """
     if not cfg.get("resume"):
         return cfg, Path(HydraConfig.get().runtime.output_dir), None
@@ -41,6 +43,8 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path, DictConfig | None]:
     saved = run_dir / "config.yaml"
     if not saved.exists():
         raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
+    before = OmegaConf.load(saved)
+    pop_trust(before)  # trust comes from this command line, never from the run folder
     # Each override's value as composed, so that a config group (+mode=jamming) brings its
     # node, not the option's name. Deletions (~key) and keys that composed to nothing (a global
     # preset such as +experiment=...) do not apply to a saved run.
@@ -52,7 +56,9 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path, DictConfig | None]:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT:
             OmegaConf.update(changes, key, value, force_add=True)
-    return OmegaConf.merge(OmegaConf.load(saved), changes), run_dir, changes
+    cfg = OmegaConf.merge(before, changes)
+    check_targets(cfg)
+    return cfg, run_dir, changes
 
 
 def _check_resolves(cfg: DictConfig) -> None:

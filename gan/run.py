@@ -15,6 +15,7 @@ from gan.strategy import set_precision
 from gan.trainer import build_model
 from pianoroll.errors import UserError
 from pianoroll.prepare import make_spec
+from pianoroll.targets import check_targets, pop_trust
 
 __all__ = ["TrainedRun", "load_run"]
 
@@ -70,7 +71,8 @@ def load_run(
             of another package is refused, naming the command to use.
 
     Raises:
-        UserError: not a run folder, another package's run, no such checkpoint, or a
+        UserError: not a run folder, a config naming an untrusted ``_target_`` (see
+            :mod:`pianoroll.targets`), another package's run, no such checkpoint, or a
             checkpoint of another model config (mode or shape).
     """
     run_dir = Path(run_dir).expanduser()
@@ -85,6 +87,9 @@ def load_run(
         raise UserError(f"{saved}: unreadable config ({str(err).splitlines()[0]})") from None
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise UserError(f"{saved}: not a training config (no model or data section)")
+    # A run folder is shared data: it grants no trust, and nothing it names is built untrusted.
+    pop_trust(cfg)
+    check_targets(cfg)
     target = str(cfg.model.get("_target_", ""))
     if package is not None and not target.startswith(f"{package}."):
         owner = target.split(".", 1)[0] or "unknown"

@@ -84,22 +84,13 @@ def _instantiate(node: Any, what: str, kind: type, **kwargs: Any) -> Any:
     """Instantiate a config node's ``_target_`` (as a partial, called with ``kwargs``).
 
     Raises:
-        UserError: the target cannot be built (one line naming ``what``), or is not a ``kind``.
+        UserError: a target that is not trusted (:mod:`pianoroll.targets`), the target cannot
+            be built (one line naming ``what``), or is not a ``kind``.
     """
-    try:
-        built = hydra.utils.instantiate(node, _partial_=True)(**kwargs)
-    except UserError:
-        raise
-    except Exception as err:  # hydra wraps errors raised by the target's constructor
-        cause = err.__cause__ or err
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise UserError(f"{what}: cannot be built ({str(cause).splitlines()[0]})") from None
-    if not isinstance(built, kind):
-        raise UserError(
-            f"{what}: {type(built).__name__} is not a {kind.__module__}.{kind.__name__}"
-        )
-    return built
+    # Imported here to keep this change inside the function while the module is restructured.
+    from pianoroll.targets import instantiate
+
+    return instantiate(node, what, kind, partial=True, **kwargs)
 
 
 def build_model(cfg: DictConfig, spec: Any) -> GANModel:

@@ -33,6 +33,7 @@ from pianoroll.errors import (
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
+from pianoroll.targets import instantiate
 
 __all__ = [
     "cache_path",
@@ -58,14 +59,9 @@ def make_spec(data_cfg: DictConfig) -> PhraseSpec:
 
 
 def make_source(data_cfg: DictConfig) -> Source:
-    """Instantiate the data config's source (its ``_target_``)."""
-    try:
-        source = hydra.utils.instantiate(data_cfg.source)
-    except Exception as err:  # hydra wraps import and argument errors in its own types
-        raise UserError(f"data.source: cannot be built ({str(err).splitlines()[0]})") from None
-    if not isinstance(source, Source):
-        raise UserError(f"data.source: {type(source).__name__} is not a pianoroll Source")
-    return source
+    """Instantiate the data config's source (its ``_target_``, if trusted: see
+    :mod:`pianoroll.targets`)."""
+    return instantiate(data_cfg.source, "data.source", Source)
 
 
 def track_assigner(data_cfg: DictConfig, spec: PhraseSpec) -> TrackFamilies:
