@@ -7,20 +7,15 @@ with ``python -m crnngan.train resume=<run dir>``; other overrides on that comma
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
 from gan.launch import resolve_run, train_and_report
-from gan.trainer import print_and_exit_on_interrupt
-from pianoroll.errors import exit_on_config_error, exit_on_user_error
+from pianoroll.cli import command
 
 __all__ = ["main"]
 
 
-@exit_on_config_error
-@hydra.main(config_path="pkg://conf", config_name="crnngan", version_base="1.3")
-@exit_on_user_error
-@print_and_exit_on_interrupt
+@command("pkg://conf", "crnngan")
 def main(cfg: DictConfig) -> None:
     """Train and print where the run went and how its samples compare with the data."""
     cfg, run_dir, _ = resolve_run(cfg)

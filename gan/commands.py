@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
-from pianoroll.errors import exit_on_config_error, exit_on_user_error
+from pianoroll.cli import command
 
 __all__ = ["tool_main"]
 
@@ -22,12 +21,11 @@ def tool_main(
 ) -> Callable[[], None]:
     """A Hydra entry point running ``work(cfg, package)`` on ``conf/tools/<config_name>.yaml``.
 
-    Bad input (a :class:`~pianoroll.errors.UserError`) exits with one ``error:`` line, status 2.
+    Bad input (a :class:`~pianoroll.errors.UserError`) exits with one ``error:`` line, status 2
+    (see :func:`pianoroll.cli.command`).
     """
 
-    @exit_on_config_error
-    @hydra.main(config_path="pkg://conf.tools", config_name=config_name, version_base="1.3")
-    @exit_on_user_error
+    @command("pkg://conf.tools", config_name)
     def main(cfg: DictConfig) -> None:
         work(cfg, package)
 

@@ -10,13 +10,11 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan.launch import resolve_run as resolve_any_run
 from gan.launch import train_and_report
-from gan.trainer import print_and_exit_on_interrupt
-from pianoroll.errors import exit_on_config_error, exit_on_user_error
+from pianoroll.cli import command
 
 __all__ = ["main", "resolve_run"]
 
@@ -43,10 +41,7 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path]:
     return cfg, run_dir
 
 
-@exit_on_config_error
-@hydra.main(config_path="pkg://conf", config_name="musegan", version_base="1.3")
-@exit_on_user_error
-@print_and_exit_on_interrupt
+@command("pkg://conf", "musegan")
 def main(cfg: DictConfig) -> None:
     """Train and print where the run went and how its samples compare with the data."""
     train_and_report(*resolve_run(cfg))

@@ -31,19 +31,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from pianoroll.cli import command
 from pianoroll.compare import compare_sets
 from pianoroll.dataset import Dataset
-from pianoroll.errors import (
-    DataError,
-    UserError,
-    exit_on_config_error,
-    exit_on_user_error,
-    number_option,
-)
+from pianoroll.errors import DataError, UserError, number_option
 from pianoroll.midi import read_midi
 from pianoroll.phrases import cut_phrases
 from pianoroll.prepare import load_or_prepare, load_splits, make_spec, track_assigner
@@ -337,9 +331,7 @@ def _distance_line(label: str, comparison: Mapping[str, Any]) -> str:
     return line
 
 
-@exit_on_config_error
-@hydra.main(config_path="pkg://conf", config_name="evaluate", version_base="1.3")
-@exit_on_user_error
+@command("pkg://conf", "evaluate")
 def main(cfg: DictConfig) -> None:
     """Compare ``a`` with the reference ``b`` and write the report to ``out``."""
     evaluate(cfg)

@@ -17,19 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from pianoroll.cli import command
 from pianoroll.dataset import CACHE_FORMAT, Dataset, Splits
-from pianoroll.errors import (
-    DataError,
-    UserError,
-    exit_on_config_error,
-    exit_on_user_error,
-    number_option,
-)
+from pianoroll.errors import DataError, UserError, number_option
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
@@ -302,9 +296,7 @@ def format_summary(dataset: Dataset, path: Path) -> str:
     return "\n".join(lines)
 
 
-@exit_on_config_error
-@hydra.main(config_path="pkg://conf", config_name="prepare", version_base="1.3")
-@exit_on_user_error
+@command("pkg://conf", "prepare")
 def main(cfg: DictConfig) -> None:
     """Prepare the configured dataset and print its summary (rebuilds with ``force=true``)."""
     path = cache_path(cfg.data, cfg.paths.data_dir)
