@@ -198,8 +198,10 @@ def ours_training(
     import tensorflow as tf
 
     from benchmarks.flops import count_flops, function_flops
+    from gan.builder import build_model, build_objective
+    from gan.options import TrainOptions
     from gan.strategy import make_strategy
-    from gan.trainer import Trainer, build_model, build_objective
+    from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_or_prepare
 
@@ -213,7 +215,7 @@ def ours_training(
         with strategy.scope():
             model = build_model(cfg, dataset.spec)
             objective = build_objective(train_cfg)
-        trainer = Trainer(model, objective, strategy, train_cfg, int(cfg.seed))
+        trainer = Trainer(model, objective, strategy, TrainOptions.from_config(train_cfg, cfg.seed))
         batch = int(train_cfg.batch_size)
         stream = batch_stream(dataset.phrases, batch, int(cfg.seed))
         iterator = iter(strategy.experimental_distribute_dataset(stream))
@@ -352,8 +354,8 @@ def training(
 
 def sampling(data_dir: Path, quick: bool, count: int, repeats: int) -> dict[str, Any]:
     """Generate and binarize ``count`` phrases of the default model as musegan.generate does."""
+    from gan.builder import build_model
     from gan.noise import draw_noise
-    from gan.trainer import build_model
     from pianoroll.output import binarize
     from pianoroll.prepare import make_spec
 

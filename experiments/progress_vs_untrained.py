@@ -26,10 +26,13 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 import gan.config  # noqa: F401  (registers the config resolvers)
+from gan.builder import build_model, build_objective
 from gan.checkpoint import Checkpointer
-from gan.trainer import EVAL_STREAM, Trainer, build_model, build_objective
+from gan.noise import Stream
+from gan.options import TrainOptions
+from gan.trainer import Trainer
 from pianoroll.evaluation import metric_means
-from pianoroll.prepare import load_or_prepare
+from pianoroll.prepare import load_splits
 from pianoroll.values import binarize_bernoulli, binarize_threshold
 
 
@@ -62,19 +65,21 @@ def main(argv: list[str]) -> dict[str, Any]:
         OmegaConf.from_dotlist([a for a in argv[1:] if "=" in a]),
     )
     keras.utils.set_random_seed(int(cfg.seed))
-    dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
-    train_set, val_set = dataset.split(float(cfg.data.val_fraction), int(cfg.data.split_seed))
-    spec = dataset.spec
+    splits = load_splits(cfg.data, cfg.paths.data_dir, progress=False)
+    train_set, val_set, spec = splits.train, splits.validation, splits.spec
     model = build_model(cfg, spec)
-    trainer = Trainer(
-        model, build_objective(cfg.train), tf.distribute.get_strategy(), cfg.train, int(cfg.seed)
-    )
+    options = TrainOptions.from_config(cfg.train, cfg.seed)
+    trainer = Trainer(model, build_objective(cfg.train), tf.distribute.get_strategy(), options)
     count = int(cfg.train.eval_samples)
-    out: dict[str, Any] = {"untrained": both(trainer.generate(count, EVAL_STREAM), spec)}
+    out: dict[str, Any] = {
+        "untrained": both(trainer.generate(count, Stream.TRAINING_EVALUATION), spec)
+    }
     Checkpointer(run / "checkpoints", model, None, trainer.step, trainer.seed).restore(
         path=checkpoint, require=True
     )
-    out[f"step {int(trainer.step.numpy())}"] = both(trainer.generate(count, EVAL_STREAM), spec)
+    out[f"step {int(trainer.step.numpy())}"] = both(
+        trainer.generate(count, Stream.TRAINING_EVALUATION), spec
+    )
     out["data (validation)"] = summary(val_set.phrases, spec)
     out["data (training)"] = summary(train_set.phrases, spec)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -11,14 +11,13 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import InterpolationResolutionError
 
 import gan.config  # noqa: F401  (registers the config resolvers)
-from gan.trainer import format_summary, train
+from gan.loop import train
 from pianoroll.errors import UserError
 from pianoroll.targets import check_targets, pop_trust
 
-__all__ = ["resolve_run", "train_and_report"]
+__all__ = ["format_summary", "resolve_run", "train_and_report"]
 
 _ABSENT = object()
 
@@ -34,8 +33,7 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path, DictConfig | None]:
         config (each override's key with its value as composed), None for a new run.
 
     Raises:
-        UserError: ``resume`` is not a run folder, or the resumed config names an untrusted
-            ``_target_`` (see :mod:`pianoroll.targets`).
+        UserError: ``resume`` is not a run folder.
     """
     if not cfg.get("resume"):
         return cfg, Path(HydraConfig.get().runtime.output_dir), None
@@ -56,31 +54,40 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path, DictConfig | None]:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT:
             OmegaConf.update(changes, key, value, force_add=True)
-    cfg = OmegaConf.merge(before, changes)
-    check_targets(cfg)
-    return cfg, run_dir, changes
-
-
-def _check_resolves(cfg: DictConfig) -> None:
-    """Resolve every interpolation now: a resolver's :class:`UserError` becomes one line."""
-    try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    except InterpolationResolutionError as err:
-        # OmegaConf drops the explicit cause unless debugging; the context keeps it.
-        cause: BaseException | None = err
-        while cause is not None and not isinstance(cause, UserError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            raise
-        raise cause from None
+    return OmegaConf.merge(before, changes), run_dir, changes
 
 
 def train_and_report(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train (see :func:`gan.trainer.train`) and print where the run went and how its samples
-    compare with the data."""
-    _check_resolves(cfg)
+    """Train (see :func:`gan.loop.train`) and print where the run went and how its samples
+    compare with the data.
+
+    Every interpolation is resolved and every ``_target_`` checked first (a resumed run's
+    config comes from its folder), so that a resolver's error or a foreign target is one line.
+    """
+    check_targets(cfg)
     summary = train(cfg, run_dir)
     print(f"run folder: {run_dir}")
-    print(f"samples:    {summary['samples']['threshold.png']}")
+    print(f"samples:    {summary['samples']['threshold']['png']}")
     print(format_summary(summary))
     return summary
+
+
+def format_summary(
+    summary: dict[str, Any],
+    keys: tuple[str, ...] = (
+        "empty_bar_rate",
+        "used_pitch_classes",
+        "polyphony_rate",
+        "qualified_note_rate",
+        "in_scale_rate",
+        "tonal_distance",
+    ),
+) -> str:
+    """A small table of generated vs data metric means."""
+    lines = [f"{'metric':<22}{'generated':>10}{'data':>10}"]
+    for key in keys:
+        if key in summary["generated"]:
+            lines.append(
+                f"{key:<22}{summary['generated'][key]:>10.3f}{summary['data'].get(key, float('nan')):>10.3f}"
+            )
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ arguments (seeds included), so a generation command gives the same pieces every 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 
 import numpy as np
@@ -15,20 +16,60 @@ import tensorflow as tf
 from gan.model import GANModel
 
 __all__ = [
+    "Stream",
     "draw_noise",
     "interpolation_noise",
     "path_noise",
     "slerp",
+    "stream_rng",
 ]
 
 Noise = dict[str, np.ndarray]
+
+
+class Stream(enum.IntEnum):
+    """The independent random streams of a run and of the tools that read it.
+
+    Each draw is a pure function of (seed, stream, ...): a stream's draws never depend on how
+    many another stream made, so adding a kind of sample or evaluation leaves the others as
+    they were, and a resumed run draws what the uninterrupted one drew.
+    """
+
+    #: Noise of ``generate``: samples, interpolation ends, long-piece anchors.
+    GENERATE = 0
+    #: Training noise, folded with the generator step and the critic update.
+    TRAINING_NOISE = 1
+    #: The gradient penalty's interpolation weights, folded like the training noise.
+    PENALTY_MIX = 2
+    #: The noise of the sample sets written during training.
+    TRAINING_SAMPLES = 3
+    #: The noise of the evaluations during training.
+    TRAINING_EVALUATION = 4
+    #: The noise of the ``evaluate`` command.
+    EVALUATION = 5
+    #: Bernoulli binarization of ``generate``'s outputs (a NumPy generator).
+    GENERATE_BINARIZATION = 6
+    #: Bernoulli binarization of the ``evaluate`` command's outputs (a NumPy generator).
+    EVALUATION_BINARIZATION = 7
+    #: Bernoulli binarization of the sample sets written during training, per step.
+    SAMPLE_BINARIZATION = 8
+
+
+def stream_rng(seed: int, stream: Stream, *more: int) -> np.random.Generator:
+    """A NumPy generator for one stream of a seed (``more``: further keys, e.g. a step)."""
+    return np.random.default_rng([int(seed), int(stream), *(int(k) for k in more)])
+
 
 #: Resampling rounds for truncation; after them, stragglers are clipped to the bound.
 _TRUNCATION_ROUNDS = 64
 
 
 def draw_noise(
-    model: GANModel, count: int, seed: int, stream: int = 0, truncation: float | None = None
+    model: GANModel,
+    count: int,
+    seed: int,
+    stream: int = Stream.GENERATE,
+    truncation: float | None = None,
 ) -> Noise:
     """Draw ``count`` noise samples from the model's prior.
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from gan.builder import build_model
 from gan.checkpoint import Checkpointer
 from gan.model import GANModel
 from gan.strategy import set_precision
-from gan.trainer import build_model
 from pianoroll.errors import UserError
 from pianoroll.prepare import make_spec
 from pianoroll.targets import check_targets, pop_trust

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import wave
+from collections.abc import Callable
 
 import numpy as np
 import pretty_midi
 
 from pianoroll.io import atomic_path
 
-__all__ = ["INSTALL_HINT", "fluidsynth_problem", "render_wav"]
+__all__ = ["INSTALL_HINT", "audio_usable", "fluidsynth_problem", "render_wav"]
 
 INSTALL_HINT = (
     "install FluidSynth for audio: pip install pyfluidsynth, plus the system library"
@@ -37,6 +38,17 @@ def fluidsynth_problem() -> str | None:
     except OSError:
         return f"audio skipped: the FluidSynth system library cannot be loaded; {INSTALL_HINT}"
     return None
+
+
+def audio_usable(wanted: bool, say: Callable[[str], object]) -> bool:
+    """Whether to render audio: it is wanted and FluidSynth can render it here; when it is
+    wanted but cannot be, ``say`` gets one line saying what to install."""
+    if not wanted:
+        return False
+    problem = fluidsynth_problem()
+    if problem:
+        say(problem)
+    return problem is None
 
 
 def render_wav(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from pianoroll.values import binarize_bernoulli, binarize_threshold
 
 __all__ = [
     "BINARIZATIONS",
+    "SampleFiles",
     "binarize",
     "save_multitrack",
     "save_phrases",
@@ -57,6 +59,30 @@ def save_phrases(path: str | os.PathLike[str], phrases: np.ndarray, spec: Phrase
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class SampleFiles:
+    """The files of one binarization of a sample set.
+
+    Attributes:
+        png: the grid of all phrases.
+        mid: the phrases played one after the other.
+        npz: the binary phrases with their spec (see :func:`save_phrases`).
+    """
+
+    png: Path
+    mid: Path
+    npz: Path
+
+    @classmethod
+    def at(cls, base: Path) -> SampleFiles:
+        """The files of stem ``base`` (a path without suffix)."""
+        return cls(base.with_suffix(".png"), base.with_suffix(".mid"), base.with_suffix(".npz"))
+
+    def as_dict(self) -> dict[str, str]:
+        """Kind (``png``, ``mid``, ``npz``) -> path, as strings (for JSON)."""
+        return {field.name: str(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+
 def write_sample_set(
     directory: str | os.PathLike[str],
     stem: str,
@@ -64,7 +90,7 @@ def write_sample_set(
     spec: PhraseSpec,
     rng: np.random.Generator,
     tempo: float = 100.0,
-) -> dict[str, Path]:
+) -> dict[str, SampleFiles]:
     """Write generated phrases binarized both ways, as ``<stem>-<method>.{png,mid,npz}``.
 
     The MIDI file plays the phrases one after the other.
@@ -78,19 +104,15 @@ def write_sample_set(
         tempo: quarter notes per minute.
 
     Returns:
-        ``"<method>.png"`` etc. -> path of each written file.
+        Binarization (one of :data:`BINARIZATIONS`) -> its files.
     """
-    directory = Path(directory)
     written = {}
     for method in BINARIZATIONS:
         binary = binarize(outputs, method, rng)
-        base = directory / f"{stem}-{method}"
-        save_grid(base.with_suffix(".png"), binary, spec)
-        write_midi(base.with_suffix(".mid"), binary.reshape(-1, *binary.shape[2:]), spec, tempo)
-        save_phrases(base.with_suffix(".npz"), binary, spec)
-        written.update(
-            {f"{method}{suffix}": base.with_suffix(suffix) for suffix in (".png", ".mid", ".npz")}
-        )
+        files = written[method] = SampleFiles.at(Path(directory) / f"{stem}-{method}")
+        save_grid(files.png, binary, spec)
+        write_midi(files.mid, binary.reshape(-1, *binary.shape[2:]), spec, tempo)
+        save_phrases(files.npz, binary, spec)
     return written
 
 

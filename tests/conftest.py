@@ -291,7 +291,7 @@ def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, i
 def trained_runs(smoke_data_dir, tmp_path_factory) -> dict[str, Path]:
     """Two finished smoke-sized MuseGAN runs (2 steps each): ``hybrid`` and ``conditional``
     (hybrid, accompanying the Soprano track)."""
-    from gan.trainer import train
+    from gan.loop import train
 
     root = tmp_path_factory.mktemp("trained")
     runs = {}
@@ -389,7 +389,7 @@ def sigterm_after_step(
 @pytest.fixture(scope="session")
 def crnngan_run(smoke_data_dir, tmp_path_factory) -> Path:
     """A finished smoke-sized C-RNN-GAN run of the recurrent model (2 steps)."""
-    from gan.trainer import train
+    from gan.loop import train
 
     cfg = compose_smoke("crnngan", smoke_data_dir, "model=recurrent")
     run = tmp_path_factory.mktemp("crnngan") / "recurrent"

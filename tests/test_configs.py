@@ -10,8 +10,8 @@ import tensorflow as tf
 from hydra import compose, initialize_config_module
 
 import gan.config  # noqa: F401  (registers the config resolvers)
+from gan.builder import build_model, build_objective
 from gan.loop import train
-from gan.trainer import build_model, build_objective
 from pianoroll.prepare import make_source, make_spec
 
 CONF = Path(str(resources.files("conf")))

@@ -18,11 +18,13 @@ import gan.config  # noqa: F401  (registers the config resolvers)
 from crnngan.discriminator import TimePooling
 from crnngan.generator import DenseGenerator, RecurrentGenerator
 from crnngan.model import CRNNGAN
+from gan.builder import build_model, build_objective
 from gan.freezing import Freeze, freeze_decision
 from gan.losses import feature_matching_loss, teacher_forcing_loss
 from gan.objectives import NonSaturating, WassersteinGP
+from gan.options import TrainOptions
 from gan.strategy import check_jit
-from gan.trainer import Trainer, build_model, build_objective
+from gan.trainer import Trainer
 from musegan.model import MuseGAN
 from pianoroll.errors import UserError
 from pianoroll.pipeline import batch_stream
@@ -348,23 +350,24 @@ def test_xla_is_refused_for_recurrent_models_on_a_gpu_only():
 # Trainer options ----------------------------------------------------------------------------
 
 
-def train_cfg(**changes):
+def options(**changes) -> TrainOptions:
+    """The checked training options of the C-RNN-GAN preset at batch 4, with changes."""
     cfg = compose_crnngan().train
     OmegaConf.update(cfg, "batch_size", 4)
     for key, val in changes.items():
         OmegaConf.update(cfg, key, val, force_add=True)
-    return cfg
+    return TrainOptions.from_config(cfg, 0)
 
 
 def test_options_a_model_or_objective_cannot_serve_are_refused():
     strategy = tf.distribute.get_strategy()
     dense = tiny(DenseGenerator(8, (8,)))
     with pytest.raises(UserError, match=r"train.pretrain_steps: CRNNGAN has no teacher-forced"):
-        Trainer(dense, NonSaturating(), strategy, train_cfg(pretrain_steps=3), 0)
+        Trainer(dense, NonSaturating(), strategy, options(pretrain_steps=3))
     with pytest.raises(UserError, match=r"train.freeze_ratio: WassersteinGP's losses are not"):
-        Trainer(dense, WassersteinGP(), strategy, train_cfg(freeze_ratio=0.7), 0)
+        Trainer(dense, WassersteinGP(), strategy, options(freeze_ratio=0.7))
     with pytest.raises(UserError, match=r"train.freeze_ratio: 1.5 is not in \(0, 1\)"):
-        Trainer(dense, NonSaturating(), strategy, train_cfg(freeze_ratio=1.5), 0)
+        Trainer(dense, NonSaturating(), strategy, options(freeze_ratio=1.5))
     cfg = compose_crnngan("train=wgan_gp")
     assert isinstance(build_objective(cfg.train), WassersteinGP)
 
@@ -385,15 +388,15 @@ def test_teacher_forced_pretraining_reduces_its_loss_on_a_tiny_set():
         model,
         NonSaturating(),
         tf.distribute.get_strategy(),
-        train_cfg(pretrain_steps=60, generator_lr=0.01, critic_steps=2),
-        seed=0,
+        options(pretrain_steps=60, generator_lr=0.01, critic_steps=2),
     )
     iterator = iter(batch_stream(phrases, 4, seed=0))
     losses = []
     for step in range(60):
-        values, freeze = trainer.train_step(iterator, step)
-        assert freeze is None and set(values) == {"pretrain_loss"}
-        losses.append(values["pretrain_loss"])
+        result = trainer.train_step(iterator, step)
+        assert result.step == step + 1 and result.freeze is None
+        assert set(result.values) == {"pretrain_loss"}
+        losses.append(result.values["pretrain_loss"])
     # Untrained outputs are near 0: probability about 1/2 for every cell, about log 2 nats.
     assert losses[0] == pytest.approx(math.log(2), abs=0.05)
     assert np.mean(losses[-5:]) < 0.5 * losses[0]

@@ -19,7 +19,7 @@ from conftest import checkpoint_values, read_jsonl, sigterm_after_step
 from hydra import compose, initialize_config_module
 
 import gan.config  # noqa: F401  (registers the config resolvers)
-from gan.trainer import train
+from gan.loop import train
 from pianoroll.errors import UserError
 
 SHAPE = (4, 16, 84, 4)  # the chorales' phrase: 64 steps of 336 features

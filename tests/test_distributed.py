@@ -32,7 +32,9 @@ REPLICA_SCRIPT = textwrap.dedent(
     import numpy as np
     from hydra import compose, initialize_config_module
 
-    from gan.trainer import Trainer, build_model, build_objective
+    from gan.options import TrainOptions
+    from gan.builder import build_model, build_objective
+    from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_or_prepare
 
@@ -52,7 +54,7 @@ REPLICA_SCRIPT = textwrap.dedent(
         with strategy.scope():
             model = build_model(cfg, dataset.spec)
             objective = build_objective(cfg.train)
-        trainer = Trainer(model, objective, strategy, cfg.train, int(cfg.seed))
+        trainer = Trainer(model, objective, strategy, TrainOptions.from_config(cfg.train, cfg.seed))
         variables = model.generator.weights + model.critic.weights
         variables += [v for opt in trainer.optimizers.values() for v in opt.variables]
         before = [np.array(v.numpy()) for v in variables]

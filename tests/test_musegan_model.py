@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from gan.trainer import build_model
+from gan.builder import build_model
 from musegan.generator import CHORDS, GROOVE, MELODY, Mode
 from musegan.model import MuseGAN
 from pianoroll.errors import UserError

@@ -9,7 +9,7 @@ import pytest
 from conftest import compose_smoke
 
 import gan.config  # noqa: F401  (registers the config resolvers)
-from gan.trainer import train
+from gan.loop import train
 
 
 @pytest.fixture(autouse=True)

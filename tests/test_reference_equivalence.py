@@ -34,9 +34,9 @@ from keras import ops
 from omegaconf import OmegaConf
 
 from benchmarks.keras_reference import StraightforwardMuseGAN, copy_weights, weight_pairs
+from gan.builder import build_model
 from gan.losses import gradient_penalty, wasserstein_discriminator_loss, wasserstein_generator_loss
 from gan.objectives import WassersteinGP
-from gan.trainer import build_model
 from musegan.model import MuseGAN
 from pianoroll.spec import PhraseSpec
 

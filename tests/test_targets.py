@@ -165,8 +165,8 @@ def test_a_trusted_class_of_the_wrong_kind_is_refused_before_it_is_called(monkey
 
 
 def test_trusted_subclasses_build_through_the_trainer_and_the_data_config(monkeypatch, tmp_path):
+    from gan.builder import build_objective
     from gan.objectives import WassersteinGP
-    from gan.trainer import build_objective
     from pianoroll.prepare import make_source
     from pianoroll.sources import MidiDirectory
 

@@ -17,16 +17,12 @@ from conftest import checkpoint_values, read_jsonl, sigterm_after_step
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from gan.builder import build_model, build_objective
 from gan.checkpoint import Checkpointer
+from gan.loop import train
+from gan.options import Intervals, TrainOptions, intervals
 from gan.tracking import RunTracker, run_labels
-from gan.trainer import (
-    Trainer,
-    TrainingDiverged,
-    build_model,
-    build_objective,
-    intervals,
-    train,
-)
+from gan.trainer import Trainer, TrainingDiverged
 from musegan.model import MuseGAN
 from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError
@@ -268,9 +264,8 @@ def fresh_model(cfg, **model_overrides) -> tuple[MuseGAN, Trainer]:
     for key, value in model_overrides.items():
         OmegaConf.update(cfg, key, value)
     model = build_model(cfg, dataset.spec)
-    trainer = Trainer(
-        model, build_objective(cfg.train), tf.distribute.get_strategy(), cfg.train, int(cfg.seed)
-    )
+    options = TrainOptions.from_config(cfg.train, cfg.seed)
+    trainer = Trainer(model, build_objective(cfg.train), tf.distribute.get_strategy(), options)
     return model, trainer
 
 
@@ -416,12 +411,9 @@ def test_intervals_take_zero_or_null_as_only_at_the_end_and_refuse_the_rest():
     cfg = OmegaConf.create(
         {"log_every": 10, "checkpoint_every": 0, "sample_every": None, "eval_every": 7}
     )
-    assert intervals(cfg) == {
-        "log_every": 10,
-        "checkpoint_every": 0,
-        "sample_every": 0,
-        "eval_every": 7,
-    }
+    assert intervals(cfg) == Intervals(
+        log_every=10, checkpoint_every=0, sample_every=0, eval_every=7
+    )
     for bad, shown in ((-1, "-1"), (2.5, "2.5"), ("often", "'often'"), (True, "True")):
         cfg.eval_every = bad
         with pytest.raises(UserError) as error:
@@ -467,3 +459,75 @@ def test_a_resumed_log_drops_what_the_killed_run_logged_after_its_checkpoint(tmp
     tracker.close()
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [10, 20, 30]
     assert json.loads(log.read_text().splitlines()[-1])["loss"] == 3.5
+
+
+#: A training command that kills itself (SIGKILL: no handler, no clean-up) at one point.
+KILLED_RUN = """
+import os, signal, sys
+from gan.checkpoint import Checkpointer
+from gan.tracking import RunTracker
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+log, save = RunTracker.log, Checkpointer.save
+
+def log_then_die(self, step, metrics):
+    log(self, step, metrics)
+    if {point!r} == "evaluation" and step == {step} and "eval/frechet_distance" in metrics:
+        die()
+
+def save_then_die(self, step):
+    path = save(self, step)
+    if {point!r} == "checkpoint" and step == {step}:
+        die()
+    return path
+
+RunTracker.log, Checkpointer.save = log_then_die, save_then_die
+sys.argv = ["musegan.train", *{args!r}]
+from musegan.train import main
+main()
+"""
+
+
+@pytest.mark.parametrize("point", ["evaluation", "checkpoint"])
+def test_a_run_killed_after_its_final_evaluation_resumes_without_logging_it_twice(
+    smoke_data_dir, hybrid_runs, tmp_path, point
+):
+    """Killed right after the final evaluation is logged, or after the final checkpoint (the
+    evaluation logged before it), a resumed run's log equals the uninterrupted run's."""
+    runs, _ = hybrid_runs
+    run_dir = tmp_path / "run"
+    args = [
+        "+experiment=smoke",
+        "+mode=hybrid",
+        "train.steps=4",
+        f"paths.data_dir={smoke_data_dir}",
+        f"hydra.run.dir={run_dir}",
+        "wandb.mode=disabled",
+    ]
+    script = KILLED_RUN.format(point=point, step=4, args=args)
+    killed = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=cli_env(), capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (run_dir / "metrics.json").exists()
+    logged = [
+        line["step"]
+        for line in read_jsonl(run_dir / "metrics.jsonl")
+        if "eval/frechet_distance" in line
+    ]
+    assert logged == [2, 4]
+    done = run_cli(f"resume={run_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+    def entries(path: Path) -> list[dict]:
+        return [
+            {k: v for k, v in line.items() if k not in ("time", "steps_per_second")}
+            for line in read_jsonl(path)
+        ]
+
+    assert entries(run_dir / "metrics.jsonl") == entries(runs["a"] / "metrics.jsonl")
+    finished = json.loads((run_dir / "metrics.json").read_text())
+    uninterrupted = json.loads((runs["a"] / "metrics.json").read_text())
+    assert finished["generated"] == uninterrupted["generated"]

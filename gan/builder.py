@@ -1,0 +1,235 @@
+"""The run builder: from a composed config to everything a training run needs.
+
+:func:`build_run` checks the options, sets up devices, precision and seeds, loads the data,
+builds the model, the trainer and the checkpointer, and restores the last checkpoint;
+:func:`build_tasks` lists the periodic work of the run (:mod:`gan.tasks`) in the order it
+happens after a step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+from omegaconf import DictConfig, OmegaConf
+
+from gan.checkpoint import Checkpointer
+from gan.conditions import condition_phrases
+from gan.model import GANModel
+from gan.objectives import Objective
+from gan.options import TrainOptions
+from gan.strategy import make_strategy, set_precision
+from gan.tasks import (
+    Evaluate,
+    LogFreezing,
+    LogLosses,
+    SaveCheckpoint,
+    ShowProgress,
+    Task,
+    WriteSamples,
+)
+from gan.tracking import RunTracker, run_labels
+from gan.trainer import Trainer
+from pianoroll.audio import audio_usable
+from pianoroll.dataset import Splits
+from pianoroll.errors import UserError, number_value
+from pianoroll.io import atomic_path
+from pianoroll.pipeline import batch_stream
+from pianoroll.prepare import load_splits
+from pianoroll.spec import PhraseSpec
+from pianoroll.targets import TRUST_KEY, instantiate
+
+__all__ = [
+    "Run",
+    "build_model",
+    "build_objective",
+    "build_run",
+    "build_tasks",
+    "build_tracker",
+    "resolved",
+]
+
+
+@dataclasses.dataclass
+class Run:
+    """What a training run needs, built and restored.
+
+    Attributes:
+        cfg: the composed config.
+        run_dir: the run folder (a worker's own folder in a multi-worker run).
+        options: the checked training options.
+        splits: the data, split by song.
+        trainer: the model, objective, optimizers and compiled steps.
+        checkpointer: saves and restores the training state.
+        start: the generator step the run starts at (0, or a resumed checkpoint's).
+        resumed: whether a checkpoint was restored.
+        batches: the distributed iterator of real batches, positioned at ``start``.
+    """
+
+    cfg: DictConfig
+    run_dir: Path
+    options: TrainOptions
+    splits: Splits
+    trainer: Trainer
+    checkpointer: Checkpointer
+    start: int
+    resumed: bool
+    batches: Iterator
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain containers with every interpolation resolved."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def build_model(cfg: DictConfig, spec: PhraseSpec) -> GANModel:
+    """Instantiate ``cfg.model`` (a partial ``_target_``, checked by :mod:`pianoroll.targets`)
+    for a phrase spec.
+
+    Raises:
+        UserError: an untrusted target, a model that cannot be built, or not a GANModel.
+    """
+    return instantiate(cfg.model, "model", GANModel, partial=True, spec=spec)
+
+
+def build_objective(train_cfg: DictConfig) -> Objective:
+    """Instantiate ``train.objective`` (a ``_target_``, checked by :mod:`pianoroll.targets`).
+
+    Raises:
+        UserError: an untrusted target, an objective that cannot be built, or not an Objective.
+    """
+    return instantiate(train_cfg.objective, "train.objective", Objective, partial=True)
+
+
+def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Run:
+    """Build (or restore) a training run from its config.
+
+    Nothing is written before the options are checked; the config is saved in the run folder
+    the first time.
+
+    Raises:
+        UserError: bad options, data, model config or checkpoint.
+    """
+    options = TrainOptions.from_config(cfg.train, cfg.seed)
+    number_value("data.val_fraction", cfg.data.val_fraction, float, high=1.0)
+    # First: MultiWorkerMirroredStrategy configures collective ops, which must happen before
+    # TensorFlow runs anything (seeding included).
+    strategy = make_strategy(options.strategy)
+    run_dir = _own_folder(Path(run_dir), strategy)
+    keras.utils.set_random_seed(options.seed)
+    if options.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    splits = load_splits(cfg.data, cfg.paths.data_dir, progress=progress)
+    set_precision(options.precision)
+    with strategy.scope():
+        model = build_model(cfg, splits.spec)
+        objective = build_objective(cfg.train)
+    trainer = Trainer(model, objective, strategy, options)
+    checkpointer = Checkpointer(
+        run_dir / "checkpoints",
+        model,
+        trainer.optimizers,
+        trainer.step,
+        trainer.seed,
+        options.keep_checkpoints,
+        state=trainer.state,
+    )
+    resumed = checkpointer.restore()
+    if not (run_dir / "config.yaml").exists():
+        _save_config(cfg, run_dir)
+    start = int(trainer.step.numpy())
+    if resumed:
+        _check_pretraining_kept(run_dir, start, options.pretrain_steps)
+    stream = batch_stream(
+        splits.train.phrases,
+        options.batch_size,
+        options.seed,
+        start_batch=trainer.batches_before(start),
+        max_shift=int(cfg.data.transpose),
+        drum_mask=splits.spec.drum_mask,
+    )
+    batches = iter(strategy.experimental_distribute_dataset(stream))
+    return Run(cfg, run_dir, options, splits, trainer, checkpointer, start, resumed, batches)
+
+
+def build_tracker(run: Run, progress: bool) -> RunTracker:
+    """The run's log, progress bar and wandb run, starting at the run's first step."""
+    group, tags = run_labels(run.cfg)
+    return RunTracker(
+        run.run_dir,
+        resolved(run.cfg),
+        run.cfg.wandb,
+        run.options.steps,
+        run.start,
+        progress,
+        group=group,
+        tags=tags,
+    )
+
+
+def build_tasks(run: Run, tracker: RunTracker) -> list[Task]:
+    """The run's periodic work, in the order it happens after a step; the checkpoint last."""
+    options, trainer, every = run.options, run.trainer, run.options.intervals
+    model, splits = trainer.model, run.splits
+    audio = audio_usable(options.sample_audio, tracker.message)
+    return [
+        LogFreezing(tracker),
+        LogLosses(tracker, every.log_every),
+        ShowProgress(tracker),
+        WriteSamples(
+            trainer,
+            tracker,
+            run.run_dir / "samples",
+            options.n_samples,
+            condition_phrases(model, splits.reference, options.n_samples),
+            audio,
+            every.sample_every,
+        ),
+        Evaluate(
+            trainer,
+            tracker,
+            splits,
+            options.eval_samples,
+            condition_phrases(model, splits.train, options.eval_samples),
+            every.eval_every,
+        ),
+        SaveCheckpoint(run.checkpointer, every.checkpoint_every),
+    ]
+
+
+def _own_folder(run_dir: Path, strategy: tf.distribute.Strategy) -> Path:
+    """The folder this process writes to, created: the run folder, or for a worker of a
+    multi-worker run other than the chief, a folder of its own under it, so that workers
+    sharing a run folder never write the same files (and each can resume from its own
+    checkpoints)."""
+    if not strategy.extended.should_checkpoint:
+        task = strategy.cluster_resolver
+        run_dir = run_dir / "workers" / f"{task.task_type}-{task.task_id}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _save_config(cfg: DictConfig, run_dir: Path) -> None:
+    """Save the resolved config, without the command line's trust (never read from a run)."""
+    saved = {k: v for k, v in resolved(cfg).items() if k != TRUST_KEY}
+    with atomic_path(run_dir / "config.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
+
+
+def _check_pretraining_kept(run_dir: Path, step: int, pretrain_steps: int) -> None:
+    """Refuse to resume at ``step`` with another pretraining length than the run's, where the
+    change would redo or skip pretraining steps (the step count says which phase a run is in)."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return
+    before = int(OmegaConf.load(saved).train.get("pretrain_steps") or 0)
+    if before != pretrain_steps and step > min(before, pretrain_steps):
+        raise UserError(
+            f"train.pretrain_steps: this run at step {step} was set to pretrain for {before}"
+            f" steps; {pretrain_steps} would redo or skip pretraining"
+            f" (resume with train.pretrain_steps={before})"
+        )
