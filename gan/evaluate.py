@@ -14,23 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from gan.generate import condition_phrases
-from gan.noise import draw_noise
+from gan.conditions import condition_phrases
+from gan.noise import Stream, draw_noise, stream_rng
 from gan.run import TrainedRun, load_run
 from gan.tracking import log_evaluation
 from pianoroll.errors import UserError, number_option
 from pianoroll.evaluate import PhraseSet, compare_and_report
 from pianoroll.io import output_folder
 from pianoroll.output import BINARIZATIONS, binarize, save_phrases
-from pianoroll.prepare import load_or_prepare
+from pianoroll.prepare import load_splits
 
-__all__ = ["EVALUATION_STREAM", "evaluate_run"]
-
-#: The noise sub-stream of evaluation samples (generation commands use stream 0).
-EVALUATION_STREAM = 5
+__all__ = ["evaluate_run"]
 
 
 def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
@@ -76,16 +72,13 @@ def _evaluate(
 ) -> dict[str, Any]:
     """The work of :func:`evaluate_run`, its options checked and ``out`` writable."""
     spec = run.model.spec
-    dataset, cache = load_or_prepare(run.cfg.data, run.cfg.paths.data_dir, progress=False)
-    train, validation = dataset.split(
-        float(run.cfg.data.val_fraction), int(run.cfg.data.split_seed)
-    )
-    if len(train) == 0:
-        raise UserError(f"{cache}: no training phrases to compare with")
+    splits = load_splits(run.cfg.data, run.cfg.paths.data_dir, progress=False)
     start = time.perf_counter()
-    noise = draw_noise(run.model, count, seed, stream=EVALUATION_STREAM)
-    outputs = run.model.generate_numpy(noise, condition_phrases(run, count))
-    generated = binarize(outputs, str(cfg.binarize), np.random.default_rng([seed, 2]))
+    noise = draw_noise(run.model, count, seed, stream=Stream.EVALUATION)
+    outputs = run.model.generate_numpy(noise, condition_phrases(run.model, splits.reference, count))
+    generated = binarize(
+        outputs, str(cfg.binarize), stream_rng(seed, Stream.EVALUATION_BINARIZATION)
+    )
     generation_seconds = time.perf_counter() - start
     print(f"generated {count} phrases at step {run.step} in {generation_seconds:.1f} s")
     save_phrases(out / "generated.npz", generated, spec)
@@ -93,10 +86,12 @@ def _evaluate(
     where = f"data={run.cfg.data.name}"
     sets = {
         "a": PhraseSet("generated", f"{run.run_dir} step {run.step}", generated, spec),
-        "b": PhraseSet("train", f"{where} train", train.phrases, spec),
+        "b": PhraseSet("train", f"{where} train", splits.train.phrases, spec),
     }
-    if len(validation):
-        sets["floor"] = PhraseSet("validation", f"{where} validation", validation.phrases, spec)
+    if len(splits.validation):
+        sets["floor"] = PhraseSet(
+            "validation", f"{where} validation", splits.validation.phrases, spec
+        )
     for role, phrase_set in sets.items():
         print(f"{role}: {len(phrase_set.phrases)} phrases from {phrase_set.source}")
     start = time.perf_counter()

@@ -9,8 +9,10 @@ of all pieces and an ``index.html`` gallery; see :func:`pianoroll.output.write_p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +21,31 @@ import pretty_midi
 import tensorflow as tf
 from omegaconf import DictConfig
 
+from gan.conditions import condition_phrases
 from gan.model import GANModel
-from gan.noise import draw_noise, interpolation_noise, path_noise
+from gan.noise import Stream, draw_noise, interpolation_noise, path_noise, stream_rng
 from gan.run import TrainedRun, load_run
-from pianoroll.audio import fluidsynth_problem
+from pianoroll.audio import audio_usable
 from pianoroll.errors import UserError, number_option, number_value
 from pianoroll.gallery import write_gallery
 from pianoroll.io import output_folder
 from pianoroll.midi import BeatGrid, load_midi, midi_to_song, roll_to_instruments
 from pianoroll.output import BINARIZATIONS, binarize, save_phrases, write_piece
 from pianoroll.plot import save_grid
-from pianoroll.prepare import load_or_prepare, track_assigner
+from pianoroll.prepare import load_splits, track_assigner
+from pianoroll.spec import PhraseSpec
 from pianoroll.values import to_signed
 
-__all__ = ["MODES", "accompany", "condition_phrases", "generate"]
-
-MODES = ("sample", "interpolate", "accompany")
+__all__ = ["MODES", "Pieces", "accompany", "generate", "write_pieces"]
 
 
-def condition_phrases(run: TrainedRun, count: int) -> np.ndarray | None:
-    """Validation phrases in {-1, 1} to take a conditional model's condition track from."""
-    if run.model.condition_index is None:
-        return None
-    dataset, _ = load_or_prepare(run.cfg.data, run.cfg.paths.data_dir, progress=False)
-    train, validation = dataset.split(
-        float(run.cfg.data.val_fraction), int(run.cfg.data.split_seed)
+def _run_conditions(run: TrainedRun, count: int) -> np.ndarray | None:
+    """Condition phrases for a conditional run: its data's reference phrases."""
+    return condition_phrases(
+        run.model,
+        lambda: load_splits(run.cfg.data, run.cfg.paths.data_dir, progress=False).reference,
+        count,
     )
-    source = validation if len(validation) else train
-    return to_signed(source.phrases[np.arange(count) % len(source)])
 
 
 def _user_noise(run: TrainedRun, path: str) -> dict[str, np.ndarray]:
@@ -123,13 +122,45 @@ def accompany(
         a line describing what was read.
     """
     model, spec = run.model, run.model.spec
-    if model.condition_index is None:
+    path = _accompaniment_input(run, cfg)
+    index = model.condition_index
+    condition = spec.tracks[index].name
+    midi = load_midi(path)
+    chosen = _condition_instruments(midi, run, path)
+    # The user's part alone: its grid, and later the output file, keep its tempo map.
+    user = copy.deepcopy(midi)
+    user.instruments = [copy.deepcopy(i) for i in chosen]
+    song = midi_to_song(user, path, spec, lambda *_: index)
+    own = song.roll[song.first_downbeat :, :, index]  # (time_steps, 128)
+    roll = own[:, spec.lowest_pitch : spec.lowest_pitch + spec.n_pitches]
+    bars = max(1, math.ceil(len(roll) / spec.steps_per_bar))
+    real = _condition_phrases_of(roll, spec, index)
+    outputs = model.generate_numpy(_piece_noise(model, cfg, 1, len(real)), real)
+    binary = binarize(outputs, str(cfg.binarize), rng)
+    binary = binary.reshape(-1, *spec.shape[1:])[:bars]
+    grid = BeatGrid.of(user, spec.steps_per_beat)
+    instruments = roll_to_instruments(binary, spec, grid, first_step=song.first_downbeat)
+    user.instruments.extend(i for k, i in enumerate(instruments) if k != index)
+    names = ", ".join(repr(i.name or f"program {i.program}") for i in chosen)
+    info = f"input: {names} as {condition!r}, {bars} bars"
+    if outside := int(own.sum() - roll.sum()):
+        info += f"; {outside} active steps outside the model's pitch range kept in the MIDI only"
+    return binary, user, info
+
+
+def _accompaniment_input(run: TrainedRun, cfg: DictConfig) -> Path:
+    """The input MIDI file of ``mode=accompany``, its options checked against the run.
+
+    Raises:
+        UserError: the run is not track-conditional, ``track`` names another track, or the
+            input is missing.
+    """
+    if run.model.condition_index is None:
         raise UserError(
             f"{run.run_dir}: mode=accompany needs a track-conditional checkpoint (trained with"
             " model.condition_track=<track name>)"
         )
-    index = model.condition_index
-    condition = spec.tracks[index].name
+    condition = run.model.spec.tracks[run.model.condition_index].name
     track = str(cfg.get("track") or condition)
     if track.lower() != condition.lower():
         raise UserError(f"track={track}: this checkpoint accompanies the {condition!r} track")
@@ -138,50 +169,50 @@ def accompany(
     path = Path(str(cfg.input)).expanduser()
     if not path.is_file():
         raise UserError(f"input={path}: no such file")
-    midi = load_midi(path)
+    return path
+
+
+def _condition_instruments(
+    midi: pretty_midi.PrettyMIDI, run: TrainedRun, path: Path
+) -> list[pretty_midi.Instrument]:
+    """The input's instruments that play the condition track: those the data config assigns
+    to it (by name, then by track families), else its only melodic instrument.
+
+    Raises:
+        UserError: none matches and the file has no single melodic instrument.
+    """
+    spec, index = run.model.spec, run.model.condition_index
     assign = track_assigner(run.cfg.data, spec)
     chosen = [
         i for i in midi.instruments if i.notes and assign(i.program, i.is_drum, i.name) == index
     ]
-    if not chosen:
-        melodic = [i for i in midi.instruments if i.notes and not i.is_drum]
-        if len(melodic) != 1:
-            found = ", ".join(repr(i.name or f"program {i.program}") for i in midi.instruments)
-            raise UserError(
-                f"input={path}: no instrument matches track {condition!r}"
-                f" (instruments: {found or 'none with notes'})"
-            )
-        chosen = melodic
-    # The user's part alone: its grid, and later the output file, keep its tempo map.
-    user = copy.deepcopy(midi)
-    user.instruments = [copy.deepcopy(i) for i in chosen]
-    song = midi_to_song(user, path, spec, lambda *_: index)
-    grid = BeatGrid.of(user, spec.steps_per_beat)
-    own = song.roll[song.first_downbeat :, :, index]  # (time_steps, 128)
-    roll = own[:, spec.lowest_pitch : spec.lowest_pitch + spec.n_pitches]
-    outside = int(own.sum() - roll.sum())
+    if chosen:
+        return chosen
+    melodic = [i for i in midi.instruments if i.notes and not i.is_drum]
+    if len(melodic) != 1:
+        found = ", ".join(repr(i.name or f"program {i.program}") for i in midi.instruments)
+        raise UserError(
+            f"input={path}: no instrument matches track {spec.tracks[index].name!r}"
+            f" (instruments: {found or 'none with notes'})"
+        )
+    return melodic
+
+
+def _condition_phrases_of(roll: np.ndarray, spec: PhraseSpec, index: int) -> np.ndarray:
+    """A condition track's roll ``(time_steps, pitches)`` (binary) cut into phrases, the last
+    one padded with silence.
+
+    Returns:
+        ``(phrases, bars, steps, pitches, tracks)`` in {-1, 1}: the roll in track ``index``,
+        every other track silent.
+    """
     bars = max(1, math.ceil(len(roll) / spec.steps_per_bar))
     phrases = math.ceil(bars / spec.n_bars)
     steps = np.zeros((phrases * spec.n_bars * spec.steps_per_bar, spec.n_pitches), bool)
     steps[: len(roll)] = roll
     real = np.full((phrases, *spec.shape), -1.0, np.float32)
     real[..., index] = to_signed(steps.reshape(phrases, *spec.shape[:3]))
-    outputs = model.generate_numpy(_piece_noise(model, cfg, 1, phrases), real)
-    binary = binarize(outputs, str(cfg.binarize), rng)
-    binary = binary.reshape(phrases * spec.n_bars, *spec.shape[1:])[:bars]
-    generated = [
-        instrument
-        for k, instrument in enumerate(
-            roll_to_instruments(binary, spec, grid, first_step=song.first_downbeat)
-        )
-        if k != index
-    ]
-    user.instruments.extend(generated)
-    names = ", ".join(repr(i.name or f"program {i.program}") for i in chosen)
-    info = f"input: {names} as {condition!r}, {bars} bars"
-    if outside:
-        info += f"; {outside} active steps outside the model's pitch range kept in the MIDI only"
-    return binary, user, info
+    return real
 
 
 def _piece_noise(
@@ -206,8 +237,100 @@ def _piece_noise(
     return {k: np.concatenate([part[k] for part in parts]) for k in anchors}
 
 
+@dataclasses.dataclass
+class Pieces:
+    """What a generation mode made, for :func:`write_pieces` to save.
+
+    Attributes:
+        rolls: ``(N, bars, steps, pitches, tracks)``, binary.
+        names: a file stem per piece.
+        details: lines describing what was made, for the gallery.
+        midis: a MIDI per piece to write instead of the roll's own (accompaniment keeps the
+            user's track and tempo map), or None.
+        phrase_shaped: the pieces are phrases of the model's length (then ``phrases.npz`` is
+            written for ``pianoroll.evaluate`` and the grid has 4 columns).
+    """
+
+    rolls: np.ndarray
+    names: list[str]
+    details: list[str]
+    midis: list[pretty_midi.PrettyMIDI] | None = None
+    phrase_shaped: bool = True
+
+
+def _sample(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
+    """``n`` phrases (or the user's noise), or with ``bars`` long pieces."""
+    noise = _user_noise(run, str(cfg.noise)) if cfg.get("noise") else None
+    count = len(next(iter(noise.values()))) if noise else number_option(cfg, "n", positive=True)
+    if cfg.get("bars") is not None:
+        if noise is not None:
+            raise UserError(
+                "noise= and bars= cannot be combined: a long piece draws its own noise path"
+            )
+        bars = number_option(cfg, "bars", positive=True)
+        rolls = binarize(_long_pieces(run, cfg, count, bars), str(cfg.binarize), rng)
+        names = [f"piece-{i:03d}" for i in range(count)]
+        details = [f"{count} pieces of {bars} bars"]
+        return Pieces(rolls, names, details, phrase_shaped=bars == run.model.spec.n_bars)
+    if noise is None:
+        noise = draw_noise(run.model, count, int(cfg.seed), truncation=cfg.truncation)
+    outputs = run.model.generate_numpy(noise, _run_conditions(run, count))
+    rolls = binarize(outputs, str(cfg.binarize), rng)
+    return Pieces(rolls, [f"sample-{i:03d}" for i in range(count)], [])
+
+
+def _interpolate(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
+    """``steps`` pieces on the spherical path from seed ``a``'s noise to seed ``b``'s."""
+    seeds = list(cfg.seeds)
+    if len(seeds) != 2:
+        raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
+    seeds = [number_value("seeds", seed) for seed in seeds]
+    count = number_option(cfg, "steps", positive=True)
+    if count < 2:
+        raise UserError(f"steps={count}: an interpolation needs at least 2 steps")
+    vary = _vary(run, cfg.vary)
+    start, end = (draw_noise(run.model, 1, s, truncation=cfg.truncation) for s in seeds)
+    noise = interpolation_noise(start, end, count, vary)
+    conditions = _run_conditions(run, 1)
+    if conditions is not None:
+        conditions = np.repeat(conditions, count, axis=0)
+    rolls = binarize(run.model.generate_numpy(noise, conditions), str(cfg.binarize), rng)
+    detail = f"interpolation of {vary or 'all noise'} from seed {seeds[0]} to seed {seeds[1]}"
+    return Pieces(rolls, [f"step-{i:02d}" for i in range(count)], [detail])
+
+
+def _accompany(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
+    """The user's MIDI track with the generated tracks around it (see :func:`accompany`)."""
+    roll, midi, info = accompany(run, cfg, rng)
+    print(info, file=sys.stderr)
+    return Pieces(roll[None], ["accompaniment"], [info], [midi], phrase_shaped=False)
+
+
+#: Generation modes (the ``mode`` option): each makes :class:`Pieces` from a run.
+MODES: dict[str, Callable[[TrainedRun, DictConfig, np.random.Generator], Pieces]] = {
+    "sample": _sample,
+    "interpolate": _interpolate,
+    "accompany": _accompany,
+}
+
+
+def _check_options(cfg: DictConfig, package: str) -> float:
+    """Refuse bad options before a run is read or a folder written; returns the tempo."""
+    if str(cfg.mode) not in MODES:
+        raise UserError(f"mode={cfg.mode}: choose one of {', '.join(MODES)}")
+    if str(cfg.binarize) not in BINARIZATIONS:
+        raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
+    if cfg.truncation is not None:
+        number_option(cfg, "truncation", float, positive=True)
+    tempo = number_option(cfg, "tempo", float, positive=True)
+    if not cfg.get("run"):
+        raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
+    number_option(cfg, "seed", int, 0)
+    return tempo
+
+
 def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
-    """Run a generation command (``conf/generate.yaml``) for a model package.
+    """Run a generation command (``conf/tools/generate.yaml``) for a model package.
 
     Args:
         cfg: the generate config: ``run``, ``checkpoint``, ``mode``, ``n``, ``out``, ``seed``,
@@ -221,98 +344,51 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     Raises:
         UserError: a bad option, run, checkpoint, input file or output folder.
     """
+    tempo = _check_options(cfg, package)
     mode = str(cfg.mode)
-    if mode not in MODES:
-        raise UserError(f"mode={mode}: choose one of {', '.join(MODES)}")
-    if str(cfg.binarize) not in BINARIZATIONS:
-        raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
-    if cfg.truncation is not None:
-        number_option(cfg, "truncation", float, positive=True)
-    tempo = number_option(cfg, "tempo", float, positive=True)
-    if not cfg.get("run"):
-        raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
-    number_option(cfg, "seed", int, 0)
     run = load_run(cfg.run, cfg.checkpoint, package)
-    model, spec = run.model, run.model.spec
-    with output_folder(
-        Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "generated" / mode
-    ) as out:
-        audio = bool(cfg.audio)
-        if audio and (problem := fluidsynth_problem()):
-            print(problem, file=sys.stderr)
-            audio = False
-        rng = np.random.default_rng([int(cfg.seed), 1])
-        details = [f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"]
-        midis: list[pretty_midi.PrettyMIDI | None] = []
-        phrase_shaped = True
-        if mode == "accompany":
-            roll, midi, info = accompany(run, cfg, rng)
-            print(info, file=sys.stderr)
-            details.append(info)
-            rolls, names, midis, phrase_shaped = roll[None], ["accompaniment"], [midi], False
-        elif mode == "interpolate":
-            seeds = list(cfg.seeds)
-            if len(seeds) != 2:
-                raise UserError(f"seeds={seeds}: give two seeds, seeds=[a,b]")
-            seeds = [number_value("seeds", seed) for seed in seeds]
-            count = number_option(cfg, "steps", positive=True)
-            if count < 2:
-                raise UserError(f"steps={count}: an interpolation needs at least 2 steps")
-            vary = _vary(run, cfg.vary)
-            start, end = (draw_noise(model, 1, s, truncation=cfg.truncation) for s in seeds)
-            noise = interpolation_noise(start, end, count, vary)
-            conditions = condition_phrases(run, 1)
-            if conditions is not None:
-                conditions = np.repeat(conditions, count, axis=0)
-            rolls = binarize(model.generate_numpy(noise, conditions), str(cfg.binarize), rng)
-            names = [f"step-{i:02d}" for i in range(count)]
-            details.append(
-                f"interpolation of {vary or 'all noise'} from seed {seeds[0]} to seed {seeds[1]}"
-            )
-        else:
-            if cfg.get("noise"):
-                noise = _user_noise(run, str(cfg.noise))
-                count = len(next(iter(noise.values())))
-            else:
-                count = number_option(cfg, "n", positive=True)
-                noise = None
-            if cfg.get("bars") is not None:
-                if noise is not None:
-                    raise UserError(
-                        "noise= and bars= cannot be combined: a long piece draws its own noise path"
-                    )
-                bars = number_option(cfg, "bars", positive=True)
-                rolls = binarize(_long_pieces(run, cfg, count, bars), str(cfg.binarize), rng)
-                names = [f"piece-{i:03d}" for i in range(count)]
-                phrase_shaped = bars == spec.n_bars
-                details.append(f"{count} pieces of {bars} bars")
-            else:
-                if noise is None:
-                    noise = draw_noise(model, count, int(cfg.seed), truncation=cfg.truncation)
-                outputs = model.generate_numpy(noise, condition_phrases(run, count))
-                rolls = binarize(outputs, str(cfg.binarize), rng)
-                names = [f"sample-{i:03d}" for i in range(count)]
-        details.append(
+    default_out = run.run_dir / "generated" / mode
+    with output_folder(Path(str(cfg.out)).expanduser() if cfg.get("out") else default_out) as out:
+        audio = audio_usable(bool(cfg.audio), lambda line: print(line, file=sys.stderr))
+        rng = stream_rng(int(cfg.seed), Stream.GENERATE_BINARIZATION)
+        pieces = MODES[mode](run, cfg, rng)
+        pieces.details[:0] = [
+            f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"
+        ]
+        pieces.details.append(
             f"seed {cfg.seed}, binarization {cfg.binarize}, truncation {cfg.truncation},"
             f" tempo {tempo:g} qpm"
         )
-        pieces = []
-        for i, (name, roll) in enumerate(zip(names, rolls, strict=True)):
-            midi = midis[i] if midis else None
-            files = write_piece(out, name, roll, spec, tempo, audio, midi, int(cfg.sample_rate))
-            pieces.append({"name": name, **files})
-        grid = out / "grid.png"
-        save_grid(
-            grid,
-            rolls,
-            spec.with_bars(rolls.shape[1]),
-            columns=4 if phrase_shaped else 1,
-            titles=names,
-        )
-        if phrase_shaped:
-            save_phrases(out / "phrases.npz", rolls, spec)
-        gallery = write_gallery(out, pieces, f"{package}: {mode}", details, grid)
-        print(
-            f"wrote {len(pieces)} {'piece' if len(pieces) == 1 else 'pieces'} to {out} (open {gallery.name})"
-        )
-        return {"out": out, "pieces": pieces, "grid": grid, "gallery": gallery}
+        return write_pieces(out, pieces, run.model.spec, cfg, tempo, audio, f"{package}: {mode}")
+
+
+def write_pieces(
+    out: Path,
+    pieces: Pieces,
+    spec: PhraseSpec,
+    cfg: DictConfig,
+    tempo: float,
+    audio: bool,
+    title: str,
+) -> dict[str, Any]:
+    """Write every piece (MIDI, ``.npz``, PNG, optionally WAV), the grid of all of them,
+    ``phrases.npz`` for phrase-shaped pieces, and the gallery.
+
+    Returns:
+        ``out``, ``pieces`` (per piece, its name and kind -> path), ``grid``, ``gallery``.
+    """
+    written = []
+    for i, (name, roll) in enumerate(zip(pieces.names, pieces.rolls, strict=True)):
+        midi = pieces.midis[i] if pieces.midis else None
+        files = write_piece(out, name, roll, spec, tempo, audio, midi, int(cfg.sample_rate))
+        written.append({"name": name, **files})
+    grid = out / "grid.png"
+    columns = 4 if pieces.phrase_shaped else 1
+    bars = spec.with_bars(pieces.rolls.shape[1])
+    save_grid(grid, pieces.rolls, bars, columns=columns, titles=pieces.names)
+    if pieces.phrase_shaped:
+        save_phrases(out / "phrases.npz", pieces.rolls, spec)
+    gallery = write_gallery(out, written, title, pieces.details, grid)
+    noun = "piece" if len(written) == 1 else "pieces"
+    print(f"wrote {len(written)} {noun} to {out} (open {gallery.name})")
+    return {"out": out, "pieces": written, "grid": grid, "gallery": gallery}
