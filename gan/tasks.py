@@ -203,12 +203,8 @@ class Evaluate(Task):
         every: int,
     ) -> None:
         super().__init__(every)
-        self.trainer, self.tracker, self.count, self.conditions = (
-            trainer,
-            tracker,
-            count,
-            conditions,
-        )
+        self.trainer, self.tracker = trainer, tracker
+        self.count, self.conditions = count, conditions
         self.spec = splits.spec
         self.data_means = metric_means(splits.reference.phrases, self.spec)
         train = splits.train.phrases

@@ -110,12 +110,8 @@ class Trainer:
                 f" {strategy.num_replicas_in_sync} replicas"
             )
         check_serves(model, objective, options)
-        self.model, self.objective, self.strategy, self.options = (
-            model,
-            objective,
-            strategy,
-            options,
-        )
+        self.model, self.objective = model, objective
+        self.strategy, self.options = strategy, options
         self.critic_steps = options.critic_steps
         self.global_batch = options.batch_size
         self.pretrain_steps = options.pretrain_steps

@@ -36,7 +36,7 @@ REPLICA_SCRIPT = textwrap.dedent(
     from gan.builder import build_model, build_objective
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
-    from pianoroll.prepare import load_or_prepare
+    from pianoroll.prepare import load_splits
 
     data_dir, out = sys.argv[1:3]
     with initialize_config_module(config_module="conf", version_base="1.3"):
@@ -45,14 +45,14 @@ REPLICA_SCRIPT = textwrap.dedent(
             overrides=["+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}"],
         )
     tf.config.experimental.enable_op_determinism()
-    dataset, _ = load_or_prepare(cfg.data, data_dir, progress=False)
-    train_set, _ = dataset.split(float(cfg.data.val_fraction), int(cfg.data.split_seed))
+    splits = load_splits(cfg.data, data_dir, progress=False)
+    train_set = splits.train
 
 
     def one_iteration(strategy):
         keras.utils.set_random_seed(int(cfg.seed))
         with strategy.scope():
-            model = build_model(cfg, dataset.spec)
+            model = build_model(cfg, splits.spec)
             objective = build_objective(cfg.train)
         trainer = Trainer(model, objective, strategy, TrainOptions.from_config(cfg.train, cfg.seed))
         variables = model.generator.weights + model.critic.weights
@@ -60,7 +60,7 @@ REPLICA_SCRIPT = textwrap.dedent(
         before = [np.array(v.numpy()) for v in variables]
         stream = batch_stream(
             train_set.phrases, trainer.global_batch, int(cfg.seed),
-            drum_mask=dataset.spec.drum_mask,
+            drum_mask=splits.spec.drum_mask,
         )
         iterator = iter(strategy.experimental_distribute_dataset(stream))
         losses = trainer.iteration(iterator, tf.constant(0, tf.int64))
