@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan.launch import resolve_run as resolve_any_run
 from gan.launch import train_and_report
+from musegan.generator import Mode
 from pianoroll.cli import command
 
 __all__ = ["main", "resolve_run"]
@@ -32,12 +33,13 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path]:
             cfg.model.mode = cfg.mode
         return cfg, run_dir
     if cfg.get("mode") is None:
+        default = Mode.HYBRID
         print(
-            "no +mode given: training hybrid (choose with +mode=jamming|composer|hybrid)",
+            f"no +mode given: training {default} (choose with +mode={'|'.join(Mode)})",
             file=sys.stderr,
         )
         with open_dict(cfg):
-            cfg.mode = OmegaConf.load(resources.files("conf") / "mode" / "hybrid.yaml")
+            cfg.mode = OmegaConf.load(resources.files("conf") / "mode" / f"{default}.yaml")
     return cfg, run_dir
 
 
