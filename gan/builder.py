@@ -22,6 +22,7 @@ from gan.conditions import condition_phrases
 from gan.model import GANModel
 from gan.objectives import Objective
 from gan.options import TrainOptions
+from gan.precision import AUTO, Hardware, choose_precision
 from gan.strategy import make_strategy, set_precision
 from gan.tasks import (
     Evaluate,
@@ -68,6 +69,7 @@ class Run:
         start: the generator step the run starts at (0, or a resumed checkpoint's).
         resumed: whether a checkpoint was restored.
         batches: the distributed iterator of real batches, positioned at ``start``.
+        notes: lines for the run to print (the precision ``auto`` chose, a slow choice).
     """
 
     cfg: DictConfig
@@ -79,6 +81,7 @@ class Run:
     start: int
     resumed: bool
     batches: Iterator
+    notes: tuple[str, ...] = ()
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -119,6 +122,11 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     # First: MultiWorkerMirroredStrategy configures collective ops, which must happen before
     # TensorFlow runs anything (seeding included).
     strategy = make_strategy(options.strategy)
+    precision = choose_precision(options.precision, Hardware.detect())
+    notes = [precision.reason] if options.precision == AUTO else []
+    notes += [precision.warning] if precision.warning else []
+    options = dataclasses.replace(options, precision=precision.precision)
+    cfg.train.precision = precision.precision  # the run's config records the choice
     run_dir = _own_folder(Path(run_dir), strategy)
     keras.utils.set_random_seed(options.seed)
     if options.deterministic:
@@ -145,7 +153,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     if resumed:
         _check_pretraining_kept(run_dir, start, options.pretrain_steps)
     stream = batch_stream(
-        splits.train.phrases,
+        splits.train,
         options.batch_size,
         options.seed,
         start_batch=trainer.batches_before(start),
@@ -153,7 +161,9 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
         drum_mask=splits.spec.drum_mask,
     )
     batches = iter(strategy.experimental_distribute_dataset(stream))
-    return Run(cfg, run_dir, options, splits, trainer, checkpointer, start, resumed, batches)
+    return Run(
+        cfg, run_dir, options, splits, trainer, checkpointer, start, resumed, batches, tuple(notes)
+    )
 
 
 def build_tracker(run: Run, progress: bool) -> RunTracker:

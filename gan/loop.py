@@ -56,6 +56,8 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
     """
     run = build_run(cfg, run_dir, progress)
     with contextlib.closing(build_tracker(run, progress)) as tracker, StopSignals() as stop:
+        for note in run.notes:
+            tracker.message(note)
         if run.resumed:
             tracker.message(f"resumed {run.run_dir} at step {run.start}")
         tasks = build_tasks(run, tracker)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from gan.precision import PRECISIONS
 from pianoroll.errors import UserError
 
-__all__ = ["PRECISIONS", "STRATEGIES", "check_jit", "make_strategy", "set_precision"]
+__all__ = ["STRATEGIES", "check_jit", "make_strategy", "set_precision"]
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -41,7 +41,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def set_precision(name: str) -> None:
-    """Set the Keras global dtype policy (before any layer is built)."""
+    """Set the Keras global dtype policy (before any layer is built); ``auto`` is resolved
+    first (:func:`gan.precision.choose_precision`)."""
     if name not in PRECISIONS:
         raise UserError(
             f"train.precision: unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}"
