@@ -217,7 +217,7 @@ def ours_training(
             objective = build_objective(train_cfg)
         trainer = Trainer(model, objective, strategy, TrainOptions.from_config(train_cfg, cfg.seed))
         batch = int(train_cfg.batch_size)
-        stream = batch_stream(dataset.phrases, batch, int(cfg.seed))
+        stream = batch_stream(dataset, batch, int(cfg.seed))
         iterator = iter(strategy.experimental_distribute_dataset(stream))
         step = [0]
 
@@ -298,7 +298,7 @@ def straightforward_training(data_dir: Path, quick: bool, iterations: int) -> di
             others.append(self.load.others or 0.0)
 
     gan.fit(
-        make_dataset(dataset.phrases, batch, int(cfg.seed)),
+        make_dataset(dataset.phrases_at(slice(None)), batch, int(cfg.seed)),
         steps_per_epoch=iterations + 2,
         epochs=1,
         verbose=0,
@@ -401,7 +401,7 @@ def data_preparation(quick: bool, repeats: int) -> dict[str, Any]:
             "workers": workers,
             "songs_read": dataset.summary.get("songs_read"),
             "phrases": len(dataset),
-            "shape": list(dataset.phrases.shape),
+            "shape": list(dataset.shape),
             "note": "from scratch each run: the source read and cut, no cache",
         },
         "cache_load": {**load_timing, "bytes": size},

@@ -80,8 +80,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     out[f"step {int(trainer.step.numpy())}"] = both(
         trainer.generate(count, Stream.TRAINING_EVALUATION), spec
     )
-    out["data (validation)"] = summary(val_set.phrases, spec)
-    out["data (training)"] = summary(train_set.phrases, spec)
+    out["data (validation)"] = summary(val_set.phrases_at(slice(None)), spec)
+    out["data (training)"] = summary(train_set.phrases_at(slice(None)), spec)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     # Pretraining and adversarial steps cost differently: one median each, the first logged
     # interval of each left out (it includes tracing).

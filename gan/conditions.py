@@ -31,5 +31,5 @@ def condition_phrases(
     """
     if model.condition_index is None:
         return None
-    phrases = (source if isinstance(source, Dataset) else source()).phrases
-    return to_signed(phrases[np.arange(count) % len(phrases)])
+    dataset = source if isinstance(source, Dataset) else source()
+    return to_signed(dataset.phrases_at(np.arange(count) % len(dataset)))

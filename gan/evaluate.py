@@ -86,11 +86,11 @@ def _evaluate(
     where = f"data={run.cfg.data.name}"
     sets = {
         "a": PhraseSet("generated", f"{run.run_dir} step {run.step}", generated, spec),
-        "b": PhraseSet("train", f"{where} train", splits.train.phrases, spec),
+        "b": PhraseSet("train", f"{where} train", splits.train.phrases_at(slice(None)), spec),
     }
     if len(splits.validation):
         sets["floor"] = PhraseSet(
-            "validation", f"{where} validation", splits.validation.phrases, spec
+            "validation", f"{where} validation", splits.validation.phrases_at(slice(None)), spec
         )
     for role, phrase_set in sets.items():
         print(f"{role}: {len(phrase_set.phrases)} phrases from {phrase_set.source}")

@@ -25,7 +25,7 @@ from pianoroll.compare import frechet_distance
 from pianoroll.dataset import Splits
 from pianoroll.evaluation import (
     metric_matrix,
-    metric_means,
+    metrics_by_chunks,
     metrics_for_spec,
     overall_metrics,
     summarize_metrics,
@@ -206,10 +206,12 @@ class Evaluate(Task):
         self.trainer, self.tracker = trainer, tracker
         self.count, self.conditions = count, conditions
         self.spec = splits.spec
-        self.data_means = metric_means(splits.reference.phrases, self.spec)
-        train = splits.train.phrases
+        reference = metrics_by_chunks(splits.reference.chunks(), self.spec)
+        self.data_means = summarize_metrics(reference)
+        train = splits.train
         picked = np.linspace(0, len(train) - 1, min(len(train), EVAL_REFERENCE_PHRASES))
-        self.data_matrix = metric_matrix(metrics_for_spec(train[picked.astype(int)], self.spec))
+        picked_phrases = train.phrases_at(picked.astype(int))
+        self.data_matrix = metric_matrix(metrics_for_spec(picked_phrases, self.spec))
         #: The newest evaluation: (step, metric means).
         self.latest: tuple[int, dict[str, float]] | None = None
 

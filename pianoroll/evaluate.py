@@ -103,7 +103,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, PhraseSpec]:
         files = set(archive.files)
         if "meta" in files:  # a dataset cache
             dataset = Dataset.load(path)
-            return dataset.phrases, dataset.spec
+            return dataset.phrases_at(slice(None)), dataset.spec
         if not {"phrases", "spec"} <= files:
             raise DataError(
                 f"{path}: has arrays {sorted(files)}, expected 'phrases' and 'spec' (written by "
@@ -178,7 +178,9 @@ def _load_data_part(source: str, cfg: DictConfig) -> PhraseSet:
         splits = load_splits(cfg.data, cfg.paths.data_dir)
         dataset = splits.train if part == "train" else splits.validation
     where = f"{source} (data={cfg.data.name})"
-    return PhraseSet(part, where, _binary(dataset.phrases, dataset.spec, where), dataset.spec)
+    return PhraseSet(
+        part, where, _binary(dataset.phrases_at(slice(None)), dataset.spec, where), dataset.spec
+    )
 
 
 def _load_path(path: Path, data_cfg: DictConfig) -> PhraseSet:

@@ -10,7 +10,7 @@ and :func:`overall_metrics` keeps only the summaries.
 from __future__ import annotations
 
 import collections
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "metric_key",
     "metric_matrix",
     "metric_means",
+    "metrics_by_chunks",
     "metrics_for_spec",
     "overall_metrics",
     "split_metric_key",
@@ -92,6 +93,23 @@ def metrics_for_spec(
         track_names=spec.track_names,
         only=only,
     )
+
+
+def metrics_by_chunks(chunks: Iterable[np.ndarray], spec: PhraseSpec) -> dict[str, np.ndarray]:
+    """:func:`metrics_for_spec` of a set of phrases given a chunk at a time, so that a large
+    set is never unpacked whole (every metric is a function of one phrase).
+
+    Args:
+        chunks: ``(k, bars, steps, pitches, tracks)`` binary arrays, the set in order.
+        spec: the phrase spec.
+
+    Returns:
+        Metric key -> ``(N,)`` values over all chunks, NaN where undefined.
+    """
+    parts = [metrics_for_spec(chunk, spec) for chunk in chunks]
+    if not parts:
+        return metrics_for_spec(np.zeros((0, *spec.shape), bool), spec)
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def metric_means(phrases: np.ndarray, spec: PhraseSpec) -> dict[str, float]:

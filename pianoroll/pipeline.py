@@ -4,6 +4,8 @@ Element ``i`` of the stream is a pure function of ``(seed, i)``: epoch ``i // N`
 permutation of the N phrases (a stateless index shuffle) and the transposition of element ``i``
 is drawn from a stateless generator seeded by ``(seed, i)``. So a run that resumes at batch
 ``b`` sees exactly the batches an uninterrupted run sees, with no iterator state to save.
+
+The phrases stay bit-packed in memory; each batch gathers and unpacks only its own rows.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from pianoroll.dataset import Dataset, pack_phrases
 
 __all__ = ["batch_stream", "transpose_phrase"]
 
@@ -48,7 +52,7 @@ def transpose_phrase(
 
 
 def batch_stream(
-    phrases: np.ndarray,
+    data: Dataset | np.ndarray,
     batch_size: int,
     seed: int,
     start_batch: int = 0,
@@ -57,46 +61,63 @@ def batch_stream(
 ) -> tf.data.Dataset:
     """An endless stream of shuffled phrase batches for the critic.
 
+    The phrases stay packed: each batch gathers its packed rows from ``data`` and unpacks only
+    them, so the stream holds no copy of the dataset.
+
     Args:
-        phrases: ``(N, bars, steps, pitches, tracks)``, binary.
+        data: the phrases: a :class:`pianoroll.dataset.Dataset` (packed), or an array
+            ``(N, bars, steps, pitches, tracks)``, binary (packed here).
         batch_size: the global batch size (every batch has exactly this many phrases).
         seed: the shuffle and transposition seed.
         start_batch: the index of the first batch (to resume a run where it stopped).
         max_shift: largest random transposition in semitones (0 for none).
-        drum_mask: per track, whether it is a drum track (never transposed).
+        drum_mask: per track, whether it is a drum track (never transposed); None: the
+            dataset's spec's, or no drums for an array.
 
     Returns:
         A dataset of ``(batch_size, bars, steps, pitches, tracks)`` ``float32`` batches in
         {-1, 1}, prefetched.
     """
-    phrases = np.asarray(phrases, bool)
-    n = len(phrases)
+    if isinstance(data, Dataset):
+        packed, rows, shape = data.packed, data.row_indices(), data.spec.shape
+        if drum_mask is None:
+            drum_mask = data.spec.drum_mask
+    else:
+        phrases = np.asarray(data, bool)
+        packed, rows, shape = pack_phrases(phrases), np.arange(len(phrases)), phrases.shape[1:]
+    n = len(rows)
     if n == 0:
         raise ValueError("no phrases to stream")
-    shape = phrases.shape[1:]
     drum_mask = list(drum_mask) if drum_mask is not None else [False] * shape[-1]
-    # Packed bits keep a large dataset (LPD-5) in memory at one eighth of its boolean size.
-    packed = tf.constant(np.packbits(phrases.reshape(n, -1), axis=1))
-    size = int(np.prod(shape))
+    size, width = int(np.prod(shape)), packed.shape[1]
     bit_shifts = tf.constant(np.arange(7, -1, -1, dtype=np.uint8))
+    seed = tf.constant(seed, tf.int64)
 
-    def unpack(row: tf.Tensor) -> tf.Tensor:
-        bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(row[:, None], bit_shifts), 1)
-        return tf.reshape(tf.cast(tf.reshape(bits, [-1])[:size], tf.bool), shape)
+    def position(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        epoch, place = index // n, index % n
+        return index, tf.random.experimental.index_shuffle(place, tf.stack([seed, epoch]), n - 1)
 
-    def element(index: tf.Tensor) -> tf.Tensor:
-        epoch, position = index // n, index % n
-        order = tf.random.experimental.index_shuffle(position, tf.stack([seed, epoch]), n - 1)
-        phrase = unpack(packed[order])
+    def gather(order: np.ndarray) -> np.ndarray:
+        return packed[rows[order]]
+
+    def transpose(args: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        phrase, index = args
+        return transpose_phrase(phrase, max_shift, drum_mask, tf.stack([seed, index]))
+
+    def batch(index: tf.Tensor, order: tf.Tensor) -> tf.Tensor:
+        bytes_ = tf.numpy_function(gather, [order], tf.uint8, stateful=False)
+        bytes_ = tf.ensure_shape(bytes_, [batch_size, width])
+        bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bytes_[:, :, None], bit_shifts), 1)
+        flat = tf.reshape(bits, [batch_size, width * 8])[:, :size]
+        phrases = tf.cast(tf.reshape(flat, [batch_size, *shape]), tf.bool)
         if max_shift > 0:
-            phrase = transpose_phrase(phrase, max_shift, drum_mask, tf.stack([seed, index]))
-        return tf.cast(phrase, tf.float32) * 2.0 - 1.0
+            phrases = tf.map_fn(transpose, (phrases, index), fn_output_signature=tf.bool)
+        return tf.cast(phrases, tf.float32) * 2.0 - 1.0
 
     first = int(start_batch) * int(batch_size)
-    seed = tf.constant(seed, tf.int64)
-    dataset = tf.data.Dataset.range(first, np.iinfo(np.int64).max)
-    dataset = dataset.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = tf.data.Dataset.range(first, np.iinfo(np.int64).max).map(position)
     dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

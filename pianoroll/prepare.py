@@ -213,7 +213,7 @@ class _Gathered:
         self.sparse += result.get("sparse", 0)
 
     def dataset(self, name: str, spec: PhraseSpec, songs_read: int) -> Dataset:
-        """The phrases kept, unpacked, and a summary of what was read, skipped and kept.
+        """The phrases kept, packed, and a summary of what was read, skipped and kept.
 
         Args:
             name: the data config's name, for the error.
@@ -229,19 +229,17 @@ class _Gathered:
                 f" (skipped: {dict(self.skipped) or 'none'})",
                 "no phrase",
             )
-        size = int(np.prod(spec.shape))
-        phrases = np.unpackbits(np.concatenate(self.parts), axis=1, count=size).view(bool)
-        phrases = phrases.reshape(-1, *spec.shape)
+        packed = np.concatenate(self.parts)
         summary = {
             "songs_read": songs_read,
             "songs_used": len(self.song_names),
             "songs_skipped": dict(sorted(self.skipped.items())),
-            "phrases": len(phrases),
+            "phrases": len(packed),
             "phrases_too_sparse": self.sparse,
             "notes_out_of_range": self.out_of_range,
-            "shape": list(phrases.shape),
+            "shape": [len(packed), *spec.shape],
         }
-        return Dataset(phrases, np.concatenate(self.song_ids), self.song_names, spec, summary)
+        return Dataset(packed, np.concatenate(self.song_ids), self.song_names, spec, summary)
 
 
 def load_or_prepare(
@@ -289,7 +287,7 @@ def format_summary(dataset: Dataset, path: Path) -> str:
         f"songs used      {s.get('songs_used')}",
         f"phrases kept    {s.get('phrases')} (dropped {s.get('phrases_too_sparse')} with too few notes)",
         f"notes dropped   {s.get('notes_out_of_range')} outside the pitch range",
-        f"tensor shape    {tuple(dataset.phrases.shape)} bool",
+        f"tensor shape    {dataset.shape} bool (kept packed, 8 cells a byte)",
         f"cache           {path} ({path.stat().st_size / 2**20:.1f} MiB)",
         f"time            {s.get('seconds')} s with {s.get('workers')} workers",
     ]

@@ -102,7 +102,7 @@ def test_load_or_prepare_writes_the_cache_once(data_cfg, tmp_path, monkeypatch, 
     assert len(calls) == 1  # loaded from the cache
     assert same_path == path
     assert path.stat().st_mtime_ns == written
-    np.testing.assert_array_equal(again.phrases, first.phrases)
+    np.testing.assert_array_equal(again.packed, first.packed)
     np.testing.assert_array_equal(again.song_ids, first.song_ids)
     assert again.song_names == first.song_names
     assert again.summary == first.summary

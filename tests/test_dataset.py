@@ -1,4 +1,4 @@
-"""The prepared dataset: split by song, the ``.npz`` cache, and atomic writes."""
+"""The prepared dataset: packed phrases, split by song, the ``.npz`` cache, and atomic writes."""
 
 import json
 
@@ -32,11 +32,15 @@ def make_dataset() -> Dataset:
     flat[:, -1] = True
     song_ids = np.repeat(np.arange(len(PER_SONG)), PER_SONG).astype(np.int32)
     names = [f"song{k}.mid" for k in range(len(PER_SONG))]
-    return Dataset(phrases, song_ids, names, SPEC, {"songs_read": 12, "phrases": n})
+    return Dataset.from_phrases(phrases, song_ids, names, SPEC, {"songs_read": 12, "phrases": n})
+
+
+def all_phrases(dataset: Dataset) -> np.ndarray:
+    return dataset.phrases_at(np.arange(len(dataset)))
 
 
 def phrase_ids(dataset: Dataset) -> list[int]:
-    flat = dataset.phrases.reshape(len(dataset), -1)[:, :8].astype(int)
+    flat = all_phrases(dataset).reshape(len(dataset), -1)[:, :8].astype(int)
     return sorted((flat * (1 << np.arange(8))).sum(axis=1).tolist())
 
 
@@ -84,14 +88,14 @@ def test_save_load_round_trip(tmp_path):
     data.save(path)
     assert [p.name for p in path.parent.iterdir()] == ["set.npz"]
     loaded = Dataset.load(path)
-    np.testing.assert_array_equal(loaded.phrases, data.phrases)
-    assert loaded.phrases.dtype == bool
+    np.testing.assert_array_equal(all_phrases(loaded), all_phrases(data))
+    assert loaded.packed.dtype == np.uint8
     np.testing.assert_array_equal(loaded.song_ids, data.song_ids)
     assert loaded.song_names == data.song_names
     assert loaded.spec == data.spec
     assert loaded.summary == data.summary
     # Packed bits: about one eighth of a byte a cell.
-    assert path.stat().st_size < data.phrases.size // 4
+    assert path.stat().st_size < len(data) * np.prod(SPEC.shape) // 4
 
 
 def test_the_cache_holds_no_pickle(tmp_path):
@@ -104,9 +108,11 @@ def test_the_cache_holds_no_pickle(tmp_path):
 def test_dataset_checks_its_shapes():
     data = make_dataset()
     with pytest.raises(DataError, match="spec says"):
-        Dataset(data.phrases[:, :1], data.song_ids, data.song_names, SPEC)
+        Dataset.from_phrases(all_phrases(data)[:, :1], data.song_ids, data.song_names, SPEC)
+    with pytest.raises(DataError, match="needs"):
+        Dataset(data.packed[:, :-1], data.song_ids, data.song_names, SPEC)
     with pytest.raises(DataError, match="song ids"):
-        Dataset(data.phrases, data.song_ids[:-1], data.song_names, SPEC)
+        Dataset(data.packed, data.song_ids[:-1], data.song_names, SPEC)
 
 
 def assert_one_line_naming(err: DataError, path) -> None:
@@ -192,12 +198,11 @@ def test_a_failing_save_keeps_the_old_cache(tmp_path, monkeypatch):
     data.save(path)
     before = path.read_bytes()
 
-    def broken_savez(file, **arrays):
-        with open(file, "wb") as f:
-            f.write(b"PK half an archive")
+    def broken_write(member, array, **kwargs):
+        member.write(b"half an array")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_write)
     with pytest.raises(OSError, match="No space"):
         data.subset(data.song_ids < 3).save(path)
     assert path.read_bytes() == before
@@ -208,3 +213,56 @@ def test_write_json_is_atomic_and_readable(tmp_path):
     write_json(tmp_path / "a.json", {"b": np.float32(0.5), "a": [1, 2]})
     assert json.loads((tmp_path / "a.json").read_text()) == {"a": [1, 2], "b": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_a_split_shares_the_packed_phrases_and_copies_none():
+    data = make_dataset()
+    train, val = data.split(0.3, seed=0)
+    assert train.packed is data.packed and val.packed is data.packed
+    assert len(train.rows) + len(val.rows) == len(data)
+    # The split's rows are its phrases, in order.
+    np.testing.assert_array_equal(all_phrases(train), all_phrases(data)[train.rows])
+    np.testing.assert_array_equal(val.phrases_at([1, 0]), all_phrases(data)[val.rows[[1, 0]]])
+    # A split of a split still indexes the original rows.
+    part = train.subset(train.song_ids == train.song_ids[0])
+    assert part.packed is data.packed
+    np.testing.assert_array_equal(all_phrases(part), all_phrases(data)[part.rows])
+
+
+def test_chunks_cover_the_set_in_order_and_a_split_saves_only_its_phrases(tmp_path):
+    data = make_dataset()
+    train, _ = data.split(0.3, seed=0)
+    chunks = list(train.chunks(size=4))
+    assert [len(c) for c in chunks[:-1]] == [4] * (len(chunks) - 1)
+    np.testing.assert_array_equal(np.concatenate(chunks), all_phrases(train))
+    train.save(tmp_path / "train.npz")
+    loaded = Dataset.load(tmp_path / "train.npz")
+    assert loaded.rows is None and len(loaded.packed) == len(train)
+    np.testing.assert_array_equal(all_phrases(loaded), all_phrases(train))
+
+
+def test_loading_splitting_streaming_and_reference_metrics_never_unpack_the_whole_set(
+    tmp_path, monkeypatch
+):
+    from pianoroll.evaluation import metric_means, metrics_by_chunks, summarize_metrics
+    from pianoroll.pipeline import batch_stream
+
+    data = make_dataset()
+    data.save(tmp_path / "set.npz")
+    unpacked = []  # phrases per np.unpackbits call that unpacks phrases
+    real_unpackbits = np.unpackbits
+
+    def counting_unpackbits(rows, *args, **kwargs):
+        if kwargs.get("count") == np.prod(SPEC.shape):
+            unpacked.append(len(rows))
+        return real_unpackbits(rows, *args, **kwargs)
+
+    monkeypatch.setattr(np, "unpackbits", counting_unpackbits)
+    splits = Dataset.load(tmp_path / "set.npz").splits(0.3, seed=0)
+    list(batch_stream(splits.train, 4, seed=0).take(3).as_numpy_iterator())
+    means = summarize_metrics(metrics_by_chunks(splits.reference.chunks(size=2), SPEC))
+    assert unpacked == [2] * (len(splits.reference) // 2) + [1] * (len(splits.reference) % 2)
+    monkeypatch.undo()
+    whole = metric_means(all_phrases(splits.reference), SPEC)
+    assert means.keys() == whole.keys()
+    np.testing.assert_allclose(list(means.values()), list(whole.values()), equal_nan=True)

@@ -59,7 +59,7 @@ REPLICA_SCRIPT = textwrap.dedent(
         variables += [v for opt in trainer.optimizers.values() for v in opt.variables]
         before = [np.array(v.numpy()) for v in variables]
         stream = batch_stream(
-            train_set.phrases, trainer.global_batch, int(cfg.seed),
+            train_set, trainer.global_batch, int(cfg.seed),
             drum_mask=splits.spec.drum_mask,
         )
         iterator = iter(strategy.experimental_distribute_dataset(stream))

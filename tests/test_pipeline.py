@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from pianoroll.pipeline import batch_stream
+from pianoroll.dataset import Dataset
+from pianoroll.pipeline import batch_stream, transpose_phrase
+from pianoroll.spec import PhraseSpec, Track
 
 # (bars, steps, pitches, tracks): 2 bars of 4 steps, 12 pitches, a pitched track and a drum track.
 SHAPE = (2, 4, 12, 2)
@@ -153,3 +156,55 @@ def test_without_a_drum_mask_every_track_is_transposed():
 def test_no_phrases_is_an_error():
     with pytest.raises(ValueError, match="no phrases"):
         batch_stream(np.zeros((0, *SHAPE), bool), 4, seed=0)
+
+
+def reference_stream(phrases, batch_size, seed, start_batch=0, max_shift=0, drum_mask=None):
+    """The stream as it was before the phrases stayed packed: one element at a time, each
+    unpacked from a constant tensor of the whole set. Kept to show the batches are unchanged."""
+    n, shape = len(phrases), phrases.shape[1:]
+    drum_mask = list(drum_mask) if drum_mask is not None else [False] * shape[-1]
+    packed = tf.constant(np.packbits(phrases.reshape(n, -1), axis=1))
+    size = int(np.prod(shape))
+    bit_shifts = tf.constant(np.arange(7, -1, -1, dtype=np.uint8))
+    seed = tf.constant(seed, tf.int64)
+
+    def element(index):
+        epoch, position = index // n, index % n
+        order = tf.random.experimental.index_shuffle(position, tf.stack([seed, epoch]), n - 1)
+        bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[order][:, None], bit_shifts), 1)
+        phrase = tf.reshape(tf.cast(tf.reshape(bits, [-1])[:size], tf.bool), shape)
+        if max_shift > 0:
+            phrase = transpose_phrase(phrase, max_shift, drum_mask, tf.stack([seed, index]))
+        return tf.cast(phrase, tf.float32) * 2.0 - 1.0
+
+    first = start_batch * batch_size
+    dataset = tf.data.Dataset.range(first, np.iinfo(np.int64).max).map(element)
+    return dataset.batch(batch_size, drop_remainder=True)
+
+
+@pytest.mark.parametrize(("start_batch", "max_shift"), [(0, 0), (0, 2), (7, 2)])
+def test_batches_equal_the_unpacked_stream_for_the_same_seed(start_batch, max_shift):
+    rng = np.random.default_rng(0)
+    phrases = rng.random((13, *SHAPE)) < 0.1  # 13: batches straddle the epochs
+    args = dict(seed=3, start_batch=start_batch, max_shift=max_shift, drum_mask=DRUM_MASK)
+    packed = take(batch_stream(phrases, 4, **args), 9)
+    np.testing.assert_array_equal(packed, take(reference_stream(phrases, 4, **args), 9))
+
+
+def test_a_dataset_split_streams_its_own_phrases_from_the_shared_rows():
+    rng = np.random.default_rng(1)
+    phrases = rng.random((12, *SHAPE)) < 0.2
+    spec = PhraseSpec(
+        n_bars=2,
+        steps_per_beat=1,
+        beats_per_bar=4,
+        n_pitches=12,
+        lowest_pitch=60,
+        tracks=(Track("Lead"), Track("Kit", 0, True)),
+    )
+    dataset = Dataset.from_phrases(phrases, np.arange(12) // 2, [f"s{k}" for k in range(6)], spec)
+    train, _ = dataset.split(0.3, seed=0)
+    assert train.packed is dataset.packed
+    streamed = take(batch_stream(train, 4, seed=2, start_batch=1, max_shift=1), 5)
+    expected = take(reference_stream(phrases[train.rows], 4, 2, 1, 1, spec.drum_mask), 5)
+    np.testing.assert_array_equal(streamed, expected)

@@ -52,13 +52,13 @@ def test_prepare_skips_bad_files_by_reason_and_goes_on(midi_dir, compose_prepare
     }
     assert dataset.song_names == ["good0.mid", "good1.mid", "good2.mid"]
     assert dataset.song_ids.tolist() == [0, 0, 1, 1, 2, 2]
-    assert dataset.phrases.dtype == bool
+    phrases = dataset.phrases_at(slice(None))
     # Song k starts with piano pitch 60 + k on the first step, the bass on pitch 36.
     for k in range(3):
-        first = dataset.phrases[2 * k, 0, 0]
+        first = phrases[2 * k, 0, 0]
         assert np.argwhere(first).tolist() == [[36 - LOW, 3], [60 + k - LOW, PIANO]]
     # Second phrase of a song: bar 4, beat 16, piano pitch 60 + k + 16 % 5.
-    assert np.flatnonzero(dataset.phrases[1, 0, 0, :, PIANO]).tolist() == [60 + 1 - LOW]
+    assert np.flatnonzero(phrases[1, 0, 0, :, PIANO]).tolist() == [60 + 1 - LOW]
     assert capsys.readouterr().err == ""
 
 
@@ -105,7 +105,7 @@ def test_prepare_an_lpd_directory_with_bad_files(
     assert dataset.summary["songs_read"] == 5
     assert dataset.summary["songs_skipped"] == {"unreadable": 2, "wrong shape": 1}
     assert dataset.song_names == ["good0.npz", "good1.npz"]
-    assert dataset.phrases.shape == (4, 4, 48, 84, 5)
+    assert dataset.shape == (4, 4, 48, 84, 5)
     assert not sentinel.exists()
 
 
@@ -179,7 +179,7 @@ def test_cli_prepares_and_prints_the_summary(tmp_path, make_song):
     assert "songs skipped   1 (1 unreadable)" in lines
     assert "songs used      2" in lines
     assert "phrases kept    3 (dropped 0 with too few notes)" in lines
-    assert "tensor shape    (3, 4, 48, 84, 5) bool" in lines
+    assert "tensor shape    (3, 4, 48, 84, 5) bool (kept packed, 8 cells a byte)" in lines
     (cache,) = (data_dir / "cache").iterdir()
     assert cache.name.startswith("midi_dir-") and cache.suffix == ".npz"
     assert any(line.startswith("cache ") and str(cache) in line for line in lines)
