@@ -138,7 +138,7 @@ def accompany(
     outputs = model.generate_numpy(_piece_noise(model, cfg, 1, len(real)), real)
     binary = binarize(outputs, str(cfg.binarize), rng)
     binary = binary.reshape(-1, *spec.shape[1:])[:bars]
-    grid = BeatGrid.of(user, spec.steps_per_beat)
+    grid = BeatGrid.of(user, spec.steps_per_quarter)
     instruments = roll_to_instruments(binary, spec, grid, first_step=song.first_downbeat)
     user.instruments.extend(i for k, i in enumerate(instruments) if k != index)
     names = ", ".join(repr(i.name or f"program {i.program}") for i in chosen)

@@ -25,11 +25,16 @@ class DataError(UserError):
 
     Attributes:
         reason: a short category for skip counts (``"unreadable"``, ``"no notes"``, ...).
+        report: counts of what reading found before refusing (sections by meter...), for the
+            summary.
     """
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, reason: str | None = None, report: Mapping[str, int] | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason or "unusable"
+        self.report = dict(report or {})
 
 
 def number_value(

@@ -1,11 +1,36 @@
-"""MIDI input and output: notes to pianoroll on a beat grid, and pianoroll back to notes."""
+"""MIDI input and output: notes to pianoroll on a beat grid, and pianoroll back to notes.
+
+Meter policy
+------------
+A phrase is cut on the grid of the spec's bar (``beats_per_bar`` beats of a ``1/beat_unit``
+note). A file's time signatures divide it into sections, and each section is kept or dropped
+by the policy ``meters`` (``data.source.meters``):
+
+- ``exact``: only the spec's own time signature (4/4 for a 4/4 spec).
+- ``same_length``: any time signature whose bar lasts as long as the spec's (2/2 and 4/4
+  alike, both four quarter notes).
+- ``multiples`` (the default): also bars a whole multiple of the spec's (4/2 is two 4/4 bars,
+  each downbeat of the file a downbeat of the grid), and whole divisors of it (2/4 bars taken in
+  pairs) where the pairing is unambiguous: the section starts on the bar grid that the file's
+  first downbeat sets.
+
+Phrases never cross from one section to another. A first section no longer than one bar of
+its own, shorter than the bar of the section after it (a 1/4 bar before 4/4, the way
+notation programs export a pickup), is a pickup: its notes lead into the first bar, as do notes
+before the first time signature. A file without time signatures is in 4/4 (the MIDI default).
+The summary counts sections by time signature and what happened to them.
+"""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import io
+import math
 import os
 import warnings
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +39,15 @@ import pretty_midi
 from pianoroll.errors import DataError
 from pianoroll.io import atomic_path
 from pianoroll.phrases import SongRoll
+from pianoroll.smf import repair_smf
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
+    "METER_POLICIES",
     "BeatGrid",
     "load_midi",
+    "load_midi_repaired",
+    "meter_sections",
     "midi_to_song",
     "notes_to_roll",
     "read_midi",
@@ -31,6 +60,9 @@ __all__ = [
 
 #: Maps (program, is_drum, name) of a MIDI instrument to a track index, or None to drop it.
 TrackAssigner = Callable[[int, bool, str], "int | None"]
+
+#: The meter policies, strictest first (see the module docstring).
+METER_POLICIES = ("exact", "same_length", "multiples")
 
 
 def notes_to_roll(
@@ -71,9 +103,10 @@ class BeatGrid:
     """The mapping between seconds and pianoroll steps of one MIDI file.
 
     Attributes:
-        beats: ``(n,)`` seconds of each beat, ``n >= 2``; times past the last beat continue at
-            the last beat's length.
-        steps_per_beat: the pianoroll resolution.
+        beats: ``(n,)`` seconds of each quarter note, ``n >= 2``; times past the last one
+            continue at the last one's length.
+        steps_per_beat: the pianoroll resolution, steps per quarter note
+            (:attr:`PhraseSpec.steps_per_quarter`).
     """
 
     beats: np.ndarray
@@ -81,14 +114,13 @@ class BeatGrid:
 
     @classmethod
     def of(cls, midi: pretty_midi.PrettyMIDI, steps_per_beat: int) -> BeatGrid:
-        """The grid of a MIDI file's own beats (so tempo changes are followed).
+        """The grid of a MIDI file's own quarter notes (so tempo changes are followed).
 
-        Raises:
-            ValueError: the file is too short to have two beats.
+        Quarter notes, not pretty_midi's beats: those follow the time signature (halves in
+        2/2, dotted quarters in 6/8), and a step must last as long in every meter.
         """
-        beats = midi.get_beats()
-        if len(beats) < 2:
-            raise ValueError("too short to have a beat grid")
+        quarters = midi.time_to_tick(midi.get_end_time()) // midi.resolution + 2
+        beats = [midi.tick_to_time(q * midi.resolution) for q in range(quarters)]
         return cls(np.asarray(beats, np.float64), int(steps_per_beat))
 
     @classmethod
@@ -114,25 +146,136 @@ class BeatGrid:
         return np.where(beat > last, beats[-1] + (beat - last) * (beats[-1] - beats[-2]), inside)
 
 
+def _parse(source: str | io.BytesIO) -> pretty_midi.PrettyMIDI:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pretty_midi.PrettyMIDI(source)
+
+
+def load_midi_repaired(
+    path: str | os.PathLike[str],
+) -> tuple[pretty_midi.PrettyMIDI, collections.Counter[str]]:
+    """Parse a MIDI file, repairing the faults a strict reader refuses (see
+    :mod:`pianoroll.smf`: out-of-range data bytes clipped, undecodable meta events ignored).
+
+    Returns:
+        The parsed file and the repairs made (empty for a file read as it is).
+
+    Raises:
+        DataError: the file cannot be read as MIDI even so (``reason`` ``"unreadable"``).
+    """
+    try:
+        return _parse(str(path)), collections.Counter()
+    except Exception as err:  # mido and pretty_midi raise many types on corrupt files
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    try:
+        repaired, counts = repair_smf(Path(path).read_bytes())
+        if counts:
+            return _parse(io.BytesIO(repaired)), counts
+    except Exception:  # the repaired file fails too: the first reason is the one to report
+        pass
+    raise DataError(f"{path}: not a readable MIDI file ({reason})", "unreadable")
+
+
 def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:
-    """Parse a MIDI file.
+    """Parse a MIDI file, repaired where it can be (see :func:`load_midi_repaired`).
 
     Raises:
         DataError: the file cannot be read as MIDI (``reason`` ``"unreadable"``).
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pretty_midi.PrettyMIDI(str(path))
-    except Exception as err:  # mido and pretty_midi raise many types on corrupt files
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path}: not a readable MIDI file ({reason})", "unreadable") from None
+    return load_midi_repaired(path)[0]
 
 
-def read_midi(path: str | os.PathLike[str], spec: PhraseSpec, assign: TrackAssigner) -> SongRoll:
-    """Read a MIDI file onto the spec's beat grid (see :func:`midi_to_song`)."""
+def read_midi(
+    path: str | os.PathLike[str],
+    spec: PhraseSpec,
+    assign: TrackAssigner,
+    meters: str = "multiples",
+) -> SongRoll:
+    """Read a MIDI file onto the spec's beat grid (see :func:`midi_to_song`); the repairs made
+    while reading are counted in the song's ``report``."""
     path = Path(path)
-    return midi_to_song(load_midi(path), path, spec, assign)
+    midi, repairs = load_midi_repaired(path)
+    song = midi_to_song(midi, path, spec, assign, meters)
+    song.report.update({f"repaired: {kind}": n for kind, n in repairs.items()})
+    return song
+
+
+def meter_sections(
+    signatures: list[tuple[int, int, int]], n_steps: int, spec: PhraseSpec, meters: str
+) -> tuple[list[tuple[int, int]], int, collections.Counter[str]]:
+    """The sections of a file that the meter policy keeps (see the module docstring).
+
+    Args:
+        signatures: ``(step, numerator, denominator)`` of each time signature, by step.
+        n_steps: the length of the file in steps.
+        spec: the phrase spec (its bar and resolution).
+        meters: the policy, one of :data:`METER_POLICIES`.
+
+    Returns:
+        ``(sections, first_downbeat, fates)``: the kept sections as ``[start, end)`` steps,
+        each cut into bars from its start (the first may start before 0, where a pickup is
+        padded with silence); the step of the file's first downbeat; and per section, counts
+        of ``"<n>/<d> <fate>"`` (fates: ``kept``, ``pickup``, ``other meter``,
+        ``ambiguous downbeat``).
+    """
+    if meters not in METER_POLICIES:
+        raise ValueError(f"meters={meters!r}: use one of {', '.join(METER_POLICIES)}")
+    merged: list[tuple[int, int, int]] = []
+    for step, num, den in signatures or [(0, 4, 4)]:
+        if merged and merged[-1][0] == step:
+            merged.pop()  # two at one step: the later one holds
+        if not merged or merged[-1][1:] != (num, den):
+            merged.append((step, num, den))
+    ends = [s for s, _, _ in merged[1:]] + [max(n_steps, merged[-1][0])]
+    bar = spec.steps_per_bar
+    quarter = spec.steps_per_quarter
+    fates: collections.Counter[str] = collections.Counter()
+    first = 0
+    if len(merged) > 1:
+        (step, num, den), (_, next_num, next_den) = merged[0], merged[1]
+        own_bar, next_bar = Fraction(4 * num, den), Fraction(4 * next_num, next_den)
+        length = Fraction(ends[0] - step, quarter)
+        if length <= own_bar and length < next_bar:
+            fates[f"{num}/{den} pickup"] += 1
+            first = 1
+    origin = merged[first][0]
+    sections = []
+    for (start, num, den), end in zip(merged[first:], ends[first:], strict=True):
+        fate = _fate(Fraction(4 * num, den), (num, den), spec, meters, (start - origin) % bar)
+        fates[f"{num}/{den} {fate}"] += 1
+        if fate == "kept":
+            sections.append((start, end))
+    if sections and sections[0][0] == origin:
+        sections[0] = (origin - math.ceil(origin / bar) * bar, sections[0][1])
+    return sections, origin, fates
+
+
+def _fate(
+    quarters: Fraction, signature: tuple[int, int], spec: PhraseSpec, meters: str, offset: int
+) -> str:
+    """What the policy does with a section: ``kept``, ``other meter`` or ``ambiguous downbeat``.
+
+    Args:
+        quarters: the section's bar in quarter notes.
+        signature: its ``(numerator, denominator)``.
+        spec: the phrase spec.
+        meters: the policy.
+        offset: steps from the bar grid of the file's first downbeat to the section's start.
+    """
+    if signature == (spec.beats_per_bar, spec.beat_unit):
+        return "kept"
+    if meters == "exact":
+        return "other meter"
+    if quarters == spec.bar_quarters:
+        return "kept"
+    if meters == "same_length":
+        return "other meter"
+    if (quarters / spec.bar_quarters).denominator == 1:
+        return "kept"
+    if (spec.bar_quarters / quarters).denominator == 1:
+        return "kept" if offset == 0 else "ambiguous downbeat"
+    return "other meter"
 
 
 def midi_to_song(
@@ -140,33 +283,30 @@ def midi_to_song(
     path: str | os.PathLike[str],
     spec: PhraseSpec,
     assign: TrackAssigner,
+    meters: str = "multiples",
 ) -> SongRoll:
     """Put a parsed MIDI file onto the spec's beat grid.
 
-    Note times are mapped to steps through the file's own beat times (so tempo changes are
-    followed); the first downbeat comes from its time signatures.
+    Note times are mapped to steps through the file's own quarter notes (so tempo changes are
+    followed); the sections to cut and the first downbeat come from its time signatures and the
+    meter policy (see the module docstring).
 
     Args:
         midi: the parsed file.
         path: where it came from (for messages and the song name).
-        spec: the phrase spec (steps per beat, beats per bar, tracks).
+        spec: the phrase spec (resolution, bar, tracks).
         assign: maps each instrument's (program, is_drum, name) to a track index or None (dropped).
+        meters: the meter policy, one of :data:`METER_POLICIES`.
 
     Returns:
-        The song roll ``(time_steps, 128, tracks)``, binary.
+        The song roll ``(time_steps, 128, tracks)``, binary, with its sections and a report
+        counting them by time signature and fate.
 
     Raises:
-        DataError: the file has another meter or no notes; ``reason`` says which, for the
-            skip counts.
+        DataError: no section is in an accepted meter, or the file has no notes; ``reason``
+            says which, for the skip counts.
     """
     path = Path(path)
-    for change in midi.time_signature_changes:
-        if (change.numerator, change.denominator) != (spec.beats_per_bar, 4):
-            raise DataError(
-                f"{path}: time signature {change.numerator}/{change.denominator} is not"
-                f" {spec.beats_per_bar}/4",
-                "other time signature",
-            )
     notes = [
         (note.start, note.end, note.pitch, track)
         for instrument in midi.instruments
@@ -176,19 +316,25 @@ def midi_to_song(
     if not notes:
         raise DataError(f"{path}: no notes in any used track", "no notes")
     start, end, pitch, track = (np.array(column) for column in zip(*notes, strict=True))
-    try:
-        grid = BeatGrid.of(midi, spec.steps_per_beat)
-    except ValueError as err:
-        raise DataError(f"{path}: {err}", "no notes") from None
+    grid = BeatGrid.of(midi, spec.steps_per_quarter)
     starts, ends = grid.to_step(start), grid.to_step(end)
+    roll = notes_to_roll(starts, ends, pitch, track, spec.n_tracks)
     # The first time signature marks the first downbeat; notes before it are a pickup.
     # (pretty_midi's get_downbeats would put a downbeat at 0 s whatever the file says.)
-    changes = midi.time_signature_changes
-    first_downbeat = 0
-    if changes:
-        first_downbeat = int(grid.to_step(np.array([min(c.time for c in changes)]))[0])
-    roll = notes_to_roll(starts, ends, pitch, track, spec.n_tracks)
-    return SongRoll(path.name, roll, first_downbeat)
+    changes = sorted(midi.time_signature_changes, key=lambda c: c.time)
+    steps = grid.to_step(np.array([c.time for c in changes], np.float64))
+    signatures = [(int(s), c.numerator, c.denominator) for s, c in zip(steps, changes, strict=True)]
+    sections, first_downbeat, fates = meter_sections(signatures, len(roll), spec, meters)
+    report = collections.Counter({f"section {fate}": n for fate, n in fates.items()})
+    if not sections:
+        found = ", ".join(sorted({f"{n}/{d}" for _, n, d in signatures}))
+        raise DataError(
+            f"{path}: time signature {found} has no section in a meter of the"
+            f" {spec.time_signature} bar (data.source.meters={meters})",
+            "other time signature",
+            report,
+        )
+    return SongRoll(path.name, roll, first_downbeat, tuple(sections), report)
 
 
 def roll_to_notes(
@@ -279,15 +425,15 @@ def roll_to_midi(
 
     Returns:
         One instrument per track with its name and General MIDI program, drums on the drum
-        channel, the tempo and a ``beats_per_bar``/4 time signature.
+        channel, the tempo and the spec's time signature.
     """
     midi = pretty_midi.PrettyMIDI(
-        initial_tempo=tempo, resolution=max(220, spec.steps_per_beat * 24)
+        initial_tempo=tempo, resolution=max(220, spec.steps_per_quarter * 24)
     )
-    midi.time_signature_changes.append(pretty_midi.TimeSignature(spec.beats_per_bar, 4, 0.0))
-    midi.instruments.extend(
-        roll_to_instruments(roll, spec, BeatGrid.constant(tempo, spec.steps_per_beat), onsets)
-    )
+    signature = pretty_midi.TimeSignature(spec.beats_per_bar, spec.beat_unit, 0.0)
+    midi.time_signature_changes.append(signature)
+    grid = BeatGrid.constant(tempo, spec.steps_per_quarter)
+    midi.instruments.extend(roll_to_instruments(roll, spec, grid, onsets))
     return midi
 
 

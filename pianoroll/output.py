@@ -143,7 +143,7 @@ def to_multitrack(
         )
     return pypianoroll.Multitrack(
         name=name,
-        resolution=spec.steps_per_beat,
+        resolution=spec.steps_per_quarter,
         tempo=np.full(bars * steps, float(tempo)),
         downbeat=downbeat,
         tracks=tracks,

@@ -1,12 +1,16 @@
 """Cutting songs into phrases on downbeats.
 
 A *song roll* is a binary array ``(time_steps, 128, tracks)`` over all 128 MIDI pitches at the
-phrase spec's resolution, plus the step of its first downbeat (a pickup bar comes before it).
+phrase spec's resolution, plus the step of its first downbeat (a pickup bar comes before it)
+and the sections to cut into bars (a song whose meter changes keeps only some; phrases never
+cross from one section to the next).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 
 import numpy as np
 
@@ -23,11 +27,26 @@ class SongRoll:
         name: Song identifier (file name or corpus name).
         roll: ``(time_steps, 128, tracks)``, binary; pitch index is the MIDI pitch.
         first_downbeat: Step of the first downbeat; the steps before it are a pickup.
+        sections: ``[start, end)`` steps cut into bars from ``start`` (which may be negative:
+            silence pads a pickup into a whole bar); None: one section from the bar that holds
+            the pickup to the end.
+        report: counts of what reading found, for the summary (sections by time signature and
+            fate, repairs).
     """
 
     name: str
     roll: np.ndarray
     first_downbeat: int = 0
+    sections: tuple[tuple[int, int], ...] | None = None
+    report: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+    def bar_sections(self, bar: int) -> tuple[tuple[int, int], ...]:
+        """:attr:`sections`, or the one section of a song without them, for bars of ``bar``
+        steps."""
+        if self.sections is not None:
+            return self.sections
+        start = self.first_downbeat - math.ceil(self.first_downbeat / bar) * bar
+        return ((start, len(self.roll)),)
 
 
 @dataclasses.dataclass
@@ -64,8 +83,9 @@ def cut_phrases(song: SongRoll, spec: PhraseSpec, hop_bars: int, min_notes: int)
     """Cut a song into phrases of ``spec.n_bars`` bars that start on downbeats.
 
     The pickup before the first downbeat is kept at the end of a padded first bar, so that the
-    first phrase starts on the bar that contains the pickup. Phrases start every ``hop_bars``
-    bars; an incomplete phrase at the end is dropped.
+    first phrase starts on the bar that contains the pickup. Each of the song's sections is cut
+    on its own: phrases start every ``hop_bars`` bars from its start, and an incomplete phrase
+    at its end is dropped.
 
     Args:
         song: the song; ``song.roll`` is ``(time_steps, 128, tracks)``, binary.
@@ -83,20 +103,31 @@ def cut_phrases(song: SongRoll, spec: PhraseSpec, hop_bars: int, min_notes: int)
     outside = np.concatenate([roll[:, :low], roll[:, high:]], axis=1)
     notes_out_of_range = int(count_onsets(outside.reshape(len(outside), -1)))
     roll = roll[:, low:high]
+    parts, sparse = [np.zeros((0, *spec.shape), bool)], 0
+    for start, end in song.bar_sections(spec.steps_per_bar):
+        phrases, dropped = _cut_section(roll, start, end, spec, hop_bars, min_notes)
+        parts.append(phrases)
+        sparse += dropped
+    return PhraseCut(np.concatenate(parts), notes_out_of_range, sparse)
 
+
+def _cut_section(
+    roll: np.ndarray, start: int, end: int, spec: PhraseSpec, hop_bars: int, min_notes: int
+) -> tuple[np.ndarray, int]:
+    """The phrases of steps ``[start, end)`` of a roll ``(time_steps, pitches, tracks)``, and
+    how many were dropped with too few notes; silence pads the steps before 0."""
+    section = roll[max(start, 0) : max(end, 0)]
+    if start < 0:
+        section = np.concatenate([np.zeros((-start, *roll.shape[1:]), bool), section], axis=0)
     bar = spec.steps_per_bar
-    pad = (-song.first_downbeat) % bar
-    if pad:
-        roll = np.concatenate([np.zeros((pad, *roll.shape[1:]), bool), roll], axis=0)
-    n_bars_total = roll.shape[0] // bar
-    starts = np.arange(0, n_bars_total - spec.n_bars + 1, hop_bars)
+    starts = np.arange(0, len(section) // bar - spec.n_bars + 1, hop_bars)
     length = spec.n_bars * bar
     if starts.size == 0:
-        empty = np.zeros((0, *spec.shape), bool)
-        return PhraseCut(empty, notes_out_of_range, 0)
+        return np.zeros((0, *spec.shape), bool), 0
     # A strided view: phrases share memory with the song until the copy below.
-    windows = np.lib.stride_tricks.sliding_window_view(roll, length, axis=0)[starts * bar]
-    phrases = np.moveaxis(windows, -1, 1).reshape(len(starts), spec.n_bars, bar, *roll.shape[1:])
+    windows = np.lib.stride_tricks.sliding_window_view(section, length, axis=0)[starts * bar]
+    shape = (len(starts), spec.n_bars, bar, *roll.shape[1:])
+    phrases = np.moveaxis(windows, -1, 1).reshape(shape)
     notes = count_onsets(phrases.reshape(len(starts), length, -1))
     keep = notes >= min_notes
-    return PhraseCut(np.ascontiguousarray(phrases[keep]), notes_out_of_range, int((~keep).sum()))
+    return np.ascontiguousarray(phrases[keep]), int((~keep).sum())

@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from pianoroll.errors import DataError
-from pianoroll.midi import notes_to_roll, read_midi, roll_to_notes
+from pianoroll.midi import METER_POLICIES, notes_to_roll, read_midi, roll_to_notes
 from pianoroll.phrases import SongRoll
 from pianoroll.spec import PhraseSpec
 
@@ -138,15 +138,35 @@ class _FileTree(Source):
 class MidiDirectory(_FileTree):
     """Any directory tree of ``.mid``/``.midi`` files, instruments merged into track families.
 
+    Files are read tolerantly (see :mod:`pianoroll.smf`), and their time signatures are
+    followed by the meter policy (see :mod:`pianoroll.midi`).
+
     Args:
         path: the directory.
         families: see :class:`TrackFamilies`; the LPD-5 rules by default.
+        meters: the meter policy, one of :data:`pianoroll.midi.METER_POLICIES`.
+
+    Raises:
+        DataError: an unknown meter policy.
     """
 
     suffixes = (".mid", ".midi")
 
+    def __init__(
+        self,
+        path: str,
+        families: Mapping[str, Sequence[Sequence[int]]] | None = None,
+        meters: str = "multiples",
+    ) -> None:
+        super().__init__(path, families)
+        if meters not in METER_POLICIES:
+            raise DataError(
+                f"data.source.meters={meters}: use one of {', '.join(METER_POLICIES)}", "config"
+            )
+        self.meters = meters
+
     def load_song(self, key: str, spec: PhraseSpec) -> SongRoll:
-        return read_midi(key, spec, TrackFamilies(spec, self.families))
+        return read_midi(key, spec, TrackFamilies(spec, self.families), self.meters)
 
 
 class LPDDirectory(_FileTree):
@@ -192,7 +212,7 @@ class LPDDirectory(_FileTree):
             tracks.append(np.full(len(s), index))
         if not starts or not sum(len(s) for s in starts):
             raise DataError(f"{key}: no notes in any used track", "no notes")
-        factor = Fraction(spec.steps_per_beat, int(resolution))
+        factor = Fraction(spec.steps_per_quarter, int(resolution))
         start = np.round(np.concatenate(starts) * float(factor)).astype(np.int64)
         end = np.round(np.concatenate(ends) * float(factor)).astype(np.int64)
         first_downbeat = 0
@@ -274,15 +294,15 @@ class BachChorales(Source):
         except Exception as err:  # music21 raises many types on malformed scores
             raise DataError(f"{Path(key).name}: cannot be parsed ({err})", "unreadable") from None
         for sig in score.recurse().getElementsByClass(meter.TimeSignature):
-            if (sig.numerator, sig.denominator) != (spec.beats_per_bar, 4):
+            if (sig.numerator, sig.denominator) != (spec.beats_per_bar, spec.beat_unit):
                 raise DataError(
                     f"{Path(key).name}: time signature {sig.ratioString} is not"
-                    f" {spec.beats_per_bar}/4",
+                    f" {spec.time_signature}",
                     "other time signature",
                 )
         parts = self._map_parts(key, list(score.parts), spec)
         starts, ends, pitches, tracks = [], [], [], []
-        spb = spec.steps_per_beat
+        spb = spec.steps_per_quarter
         for index, part in enumerate(parts):
             for note in part.flatten().notes:
                 length = Fraction(note.duration.quarterLength)

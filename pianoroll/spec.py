@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 __all__ = ["LPD5_TRACKS", "PhraseSpec", "Track"]
@@ -47,11 +48,13 @@ class PhraseSpec:
 
     Attributes:
         n_bars: Bars per phrase.
-        steps_per_beat: Time steps per quarter-note beat.
-        beats_per_bar: Beats per bar (4 for 4/4).
+        steps_per_beat: Time steps per beat (a quarter note unless ``beat_unit`` says otherwise).
+        beats_per_bar: Beats per bar, the time signature's numerator (4 for 4/4, 6 for 6/8).
         n_pitches: Number of consecutive MIDI pitches on the pitch axis.
         lowest_pitch: MIDI pitch of pitch index 0.
         tracks: Track metadata, one entry per track channel.
+        beat_unit: The note value of a beat, the time signature's denominator (4: a quarter
+            note, 8: an eighth); a bar lasts ``beats_per_bar * 4 / beat_unit`` quarter notes.
     """
 
     n_bars: int = 4
@@ -65,6 +68,7 @@ class PhraseSpec:
         Track("Tenor", 52),
         Track("Bass", 52),
     )
+    beat_unit: int = 4
 
     def __post_init__(self) -> None:
         tracks = tuple(t if isinstance(t, Track) else Track(**t) for t in self.tracks)
@@ -76,6 +80,15 @@ class PhraseSpec:
                 )
         if not tracks:
             raise ValueError("phrase spec: at least one track is needed")
+        if self.beat_unit not in (1, 2, 4, 8, 16, 32):
+            raise ValueError(
+                f"phrase spec: beat_unit {self.beat_unit} is not a power of 2 up to 32"
+            )
+        if (self.steps_per_beat * self.beat_unit) % 4:
+            raise ValueError(
+                f"phrase spec: {self.steps_per_beat} steps per 1/{self.beat_unit} note is not a"
+                " whole number of steps per quarter note"
+            )
         if self.lowest_pitch < 0 or self.lowest_pitch + self.n_pitches > 128:
             raise ValueError(
                 f"phrase spec: pitches {self.lowest_pitch}..{self.lowest_pitch + self.n_pitches - 1}"
@@ -86,6 +99,21 @@ class PhraseSpec:
     def steps_per_bar(self) -> int:
         """Time steps per bar."""
         return self.steps_per_beat * self.beats_per_bar
+
+    @property
+    def steps_per_quarter(self) -> int:
+        """Time steps per quarter note (the unit of MIDI tempo and of pypianoroll resolution)."""
+        return self.steps_per_beat * self.beat_unit // 4
+
+    @property
+    def bar_quarters(self) -> Fraction:
+        """Quarter notes per bar (4 for 4/4, 3 for 3/4 and 6/8)."""
+        return Fraction(self.beats_per_bar * 4, self.beat_unit)
+
+    @property
+    def time_signature(self) -> str:
+        """The bar as a time signature, ``"4/4"``."""
+        return f"{self.beats_per_bar}/{self.beat_unit}"
 
     @property
     def n_tracks(self) -> int:
