@@ -11,7 +11,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,15 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from pianoroll.cli import command
-from pianoroll.dataset import CACHE_FORMAT, Dataset, Splits
+from pianoroll.dataset import (
+    CACHE_FORMAT,
+    CHUNK_PHRASES,
+    Dataset,
+    Splits,
+    pack_phrases,
+    row_bytes,
+    write_cache,
+)
 from pianoroll.errors import DataError, UserError, number_option
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
@@ -96,66 +106,88 @@ def cache_path(data_cfg: DictConfig, data_dir: str | os.PathLike[str]) -> Path:
 #: One song to read: the source, the song's key, the spec, ``hop_bars`` and ``min_notes``.
 _Job = tuple[Source, str, PhraseSpec, int, int]
 
+#: Songs a worker reads per task: few, so that results in flight stay small however many
+#: files there are.
+_CHUNK_SONGS = 4
+
 
 def _load_and_cut(job: _Job) -> dict[str, Any]:
-    """Worker: one song to phrases, or the reason it was skipped."""
+    """Worker: one song to packed phrases, with what reading found, or why it was skipped."""
     source, key, spec, hop_bars, min_notes = job
     try:
         song = source.load_song(key, spec)
     except DataError as err:
-        return {"key": key, "error": str(err), "reason": err.reason}
+        return {"key": key, "error": str(err), "reason": err.reason, "report": err.report}
     except Exception as err:  # an unforeseen failure on one file must not stop the rest
         return {"key": key, "error": f"{key}: {type(err).__name__}: {err}", "reason": "unreadable"}
     cut = cut_phrases(song, spec, hop_bars, min_notes)
-    size = int(np.prod(spec.shape))  # not -1: a song may have no phrase left to infer it from
     result = {
         "key": key,
         "name": song.name,
-        "phrases": np.packbits(cut.phrases.reshape(len(cut.phrases), size), axis=1),
+        "phrases": pack_phrases(cut.phrases),
         "n": len(cut.phrases),
         "out_of_range": cut.notes_out_of_range,
         "sparse": cut.phrases_too_sparse,
+        "report": dict(song.report),
     }
     if not cut.phrases.size:
         result.update(error=f"{key}: no phrase with enough notes in range", reason="no phrase")
     return result
 
 
-def prepare(data_cfg: DictConfig, workers: int | None = None, progress: bool = True) -> Dataset:
-    """Read all songs of a data config's source and cut them into phrases.
+def prepare(
+    data_cfg: DictConfig,
+    workers: int | None = None,
+    progress: bool = True,
+    cache: str | os.PathLike[str] | None = None,
+) -> Dataset:
+    """Read all songs of a data config's source, cut them into phrases and write the cache.
+
+    Each song's packed phrases go to disk as soon as it is read (``<cache>.partial/``), so the
+    memory used does not grow with the number of songs; an interrupted preparation of the same
+    cache resumes after the last song written, and ends with the same cache as one that ran
+    through.
 
     Args:
         data_cfg: a ``data`` config node (see ``conf/data/``).
         workers: processes to use; None for every core.
         progress: show a progress bar and one line per skipped song.
+        cache: the cache file to write; None: a temporary one (the dataset is returned).
 
     Returns:
-        The dataset, with a summary of what was read, skipped and kept.
+        The dataset (packed), with a summary of what was read, skipped and kept.
 
     Raises:
         DataError: the source has no songs, or none of them gave a phrase.
     """
+    if cache is None:
+        with tempfile.TemporaryDirectory() as folder:
+            return prepare(data_cfg, workers, progress, Path(folder) / "dataset.npz")
     started = time.perf_counter()
     spec = make_spec(data_cfg)
     jobs = _song_jobs(make_source(data_cfg), spec, data_cfg)
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    gathered = _Gathered()
+    journal = _Journal.open(Path(cache), spec, [job[1] for job in jobs])
+    if progress and journal.songs:
+        print(f"resuming after {len(journal.songs)} of {len(jobs)} songs", file=sys.stderr)
     bar = tqdm(
         total=len(jobs),
+        initial=len(journal.songs),
         desc=f"preparing {data_cfg.name}",
         unit="song",
         disable=not progress,
         file=sys.stderr,
     )
-    for result in _run_jobs(jobs, workers):
+    for result in _run_jobs(jobs[len(journal.songs) :], workers):
         bar.update()
         if progress and "error" in result:
             tqdm.write(f"skipped {result['error']}", file=sys.stderr)
-        gathered.add(result)
+        journal.add(result)
     bar.close()
-    dataset = gathered.dataset(str(data_cfg.name), spec, len(jobs))
-    dataset.summary.update(seconds=round(time.perf_counter() - started, 2), workers=workers)
-    return dataset
+    summary = _summary(journal.songs, str(data_cfg.name), spec)
+    summary.update(seconds=round(time.perf_counter() - started, 2), workers=workers)
+    journal.finish(summary)
+    return Dataset.load(cache)
 
 
 def _song_jobs(source: Source, spec: PhraseSpec, data_cfg: DictConfig) -> list[_Job]:
@@ -171,81 +203,134 @@ def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[dict[str, Any]]:
         jobs: the songs to read.
         workers: processes to read them in; 1 reads them in this process.
     """
-    if workers > 1:
+    if workers > 1 and len(jobs) > 1:
         # spawn, not fork: the caller may already run TensorFlow threads, which fork breaks.
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            yield from pool.imap(_load_and_cut, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
+            yield from pool.imap(_load_and_cut, jobs, chunksize=_CHUNK_SONGS)
     else:
         for job in jobs:
             yield _load_and_cut(job)
 
 
 @dataclasses.dataclass
-class _Gathered:
-    """What the songs gave so far, one :func:`_load_and_cut` result at a time.
+class _Journal:
+    """A preparation in progress: ``<cache>.partial/`` holds ``phrases.bin``, the packed
+    phrases of the songs read so far, and ``songs.jsonl``, one line per song read (its key,
+    name, phrase count and counts, never its phrases), each written after the song's phrases.
 
     Attributes:
-        parts: per song that kept a phrase, its phrases as uint8 ``(n, bytes)``, each phrase's
-            cells packed 8 per byte.
-        song_ids: per such song, int32 ``(n,)``: its index in ``song_names``.
-        song_names: the names of the songs that kept a phrase.
-        skipped: skipped songs by reason.
-        out_of_range: notes dropped outside the pitch range.
-        sparse: phrases dropped with too few notes.
+        cache: the cache file it ends as.
+        spec: the phrase spec.
+        folder: the partial folder.
+        songs: the lines of the songs read so far, in job order.
     """
 
-    parts: list[np.ndarray] = dataclasses.field(default_factory=list)
-    song_ids: list[np.ndarray] = dataclasses.field(default_factory=list)
-    song_names: list[str] = dataclasses.field(default_factory=list)
-    skipped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    out_of_range: int = 0
-    sparse: int = 0
+    cache: Path
+    spec: PhraseSpec
+    folder: Path
+    songs: list[dict[str, Any]]
+
+    @classmethod
+    def open(cls, cache: Path, spec: PhraseSpec, keys: list[str]) -> _Journal:
+        """The journal of ``cache``: the songs an interrupted run wrote, if they are the first
+        of ``keys``, else a new one. A line or phrases written half are cut off."""
+        folder = cache.with_name(cache.name + ".partial")
+        songs: list[dict[str, Any]] = []
+        lines = folder / "songs.jsonl"
+        if lines.exists():
+            for line in lines.read_text().splitlines():
+                try:
+                    songs.append(json.loads(line))
+                except json.JSONDecodeError:  # the line being written when it stopped
+                    break
+            if [song["key"] for song in songs] != keys[: len(songs)]:
+                songs = []
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = sum(song.get("n", 0) for song in songs)
+        with open(folder / "phrases.bin", "ab") as file:
+            file.truncate(rows * row_bytes(spec))
+        lines.write_text("".join(json.dumps(song) + "\n" for song in songs))
+        return cls(cache, spec, folder, songs)
 
     def add(self, result: dict[str, Any]) -> None:
-        """Count a song's result and keep its phrases."""
-        if "error" in result:
-            self.skipped[result["reason"]] += 1
+        """Write one song's phrases, then its line."""
+        song = {k: v for k, v in result.items() if k != "phrases"}
         if result.get("n"):
-            self.song_ids.append(np.full(result["n"], len(self.song_names), np.int32))
-            self.song_names.append(result["name"])
-            self.parts.append(result["phrases"])
-        self.out_of_range += result.get("out_of_range", 0)
-        self.sparse += result.get("sparse", 0)
+            with open(self.folder / "phrases.bin", "ab") as file:
+                file.write(result["phrases"].tobytes())
+        with open(self.folder / "songs.jsonl", "a") as file:
+            file.write(json.dumps(song) + "\n")
+        self.songs.append(song)
 
-    def dataset(self, name: str, spec: PhraseSpec, songs_read: int) -> Dataset:
-        """The phrases kept, packed, and a summary of what was read, skipped and kept.
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Write the cache from the partial folder (atomically), then remove the folder."""
+        kept = [song for song in self.songs if song.get("n")]
+        song_ids = np.repeat(np.arange(len(kept), dtype=np.int32), [s["n"] for s in kept])
+        width = row_bytes(self.spec)
 
-        Args:
-            name: the data config's name, for the error.
-            spec: the phrase spec.
-            songs_read: how many songs the source has.
+        def chunks() -> Iterator[np.ndarray]:
+            with open(self.folder / "phrases.bin", "rb") as file:
+                while block := file.read(CHUNK_PHRASES * width):
+                    yield np.frombuffer(block, np.uint8).reshape(-1, width)
 
-        Raises:
-            DataError: no song kept a phrase.
-        """
-        if not self.parts:
-            raise DataError(
-                f"{name}: none of the {songs_read} songs gave a phrase"
-                f" (skipped: {dict(self.skipped) or 'none'})",
-                "no phrase",
-            )
-        packed = np.concatenate(self.parts)
-        summary = {
-            "songs_read": songs_read,
-            "songs_used": len(self.song_names),
-            "songs_skipped": dict(sorted(self.skipped.items())),
-            "phrases": len(packed),
-            "phrases_too_sparse": self.sparse,
-            "notes_out_of_range": self.out_of_range,
-            "shape": [len(packed), *spec.shape],
-        }
-        return Dataset(packed, np.concatenate(self.song_ids), self.song_names, spec, summary)
+        names = [song["name"] for song in kept]
+        write_cache(self.cache, self.spec, chunks(), len(song_ids), song_ids, names, summary)
+        shutil.rmtree(self.folder)
+
+
+def _summary(songs: list[dict[str, Any]], name: str, spec: PhraseSpec) -> dict[str, Any]:
+    """What the songs gave: counts of songs by what happened to them, of phrases, notes,
+    sections by time signature and fate, and repairs.
+
+    Args:
+        songs: the journal lines of every song, in order.
+        name: the data config's name, for the error.
+        spec: the phrase spec.
+
+    Raises:
+        DataError: no song kept a phrase.
+    """
+    skipped = collections.Counter(song["reason"] for song in songs if "error" in song)
+    report: collections.Counter[str] = collections.Counter()
+    for song in songs:
+        report.update(song.get("report", {}))
+    used = [song for song in songs if song.get("n")]
+    if not used:
+        raise DataError(
+            f"{name}: none of the {len(songs)} songs gave a phrase"
+            f" (skipped: {dict(skipped) or 'none'})",
+            "no phrase",
+        )
+    n = sum(song["n"] for song in used)
+    dropped = ("other meter", "ambiguous downbeat")
+    return {
+        "songs_read": len(songs),
+        "songs_used": len(used),
+        "songs_skipped": dict(sorted(skipped.items())),
+        "songs_partly_used": sum(
+            any(k.endswith(dropped) for k in song.get("report", {})) for song in used
+        ),
+        "songs_repaired": sum(
+            any(k.startswith("repaired") for k in song.get("report", {})) for song in songs
+        ),
+        "sections": {
+            k.removeprefix("section "): v for k, v in sorted(report.items()) if "section" in k
+        },
+        "repairs": {
+            k.removeprefix("repaired: "): v for k, v in sorted(report.items()) if "repaired" in k
+        },
+        "phrases": n,
+        "phrases_too_sparse": sum(song.get("sparse", 0) for song in songs),
+        "notes_out_of_range": sum(song.get("out_of_range", 0) for song in songs),
+        "shape": [n, *spec.shape],
+    }
 
 
 def load_or_prepare(
     data_cfg: DictConfig, data_dir: str | os.PathLike[str], progress: bool = True
 ) -> tuple[Dataset, Path]:
-    """Load the cache of a data config, preparing and writing it first if there is none.
+    """Load the cache of a data config, preparing and writing it first if there is none (or
+    resuming an interrupted preparation).
 
     Returns:
         The dataset and its cache path.
@@ -255,9 +340,7 @@ def load_or_prepare(
         return Dataset.load(path), path
     if progress:
         print(f"no cache for data={data_cfg.name}; preparing it", file=sys.stderr)
-    dataset = prepare(data_cfg, progress=progress)
-    dataset.save(path)
-    return dataset, path
+    return prepare(data_cfg, progress=progress, cache=path), path
 
 
 def load_splits(
@@ -276,15 +359,24 @@ def load_splits(
     return splits
 
 
+def _counts(counts: dict[str, int]) -> str:
+    """``{"a": 1, "b": 2}`` as ``" (1 a, 2 b)"``, or nothing when empty."""
+    listed = ", ".join(f"{n} {what}" for what, n in counts.items())
+    return f" ({listed})" if listed else ""
+
+
 def format_summary(dataset: Dataset, path: Path) -> str:
     """A human-readable summary of a prepared dataset."""
     s = dataset.summary
-    skipped = ", ".join(f"{n} {reason}" for reason, n in s.get("songs_skipped", {}).items())
+    skipped, sections = s.get("songs_skipped", {}), s.get("sections", {})
+    repairs = s.get("repairs", {})
     lines = [
         f"songs read      {s.get('songs_read')}",
-        f"songs skipped   {sum(s.get('songs_skipped', {}).values())}"
-        + (f" ({skipped})" if skipped else ""),
-        f"songs used      {s.get('songs_used')}",
+        f"songs skipped   {sum(skipped.values())}{_counts(skipped)}",
+        f"songs used      {s.get('songs_used')}"
+        f" ({s.get('songs_partly_used', 0)} with sections in other meters left out)",
+        f"sections        {sum(sections.values())}{_counts(sections)}",
+        f"songs repaired  {s.get('songs_repaired', 0)}{_counts(repairs)}",
         f"phrases kept    {s.get('phrases')} (dropped {s.get('phrases_too_sparse')} with too few notes)",
         f"notes dropped   {s.get('notes_out_of_range')} outside the pitch range",
         f"tensor shape    {dataset.shape} bool (kept packed, 8 cells a byte)",
@@ -303,8 +395,7 @@ def main(cfg: DictConfig) -> None:
         print(f"cache is up to date: {path}")
     else:
         workers = None if cfg.workers is None else number_option(cfg, "workers", int, 1)
-        dataset = prepare(cfg.data, workers=workers)
-        dataset.save(path)
+        dataset = prepare(cfg.data, workers=workers, cache=path)
     print(format_summary(dataset, path))
 
 

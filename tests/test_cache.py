@@ -84,9 +84,9 @@ def test_load_or_prepare_writes_the_cache_once(data_cfg, tmp_path, monkeypatch, 
     calls = []
     real_prepare = prepare_module.prepare
 
-    def counting_prepare(cfg, workers=None, progress=True):
+    def counting_prepare(cfg, workers=None, progress=True, cache=None):
         calls.append(cfg.source.path)
-        return real_prepare(cfg, workers=1, progress=False)
+        return real_prepare(cfg, workers=1, progress=False, cache=cache)
 
     monkeypatch.setattr(prepare_module, "prepare", counting_prepare)
     data_dir = tmp_path / "data"

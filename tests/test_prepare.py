@@ -44,6 +44,10 @@ def test_prepare_skips_bad_files_by_reason_and_goes_on(midi_dir, compose_prepare
         "songs_read": 8,
         "songs_used": 3,
         "songs_skipped": {"no phrase": 1, "other time signature": 1, "unreadable": 3},
+        "songs_partly_used": 0,
+        "songs_repaired": 0,
+        "sections": {"3/4 other meter": 1, "4/4 kept": 4},
+        "repairs": {},
         "phrases": 6,  # 8 bars, 4-bar phrases, hop 4: two a song
         "phrases_too_sparse": 2,  # the two phrases of the song with every note out of range
         "notes_out_of_range": 32,
@@ -177,7 +181,9 @@ def test_cli_prepares_and_prints_the_summary(tmp_path, make_song):
     lines = result.stdout.splitlines()
     assert "songs read      3" in lines
     assert "songs skipped   1 (1 unreadable)" in lines
-    assert "songs used      2" in lines
+    assert "songs used      2 (0 with sections in other meters left out)" in lines
+    assert "sections        2 (2 4/4 kept)" in lines
+    assert "songs repaired  0" in lines
     assert "phrases kept    3 (dropped 0 with too few notes)" in lines
     assert "tensor shape    (3, 4, 48, 84, 5) bool (kept packed, 8 cells a byte)" in lines
     (cache,) = (data_dir / "cache").iterdir()
