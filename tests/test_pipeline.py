@@ -194,14 +194,8 @@ def test_batches_equal_the_unpacked_stream_for_the_same_seed(start_batch, max_sh
 def test_a_dataset_split_streams_its_own_phrases_from_the_shared_rows():
     rng = np.random.default_rng(1)
     phrases = rng.random((12, *SHAPE)) < 0.2
-    spec = PhraseSpec(
-        n_bars=2,
-        steps_per_beat=1,
-        beats_per_bar=4,
-        n_pitches=12,
-        lowest_pitch=60,
-        tracks=(Track("Lead"), Track("Kit", 0, True)),
-    )
+    tracks = (Track("Lead"), Track("Kit", 0, True))
+    spec = PhraseSpec(n_bars=2, steps_per_beat=1, n_pitches=12, lowest_pitch=60, tracks=tracks)
     dataset = Dataset.from_phrases(phrases, np.arange(12) // 2, [f"s{k}" for k in range(6)], spec)
     train, _ = dataset.split(0.3, seed=0)
     assert train.packed is dataset.packed
