@@ -105,7 +105,9 @@ def test_dataset_cache_midi_directory_and_floor(tmp_path, make_song, capsys):
         make_song(songs / f"song{i}.mid", bars=8, pitch=60 + i)
     (songs / "broken.mid").write_bytes(b"MThd broken")
     cache = phrases(30, 4, spec)
-    Dataset(cache, np.arange(30) // 10, ["x", "y", "z"], spec).save(tmp_path / "cache.npz")
+    Dataset.from_phrases(cache, np.arange(30) // 10, ["x", "y", "z"], spec).save(
+        tmp_path / "cache.npz"
+    )
     save_phrases(tmp_path / "floor.npz", phrases(10, 5, spec), spec)
 
     overrides = [
