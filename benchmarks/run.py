@@ -39,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,37 +87,17 @@ def _compose(*overrides: str) -> Any:
         return compose("musegan", overrides=list(overrides))
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+    """What the figures were measured on: the host (its kind, CPU model, vector and matrix
+    extensions, GPUs with their memory) and the software."""
     import keras
     import tensorflow as tf
 
-    flags = _cpu_flags()
+    from gan.precision import Hardware
+
     return {
-        "cpu": _cpu_model(),
+        "host": Hardware.detect().report(),
         "cores": os.cpu_count(),
-        "bf16_instructions": sorted(f for f in flags if "bf16" in f or f.startswith("amx")),
-        "gpus": len(tf.config.list_physical_devices("GPU")),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 Linux)"),
@@ -170,19 +149,6 @@ def _reference_config(data_dir: Path, quick: bool, precision: str, jit: bool) ->
     )
 
 
-@contextlib.contextmanager
-def _precision(name: str) -> Iterator[None]:
-    import keras
-
-    from gan.strategy import set_precision
-
-    set_precision(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def _gflops(flops: Any) -> dict[str, float]:
     return {
         "matrix_gflop": flops.matrix / 1e9,
@@ -200,7 +166,7 @@ def ours_training(
     from benchmarks.flops import count_flops, function_flops
     from gan.builder import build_model, build_objective
     from gan.options import TrainOptions
-    from gan.strategy import make_strategy
+    from gan.strategy import make_strategy, precision_policy
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_or_prepare
@@ -211,7 +177,7 @@ def ours_training(
     if train_cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
-    with _precision(precision):
+    with precision_policy(precision):
         with strategy.scope():
             model = build_model(cfg, dataset.spec)
             objective = build_objective(train_cfg)
@@ -444,6 +410,10 @@ def _target(value: float, target: float, quick: bool) -> str:
 def table(result: dict[str, Any]) -> str:
     """The results as a plain-text table."""
     lines = []
+    host = result.get("machine", {}).get("host")
+    if host:
+        extensions = ", ".join(host["extensions"]) or "none"
+        lines.append(f"host: {host['kind']}; {host['cpu']}; extensions: {extensions}")
     quick = bool(result.get("quick"))
     peak = result.get("peak")
     if peak:

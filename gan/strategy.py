@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import keras
 import tensorflow as tf
 
 from gan.precision import PRECISIONS
 from pianoroll.errors import UserError
 
-__all__ = ["STRATEGIES", "check_jit", "make_strategy", "set_precision"]
+__all__ = ["STRATEGIES", "check_jit", "make_strategy", "precision_policy", "set_precision"]
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
@@ -48,6 +51,17 @@ def set_precision(name: str) -> None:
             f"train.precision: unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}"
         )
     keras.mixed_precision.set_global_policy(name)
+
+
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Inside the block, layers are built with the dtype policy ``name``; float32 after it
+    (for tools that build models in several precisions in one process)."""
+    set_precision(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def check_jit(requested: bool, recurrent: bool, n_gpus: int) -> bool:

@@ -57,5 +57,42 @@ def test_benchmark_run_quick_writes_every_section(tmp_path):
     assert 1.0 < zero_path / forward <= 2.0 + 1e-6
     assert data["sampling"]["shape"][0] == data["sampling"]["phrases"]
     assert data["data"]["prepare"]["phrases"] > 0 and data["data"]["cache_load"]["seconds"] >= 0
-    for heading in ("matrix-product peak", "training iteration", "sampling", "load cache"):
+    for heading in (
+        "host: ",
+        "matrix-product peak",
+        "training iteration",
+        "sampling",
+        "load cache",
+    ):
         assert heading in result.stdout
+    host = data["machine"]["host"]
+    assert host["kind"] and host["cpu"] and isinstance(host["extensions"], list)
+
+
+def test_device_check_runs_every_section_on_the_cpu_and_says_no_gpu_was_found(tmp_path):
+    """``python -m benchmarks.device`` without a GPU: every section at tiny sizes on the CPU."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.device", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no GPU found" in result.stderr
+    report = json.loads((tmp_path / "device.json").read_text())
+    assert report["gpu_found"] is False and report["mode"].startswith("no GPU found")
+    assert report["host"]["kind"]
+    runs = report["training"]["runs"]
+    assert set(runs) == {"float32", "float32_xla", "mixed_bfloat16", "mixed_float16"}
+    for name, run in runs.items():
+        assert "error" not in run, (name, run)
+        assert run["finite_losses"] and run["iterations_per_second"] > 0, name
+    mirrored = report["mirrored"]
+    assert mirrored["replicas"] == 2 and mirrored["same_update"], mirrored
+    assert report["recurrent"]["iterations_per_second"] > 0
+    assert report["recurrent"]["finite_losses"]
+    assert report["sampling"]["phrases_per_second"] > 0
+    table = (tmp_path / "device.md").read_text()
+    assert "no GPU found" in table and "mirrored over 2 devices | same update" in table
+    assert table.strip() in result.stdout
