@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,28 @@ from gan.checkpoint import Checkpointer
 from gan.noise import Stream
 from gan.options import TrainOptions
 from gan.trainer import Trainer
-from pianoroll.evaluation import metric_means
+from pianoroll.dataset import Dataset
+from pianoroll.evaluation import metrics_by_chunks, summarize_metrics
 from pianoroll.prepare import load_splits
 from pianoroll.values import binarize_bernoulli, binarize_threshold
 
 
-def summary(binary: np.ndarray, spec: Any) -> dict[str, float]:
-    """The progress figures of binary phrases ``(N, bars, steps, pitches, tracks)``."""
-    means = metric_means(binary, spec)
+def summary(phrases: np.ndarray | Dataset, spec: Any) -> dict[str, float]:
+    """The progress figures of binary phrases ``(N, bars, steps, pitches, tracks)``, or of a
+    packed dataset of them, which is read a chunk at a time rather than unpacked whole."""
+    chunks = phrases.chunks() if isinstance(phrases, Dataset) else [phrases]
+    tally = {"notes": 0, "steps": 0}
+
+    def counted(parts: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        # The notes are tallied on the way through, so that a dataset is unpacked only once.
+        for part in parts:
+            tally["notes"] += int(part.sum())
+            tally["steps"] += int(np.prod(part.shape[:3]))
+            yield part
+
+    means = summarize_metrics(metrics_by_chunks(counted(chunks), spec))
     return {
-        "notes_per_step": float(binary.sum(axis=(3, 4)).mean()),
+        "notes_per_step": tally["notes"] / tally["steps"] if tally["steps"] else float("nan"),
         "pitch_range": means["pitch_range"],
         "in_scale_rate": means["in_scale_rate"],
         "polyphony_rate": means["polyphony_rate"],
@@ -80,8 +93,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     out[f"step {int(trainer.step.numpy())}"] = both(
         trainer.generate(count, Stream.TRAINING_EVALUATION), spec
     )
-    out["data (validation)"] = summary(val_set.phrases_at(slice(None)), spec)
-    out["data (training)"] = summary(train_set.phrases_at(slice(None)), spec)
+    out["data (validation)"] = summary(val_set, spec)
+    out["data (training)"] = summary(train_set, spec)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     # Pretraining and adversarial steps cost differently: one median each, the first logged
     # interval of each left out (it includes tracing).

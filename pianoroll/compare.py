@@ -17,7 +17,10 @@ distribution over each set of phrases. This module compares two such sets:
 - :func:`compare_sets` does all of the above for every metric key and returns a
   JSON-serializable dictionary (the input of :func:`pianoroll.report.write_report`).
 
-Every function is pure: inputs are never modified. Set *b* is always the reference.
+Every function is pure: inputs are never modified. Set *b* is always the reference. The sets of
+:func:`compare_sets` and :func:`memorization` may be arrays or packed
+:class:`pianoroll.dataset.Dataset` objects; a dataset is unpacked ``chunk_size`` phrases at a
+time, never whole, and gives exactly the results of its unpacked array.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from pianoroll.evaluation import metric_matrix, metrics_for_spec
+from pianoroll.dataset import CHUNK_PHRASES, Dataset
+from pianoroll.evaluation import metric_matrix, metrics_by_chunks, metrics_for_spec
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -53,7 +57,7 @@ _KDE_BLOCK = 1 << 20
 # Rows per block of the nearest-neighbour search (float32 rows of a few 10k cells each).
 _NN_ROWS = 2048
 
-# The generated set is converted to float32 once if it takes at most this many bytes.
+# A generated array is converted to float32 once if it takes at most this many bytes.
 _NN_WHOLE_BYTES = 1 << 30
 
 
@@ -296,7 +300,11 @@ def _flat_bits(x: Any, name: str) -> np.ndarray:
 
 
 def memorization(
-    generated: Any, training: Any, *, threshold: float = DEFAULT_THRESHOLD
+    generated: Any,
+    training: Any,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    chunk_size: int = CHUNK_PHRASES,
 ) -> dict[str, Any]:
     """Share of generated phrases that copy a training phrase exactly or nearly.
 
@@ -314,13 +322,18 @@ def memorization(
 
     The search is exhaustive. ``d(x, y) = |x| + |y| - 2 x.y``, with the dot products computed
     block by block as float32 matrix products (exact for fewer than 2**24 cells) over the cells
-    that are active in at least one phrase of either set. 5,000 x 20,000 random phrases of
-    21,504 cells (the chorale shape) take about 45 s on two cores.
+    that are active in at least one phrase of either set. Every distance is an exact integer,
+    so the result does not depend on the blocks: a packed dataset, unpacked ``chunk_size``
+    phrases at a time, gives the result of its unpacked array. 5,000 x 20,000 random phrases
+    of 21,504 cells (the chorale shape) take about 45 s on two cores.
 
     Args:
-        generated: ``(N, ...)`` binary (bool) phrases.
-        training: ``(M, ...)`` binary (bool) phrases of the same shape per phrase.
+        generated: ``(N, ...)`` binary (bool) phrases, or a packed
+            :class:`pianoroll.dataset.Dataset` of N phrases.
+        training: ``(M, ...)`` binary (bool) phrases of the same shape per phrase, or a packed
+            dataset of M such phrases.
         threshold: Largest relative distance of a near copy, in [0, 1].
+        chunk_size: Phrases of a dataset unpacked at a time.
 
     Returns:
         A dict with:
@@ -336,12 +349,15 @@ def memorization(
 
     Raises:
         TypeError: an input is not bool.
-        ValueError: the phrase shapes differ, or ``threshold`` is not in [0, 1].
+        ValueError: the phrase shapes differ, ``threshold`` is not in [0, 1] or
+            ``chunk_size`` is not positive.
     """
     threshold = float(threshold)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-    gen, train = _flat_sets(generated, training)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    gen, train = _flat_sets(generated, training, chunk_size)
     result: dict[str, Any] = {
         "exact_share": math.nan,
         "near_share": math.nan,
@@ -352,7 +368,7 @@ def memorization(
     }
     if len(gen) == 0 or len(train) == 0:
         return result
-    nearest = _nearest(*_used_cells(gen, train))
+    nearest = _nearest(gen, train)
     # Rounding: the float32 distances are integers, relative ones get a tolerance.
     relative = nearest.relative.astype(np.float64)
     result.update(
@@ -365,38 +381,81 @@ def memorization(
     return result
 
 
-def _flat_sets(generated: Any, training: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Both sets flattened by :func:`_flat_bits`, after checking their phrases' shapes match.
+@dataclasses.dataclass(frozen=True)
+class _Bits:
+    """A set of binary phrases flattened to ``(n, cells)`` bool rows, read a block at a time.
+
+    Attributes:
+        source: ``(n, cells)`` bool, or a packed dataset of n phrases, which is only ever
+            unpacked a block at a time.
+        rows: phrases per block.
+    """
+
+    source: np.ndarray | Dataset
+    rows: int
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def used(self) -> np.ndarray:
+        """``(cells,)`` bool: the cells active in at least one phrase."""
+        if not isinstance(self.source, Dataset):
+            return self.source.any(axis=0)
+        # The union of packed rows is the packed union: no phrase needs unpacking.
+        union = np.zeros(self.source.packed.shape[1], np.uint8)
+        for start in range(0, len(self.source), self.rows):
+            block = self.source.packed_at(slice(start, start + self.rows))
+            union |= np.bitwise_or.reduce(block, axis=0)
+        return np.unpackbits(union, count=int(np.prod(self.source.spec.shape))).view(bool)
+
+    def block(self, start: int, cells: np.ndarray | None) -> np.ndarray:
+        """Bool ``(k, cells)``: up to ``rows`` phrases from ``start``, only the ``cells`` where
+        that boolean mask is set (every cell for None)."""
+        if isinstance(self.source, Dataset):
+            part = self.source.phrases_at(slice(start, start + self.rows))
+            part = part.reshape(len(part), -1)
+        else:
+            part = self.source[start : start + self.rows]
+        return part if cells is None else part[:, cells]
+
+
+def _flat_sets(generated: Any, training: Any, chunk_size: int) -> tuple[_Bits, _Bits]:
+    """Both sets as :class:`_Bits`, after checking their phrases' shapes match.
+
+    Arrays are flattened by :func:`_flat_bits` and read :data:`_NN_ROWS` phrases at a time,
+    datasets ``chunk_size`` at a time.
 
     Returns:
-        ``(generated, training)``: bool ``(N, cells)`` and ``(M, cells)``.
+        ``(generated, training)`` of N and M phrases.
 
     Raises:
         TypeError: a set is not bool.
         ValueError: the phrase shapes differ, or a set is a scalar.
     """
-    gen_raw, train_raw = np.asarray(generated), np.asarray(training)
-    if gen_raw.shape[1:] != train_raw.shape[1:]:
+    sets = [x if isinstance(x, Dataset) else np.asarray(x) for x in (generated, training)]
+    gen_shape, train_shape = (x.shape[1:] for x in sets)
+    if gen_shape != train_shape:
         raise ValueError(
-            f"generated phrases have shape {gen_raw.shape[1:]}, training phrases "
-            f"{train_raw.shape[1:]}"
+            f"generated phrases have shape {gen_shape}, training phrases {train_shape}"
         )
-    return _flat_bits(gen_raw, "generated"), _flat_bits(train_raw, "training")
+    gen, train = (
+        _Bits(x, chunk_size) if isinstance(x, Dataset) else _Bits(_flat_bits(x, name), _NN_ROWS)
+        for x, name in zip(sets, ("generated", "training"), strict=True)
+    )
+    return gen, train
 
 
-def _used_cells(gen: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both bool sets ``(N, cells)``, ``(M, cells)`` without the cells inactive in all phrases.
+def _used_cells(gen: _Bits, train: _Bits) -> np.ndarray | None:
+    """The boolean mask of the cells active in some phrase of either set; None if all are.
 
     Raises:
         ValueError: too many cells are left for exact float32 sums.
     """
     # Cells never active in either set add nothing to any distance.
-    used = gen.any(axis=0) | train.any(axis=0)
-    if not used.all():
-        gen, train = gen[:, used], train[:, used]
-    if gen.shape[1] >= 1 << 24:
-        raise ValueError(f"phrases of {gen.shape[1]} cells are too long for exact float32 sums")
-    return gen, train
+    used = gen.used() | train.used()
+    if int(used.sum()) >= 1 << 24:
+        raise ValueError(f"phrases of {int(used.sum())} cells are too long for exact float32 sums")
+    return None if used.all() else used
 
 
 @dataclasses.dataclass
@@ -440,24 +499,37 @@ class _Nearest:
         self.relative[rows] = np.minimum(self.relative[rows], relative.min(axis=1))
 
 
-def _nearest(gen: np.ndarray, train: np.ndarray) -> _Nearest:
-    """Exhaustive nearest-neighbour search of bool ``(N, cells)`` in bool ``(M, cells)``.
+def _float_rows(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bool ``(k, cells)`` as float32 ``(k, cells)`` and their active cells, float32 ``(k,)``."""
+    return bits.astype(np.float32), bits.sum(axis=1, dtype=np.int64).astype(np.float32)
+
+
+def _nearest(gen: _Bits, train: _Bits) -> _Nearest:
+    """Exhaustive nearest-neighbour search of the N generated phrases among the M training ones.
 
     ``d(x, y) = |x| + |y| - 2 x.y``, the dot products computed block by block as float32
-    matrix products, exact for fewer than 2**24 cells.
+    matrix products over the used cells (:func:`_used_cells`), exact for fewer than 2**24
+    cells. Every training block is read once; a generated array of at most
+    :data:`_NN_WHOLE_BYTES` as float32 is converted once, other generated sets are read again
+    for every training block.
     """
+    cells = _used_cells(gen, train)
     n = len(gen)
-    gen_count = gen.sum(axis=1, dtype=np.int64).astype(np.float32)
-    train_count = train.sum(axis=1, dtype=np.int64).astype(np.float32)
-    gen_float = gen.astype(np.float32) if gen.size * 4 <= _NN_WHOLE_BYTES else None
+    whole = None
+    if not isinstance(gen.source, Dataset):
+        width = gen.source.shape[1] if cells is None else int(cells.sum())
+        if n * width * 4 <= _NN_WHOLE_BYTES:
+            whole = _float_rows(_Bits(gen.source, n).block(0, cells))
     nearest = _Nearest.start(n)
-    for t0 in range(0, len(train), _NN_ROWS):
-        rows = train[t0 : t0 + _NN_ROWS].astype(np.float32)
-        t_count = train_count[t0 : t0 + _NN_ROWS]
-        for g0 in range(0, n, _NN_ROWS):
-            g1 = min(g0 + _NN_ROWS, n)
-            block = gen_float[g0:g1] if gen_float is not None else gen[g0:g1].astype(np.float32)
-            g_count = gen_count[g0:g1, None]
+    for t0 in range(0, len(train), train.rows):
+        rows, t_count = _float_rows(train.block(t0, cells))
+        for g0 in range(0, n, gen.rows):
+            g1 = min(g0 + gen.rows, n)
+            if whole is not None:
+                block, count = whole[0][g0:g1], whole[1][g0:g1]
+            else:
+                block, count = _float_rows(gen.block(g0, cells))
+            g_count = count[:, None]
             distance = g_count + t_count[None, :] - 2.0 * (block @ rows.T)
             relative = distance / np.maximum(np.maximum(g_count, t_count[None, :]), 1.0)
             nearest.update(slice(g0, g1), distance, relative, t0)
@@ -534,7 +606,15 @@ def _histogram(a: np.ndarray, b: np.ndarray, bins: int) -> dict[str, list]:
     }
 
 
-def _check_phrases(x: Any, spec: PhraseSpec, name: str) -> np.ndarray:
+def _check_phrases(x: Any, spec: PhraseSpec, name: str) -> np.ndarray | Dataset:
+    """Set ``x`` (an array or a packed dataset) after checking its phrase shape and dtype."""
+    if isinstance(x, Dataset):
+        if x.spec.shape != spec.shape:
+            raise ValueError(
+                f"set {name}: expected phrases of shape (N, {', '.join(map(str, spec.shape))}),"
+                f" got a dataset of {x.shape}"
+            )
+        return x
     x = np.asarray(x)
     if x.ndim != 5 or x.shape[1:] != spec.shape:
         raise ValueError(
@@ -544,6 +624,14 @@ def _check_phrases(x: Any, spec: PhraseSpec, name: str) -> np.ndarray:
     if x.dtype != np.bool_:
         raise TypeError(f"set {name}: expected binary (bool) phrases, got dtype {x.dtype}")
     return x
+
+
+def _set_metrics(x: np.ndarray | Dataset, spec: PhraseSpec, chunk_size: int) -> dict[str, Any]:
+    """Per-sample metric values (key -> ``(N,)`` float64) of an array or, chunk by chunk, of a
+    packed dataset; both give the same values, every metric being a function of one phrase."""
+    if isinstance(x, Dataset):
+        return metrics_by_chunks(x.chunks(chunk_size), spec)
+    return metrics_for_spec(x, spec)
 
 
 def compare_sets(
@@ -556,6 +644,7 @@ def compare_sets(
     bins: int = DEFAULT_BINS,
     histogram_bins: int = 30,
     memorization_threshold: float | None = None,
+    chunk_size: int = CHUNK_PHRASES,
 ) -> dict[str, Any]:
     """Compare a set of phrases ``a`` with a reference set ``b`` on every metric.
 
@@ -566,9 +655,15 @@ def compare_sets(
     and, if ``memorization_threshold`` is given, :func:`memorization_summary` of
     ``memorization(a, b)``.
 
+    Either set may be a packed :class:`pianoroll.dataset.Dataset`: its metrics are computed
+    and its copies searched ``chunk_size`` phrases at a time, with the result of its unpacked
+    array.
+
     Args:
-        a: ``(N_a, bars, steps, pitches, tracks)`` binary phrases, e.g. generated ones.
-        b: ``(N_b, ...)`` binary phrases of the reference, e.g. the training set.
+        a: ``(N_a, bars, steps, pitches, tracks)`` binary phrases, e.g. generated ones, or a
+            packed dataset of them.
+        b: ``(N_b, ...)`` binary phrases of the reference, e.g. the training set, or a packed
+            dataset of them.
         spec: The phrase spec of both sets.
         reference_floor: Optional result of ``compare_sets`` on two sets of real data (e.g.
             validation vs training): the noise floor, i.e. the OA and KL that finite samples of
@@ -579,6 +674,7 @@ def compare_sets(
         bins: Grid points of the KDEs (see :func:`overlapping_area`).
         histogram_bins: Bins of the stored histograms of non-integer metrics.
         memorization_threshold: If given, also run :func:`memorization` with this threshold.
+        chunk_size: Phrases of a dataset unpacked at a time.
 
     Returns:
         A JSON-serializable dict: ``{"sets": {"a": {"name", "n"}, "b": {...}},
@@ -594,7 +690,8 @@ def compare_sets(
     a = _check_phrases(a, spec, "a")
     b = _check_phrases(b, spec, "b")
     name_a, name_b = (str(n) for n in names)
-    values_a, values_b = metrics_for_spec(a, spec), metrics_for_spec(b, spec)
+    values_a = _set_metrics(a, spec, chunk_size)
+    values_b = _set_metrics(b, spec, chunk_size)
     result: dict[str, Any] = {
         "sets": {"a": {"name": name_a, "n": len(a)}, "b": {"name": name_b, "n": len(b)}},
         "frechet_distance": _set_distance(values_a, values_b),
@@ -604,7 +701,7 @@ def compare_sets(
         result["floor_frechet_distance"] = reference_floor.get("frechet_distance")
     if memorization_threshold is not None:
         result["memorization"] = memorization_summary(
-            memorization(a, b, threshold=memorization_threshold)
+            memorization(a, b, threshold=memorization_threshold, chunk_size=chunk_size)
         )
     return result
 

@@ -20,6 +20,10 @@ A set is one of:
 The report (see :mod:`pianoroll.report`) compares ``a`` with the reference ``b`` (and the
 optional ``floor`` set with ``b``, the noise floor of two real samples). Bad input exits with
 status 2 and one ``error:`` line.
+
+Dataset caches and ``data:`` parts stay packed: their metrics and the memorization check read
+them a chunk at a time (:func:`pianoroll.compare.compare_sets`), so memory follows the packed
+size and the chunk, not the unpacked set.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from omegaconf import DictConfig
 
 from pianoroll.cli import command
 from pianoroll.compare import compare_sets
-from pianoroll.dataset import Dataset
+from pianoroll.dataset import CHUNK_PHRASES, Dataset
 from pianoroll.errors import DataError, UserError, number_option
 from pianoroll.midi import read_midi
 from pianoroll.phrases import cut_phrases
@@ -58,18 +62,37 @@ class PhraseSet:
     Attributes:
         name: Display name (file stem, directory name or dataset part).
         source: Where it came from, for messages.
-        phrases: ``(N, bars, steps, pitches, tracks)``, binary.
+        phrases: ``(N, bars, steps, pitches, tracks)``, binary; or a packed dataset of N such
+            phrases, which is never unpacked whole.
         spec: The phrase spec.
     """
 
     name: str
     source: str
-    phrases: np.ndarray
+    phrases: np.ndarray | Dataset
     spec: PhraseSpec
 
+    def __len__(self) -> int:
+        return len(self.phrases)
 
-def _binary(phrases: np.ndarray, spec: PhraseSpec, where: str) -> np.ndarray:
-    """The phrases as bool after checking their shape (0/1 numbers are accepted)."""
+    def head(self, count: int) -> np.ndarray:
+        """The first ``count`` phrases (all of them if fewer), unpacked.
+
+        Returns:
+            ``(k, bars, steps, pitches, tracks)``, binary, ``k <= count``.
+        """
+        if isinstance(self.phrases, Dataset):
+            return self.phrases.phrases_at(slice(0, count))
+        return self.phrases[:count]
+
+
+def _binary(phrases: np.ndarray | Dataset, spec: PhraseSpec, where: str) -> np.ndarray | Dataset:
+    """The phrases as bool after checking their shape (0/1 numbers are accepted); a dataset,
+    binary and of its spec's shape by construction, is only checked to hold a phrase."""
+    if isinstance(phrases, Dataset):
+        if not len(phrases):
+            raise DataError(f"{where}: holds no phrases", "empty")
+        return phrases
     if phrases.ndim != 5 or phrases.shape[1:] != spec.shape:
         raise DataError(
             f"{where}: phrases have shape {phrases.shape}, expected (N, "
@@ -85,8 +108,8 @@ def _binary(phrases: np.ndarray, spec: PhraseSpec, where: str) -> np.ndarray:
     return phrases
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, PhraseSpec]:
-    """Phrases and spec from a ``save_phrases`` file or a dataset cache."""
+def _load_npz(path: Path) -> tuple[np.ndarray | Dataset, PhraseSpec]:
+    """Phrases and spec from a ``save_phrases`` file (an array) or a dataset cache (packed)."""
     try:
         with path.open("rb") as file:
             magic = file.read(6)
@@ -103,7 +126,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, PhraseSpec]:
         files = set(archive.files)
         if "meta" in files:  # a dataset cache
             dataset = Dataset.load(path)
-            return dataset.phrases_at(slice(None)), dataset.spec
+            return dataset, dataset.spec
         if not {"phrases", "spec"} <= files:
             raise DataError(
                 f"{path}: has arrays {sorted(files)}, expected 'phrases' and 'spec' (written by "
@@ -178,9 +201,7 @@ def _load_data_part(source: str, cfg: DictConfig) -> PhraseSet:
         splits = load_splits(cfg.data, cfg.paths.data_dir)
         dataset = splits.train if part == "train" else splits.validation
     where = f"{source} (data={cfg.data.name})"
-    return PhraseSet(
-        part, where, _binary(dataset.phrases_at(slice(None)), dataset.spec, where), dataset.spec
-    )
+    return PhraseSet(part, where, _binary(dataset, dataset.spec, where), dataset.spec)
 
 
 def _load_path(path: Path, data_cfg: DictConfig) -> PhraseSet:
@@ -245,7 +266,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Path]:
         if role != "b":
             _check_compatible(phrase_set, sets["b"], role)
     for role, phrase_set in sets.items():
-        print(f"{role}: {len(phrase_set.phrases)} phrases from {phrase_set.source}")
+        print(f"{role}: {len(phrase_set)} phrases from {phrase_set.source}")
 
     return compare_and_report(
         sets,
@@ -264,6 +285,7 @@ def compare_and_report(
     samples: int = 16,
     bins: int = 512,
     memorization_threshold: float | None = 0.05,
+    chunk_size: int = CHUNK_PHRASES,
 ) -> dict[str, Path]:
     """Compare set ``a`` with the reference ``b`` (and ``floor`` with ``b``), write the report
     and print one line per comparison.
@@ -275,12 +297,14 @@ def compare_and_report(
         samples: phrases of ``a`` drawn in ``samples.png``; 0 for none.
         bins: grid points of the kernel density estimates.
         memorization_threshold: near-copy threshold of the memorization check; None skips it.
+        chunk_size: phrases of a packed set unpacked at a time (the ``samples`` drawn are
+            unpacked together).
 
     Returns:
         The files written (see :func:`pianoroll.report.write_report`).
     """
-    parts = _compare(sets, bins, memorization_threshold)
-    shown = sets["a"].phrases[:samples] if samples > 0 else None
+    parts = _compare(sets, bins, memorization_threshold, chunk_size)
+    shown = sets["a"].head(samples) if samples > 0 else None
     labelled = parts.labelled()
     written = write_report(out, labelled, sets["b"].spec, shown, title or parts.main_label)
     for label, comparison in labelled.items():
@@ -290,7 +314,10 @@ def compare_and_report(
 
 
 def _compare(
-    sets: dict[str, PhraseSet], bins: int, memorization_threshold: float | None
+    sets: dict[str, PhraseSet],
+    bins: int,
+    memorization_threshold: float | None,
+    chunk_size: int = CHUNK_PHRASES,
 ) -> ReportParts:
     """Set ``a`` against the reference ``b``, and ``floor`` against ``b`` if given.
 
@@ -298,13 +325,18 @@ def _compare(
         sets: role (``a``, ``b``, optional ``floor``) -> set, all of one phrase spec.
         bins: grid points of the kernel density estimates.
         memorization_threshold: near-copy threshold of the memorization check; None skips it.
+        chunk_size: phrases of a packed set unpacked at a time.
 
     Returns:
         The comparisons, named by set, with the noise floor's numbers beside the main ones.
     """
     names = _unique_names(sets)
     spec = sets["b"].spec
-    options: dict[str, Any] = {"bins": bins, "memorization_threshold": memorization_threshold}
+    options: dict[str, Any] = {
+        "bins": bins,
+        "memorization_threshold": memorization_threshold,
+        "chunk_size": chunk_size,
+    }
     floor = None
     if "floor" in sets:
         floor = compare_sets(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import linalg, stats
 
-from pianoroll import compare
+from pianoroll import compare, dataset
 from pianoroll.compare import (
     compare_sets,
     frechet_distance,
@@ -21,6 +21,7 @@ from pianoroll.compare import (
     memorization,
     overlapping_area,
 )
+from pianoroll.dataset import Dataset
 from pianoroll.metrics import compute_all
 from pianoroll.spec import PhraseSpec, Track
 
@@ -378,6 +379,90 @@ def test_compare_rejects_other_shapes_and_dtypes():
         compare_sets(small_set(3, 8), small_set(3, 9)[:, :1], SMALL_SPEC)
     with pytest.raises(TypeError, match="bool"):
         compare_sets(small_set(3, 8).astype(np.float32), small_set(3, 9), SMALL_SPEC)
+
+
+def packed(phrases: np.ndarray) -> Dataset:
+    """The phrases as a dataset of one song per phrase."""
+    return Dataset.from_phrases(
+        phrases, np.arange(len(phrases)), [str(i) for i in range(len(phrases))], SMALL_SPEC
+    )
+
+
+def sets_with_copies_and_ties() -> tuple[np.ndarray, np.ndarray]:
+    """A generated and a training set with exact copies, a near copy, two training phrases
+    at the same distance and cells that no phrase uses."""
+    generated, training = small_set(23, 10), small_set(37, 11)
+    generated[..., 30:, :] = False
+    training[..., 31:, :] = False
+    training[20] = training[7]
+    generated[3] = generated[5] = training[7]
+    generated[6] = training[9]
+    generated[6, 0, 0, 0, 1] ^= True
+    return generated, training
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 1024])
+def test_a_packed_dataset_compares_exactly_as_its_unpacked_array(chunk_size):
+    generated, training = sets_with_copies_and_ties()
+    expected = compare_sets(generated, training, SMALL_SPEC, memorization_threshold=0.1)
+    assert expected["memorization"]["exact_share"] == pytest.approx(2 / 23)
+    options = {"memorization_threshold": 0.1, "chunk_size": chunk_size}
+    for a, b in ((packed(generated), packed(training)), (generated, packed(training))):
+        result = compare_sets(a, b, SMALL_SPEC, **options)
+        assert json.dumps(result, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    arrays = memorization(generated, training, threshold=0.1)
+    datasets = memorization(
+        packed(generated), packed(training), threshold=0.1, chunk_size=chunk_size
+    )
+    assert arrays["nearest_index"][[3, 5]].tolist() == [7, 7]  # the first of the tied phrases
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(datasets[key], value, err_msg=key)
+
+
+def test_a_split_dataset_compares_as_its_parts_arrays():
+    train, validation = packed(small_set(40, 12)).split(0.3, seed=0)
+    expected = compare_sets(
+        validation.phrases_at(slice(None)),
+        train.phrases_at(slice(None)),
+        SMALL_SPEC,
+        memorization_threshold=0.05,
+    )
+    result = compare_sets(validation, train, SMALL_SPEC, memorization_threshold=0.05, chunk_size=3)
+    assert result == expected
+
+
+def record_unpacked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the number of rows of every unpack of a dataset, in a list."""
+    unpacked: list[int] = []
+    unpack_rows = dataset.unpack_rows
+
+    def spy(rows: np.ndarray, spec: PhraseSpec) -> np.ndarray:
+        unpacked.append(len(rows))
+        return unpack_rows(rows, spec)
+
+    monkeypatch.setattr(dataset, "unpack_rows", spy)
+    return unpacked
+
+
+def test_datasets_are_unpacked_a_chunk_at_a_time(monkeypatch):
+    unpacked = record_unpacked(monkeypatch)
+    generated, training = packed(small_set(30, 13)), packed(small_set(50, 14))
+    compare_sets(generated, training, SMALL_SPEC, memorization_threshold=0.05, chunk_size=4)
+    assert max(unpacked) <= 4
+    # Metrics read each set once; the copy search reads the reference once and the generated
+    # set again for every reference chunk.
+    assert sum(unpacked) == 30 + 50 + 50 + 30 * -(-50 // 4)
+
+
+def test_a_dataset_of_another_shape_is_refused():
+    longer = SMALL_SPEC.with_bars(3)
+    other = Dataset.from_phrases(np.zeros((2, *longer.shape), bool), np.zeros(2), ["x"], longer)
+    with pytest.raises(ValueError, match="set b"):
+        compare_sets(small_set(3, 8), other, SMALL_SPEC)
+    with pytest.raises(ValueError, match="shape"):
+        memorization(small_set(3, 8)[:, :1], packed(small_set(3, 9)))
+    with pytest.raises(ValueError, match="chunk_size"):
+        memorization(small_set(3, 8), packed(small_set(3, 9)), chunk_size=0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TWO_TRACK_SPEC as SPEC
+from test_compare import record_unpacked
 
 from pianoroll.dataset import Dataset
 from pianoroll.errors import DataError, UserError
-from pianoroll.evaluate import evaluate, load_set
+from pianoroll.evaluate import PhraseSet, compare_and_report, evaluate, load_set
 from pianoroll.midi import write_midi
 from pianoroll.output import save_phrases
 from pianoroll.spec import PhraseSpec, Track
@@ -134,6 +136,38 @@ def test_dataset_cache_midi_directory_and_floor(tmp_path, make_song, capsys):
     assert "floor" in main["metrics"]["pitch_range/Piano"]
     assert "floor vs cache (noise floor)" in data["comparisons"]
     assert "samples.png" not in written
+
+
+def test_packed_sets_report_as_their_arrays_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """A dataset cache is loaded packed; its report is that of its unpacked array, and no more
+    than a chunk of a packed set is unpacked at once."""
+    train = phrases(30, 10)
+    Dataset.from_phrases(train, np.arange(30) // 10, ["x", "y", "z"], SPEC).save(
+        tmp_path / "train.npz"
+    )
+    generated = phrases(12, 11, density=0.1)
+    generated[0] = train[4]
+    save_phrases(tmp_path / "gen.npz", generated, SPEC)
+    floor = Dataset.from_phrases(phrases(9, 12), np.zeros(9, int), ["f"], SPEC)
+    unpacked = record_unpacked(monkeypatch)
+    cfg = compose(["a=x", "b=y", "out=z"], tmp_path / "data")
+    sets = {
+        "a": load_set(str(tmp_path / "gen.npz"), cfg),
+        "b": load_set(str(tmp_path / "train.npz"), cfg),
+        "floor": PhraseSet("floor", "a test", floor, SPEC),
+    }
+    assert isinstance(sets["b"].phrases, Dataset) and not unpacked
+    compare_and_report(sets, tmp_path / "packed", samples=3, chunk_size=4)
+    assert 0 < max(unpacked) <= 4
+    arrays = {
+        role: dataclasses.replace(part, phrases=part.head(len(part))) for role, part in sets.items()
+    }
+    compare_and_report(arrays, tmp_path / "arrays", samples=3)
+    for name in ("metrics.json", "report.md"):
+        assert (tmp_path / "packed" / name).read_text() == (tmp_path / "arrays" / name).read_text()
+    assert json.loads((tmp_path / "packed" / "metrics.json").read_text())["comparisons"][
+        "gen vs train"
+    ]["memorization"]["exact_share"] == pytest.approx(1 / 12)
 
 
 def test_configured_dataset_parts(tmp_path, make_song):
