@@ -30,6 +30,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from gan.builder import Run, build_run, build_tasks, build_tracker
+from gan.strategy import kept_policy
 from gan.tasks import Evaluate, SaveCheckpoint, Task, WriteSamples
 from gan.tracking import RunTracker
 from gan.trainer import StepResult, TrainingDiverged, TrainingInterrupted
@@ -54,15 +55,16 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
         TrainingInterrupted: SIGINT/SIGTERM arrived (after writing a checkpoint).
         UserError: bad config, data or checkpoint.
     """
-    run = build_run(cfg, run_dir, progress)
-    with contextlib.closing(build_tracker(run, progress)) as tracker, StopSignals() as stop:
-        for note in run.notes:
-            tracker.message(note)
-        if run.resumed:
-            tracker.message(f"resumed {run.run_dir} at step {run.start}")
-        tasks = build_tasks(run, tracker)
-        last = fit(run, tasks, stop)
-        return finish(run, tracker, tasks, last)
+    with kept_policy():  # the run's precision ends with it
+        run = build_run(cfg, run_dir, progress)
+        with contextlib.closing(build_tracker(run, progress)) as tracker, StopSignals() as stop:
+            for note in run.notes:
+                tracker.message(note)
+            if run.resumed:
+                tracker.message(f"resumed {run.run_dir} at step {run.start}")
+            tasks = build_tasks(run, tracker)
+            last = fit(run, tasks, stop)
+            return finish(run, tracker, tasks, last)
 
 
 class StopSignals:

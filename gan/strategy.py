@@ -11,7 +11,14 @@ import tensorflow as tf
 from gan.precision import PRECISIONS
 from pianoroll.errors import UserError
 
-__all__ = ["STRATEGIES", "check_jit", "make_strategy", "precision_policy", "set_precision"]
+__all__ = [
+    "STRATEGIES",
+    "check_jit",
+    "kept_policy",
+    "make_strategy",
+    "precision_policy",
+    "set_precision",
+]
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
@@ -54,14 +61,23 @@ def set_precision(name: str) -> None:
 
 
 @contextlib.contextmanager
-def precision_policy(name: str) -> Iterator[None]:
-    """Inside the block, layers are built with the dtype policy ``name``; float32 after it
-    (for tools that build models in several precisions in one process)."""
-    set_precision(name)
+def kept_policy() -> Iterator[None]:
+    """After the block, the Keras global dtype policy is what it was before it: a run that
+    sets its precision leaves the process's other models as they were built."""
+    previous = keras.mixed_precision.global_policy()
     try:
         yield
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Inside the block, layers are built with the dtype policy ``name``; after it, the policy
+    is what it was (for tools that build models in several precisions in one process)."""
+    with kept_policy():
+        set_precision(name)
+        yield
 
 
 def check_jit(requested: bool, recurrent: bool, n_gpus: int) -> bool:

@@ -133,3 +133,10 @@ def test_explicit_bfloat16_on_a_cpu_without_it_trains_and_says_so(
     assert err.count("train.precision=mixed_bfloat16: this CPU has no native bfloat16") == 1
     assert "auto:" not in err
     assert OmegaConf.load(tmp_path / "run" / "config.yaml").train.precision == "mixed_bfloat16"
+
+
+def test_a_run_leaves_the_global_dtype_policy_as_it_found_it(smoke_data_dir, tmp_path):
+    cfg = compose_smoke("musegan", smoke_data_dir, "train.steps=1", "train.precision=mixed_float16")
+    keras.mixed_precision.set_global_policy("float32")
+    train(cfg, tmp_path / "run", progress=False)
+    assert keras.mixed_precision.global_policy().name == "float32"
