@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.timing import measure
+from gan.precision import PRECISIONS
 from pianoroll.io import atomic_path, write_json
 
 __all__ = ["main", "run"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #: Share of cells sounding in the synthetic phrases (LPD-5's order of magnitude).
 DENSITY = 0.02
 #: The CPU check's training settings: the smallest batch two replicas split, one critic update.
@@ -140,6 +140,7 @@ def training(gpu: bool) -> dict[str, Any]:
     import tensorflow as tf
 
     from gan.strategy import precision_policy
+    from pianoroll.prepare import make_spec
 
     size = _size(gpu)
     cfg = _compose("musegan", size["musegan"])
@@ -147,17 +148,17 @@ def training(gpu: bool) -> dict[str, Any]:
     results = {}
     for precision in PRECISIONS:
         for jit in (False, True) if precision in size["xla"] else (False,):
+            name = f"{precision}{'_xla' if jit else ''}"
             with precision_policy(precision):
-                trainer = _trainer(cfg, strategy, jit)
-                phrases = _phrases(trainer.model.spec, 4 * trainer.global_batch)
-                iteration = _iterations(trainer, phrases, strategy)
-                name = f"{precision}{'_xla' if jit else ''}"
                 try:
+                    trainer = _trainer(cfg, strategy, jit)
+                    phrases = _phrases(trainer.model.spec, 4 * trainer.global_batch)
+                    iteration = _iterations(trainer, phrases, strategy)
                     results[name] = _timed(iteration, size["iterations"])
                 except Exception as err:  # a path that fails here is the finding
                     results[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
-    shape = list(trainer.model.spec.shape)
-    return {"batch_size": trainer.global_batch, "shape": shape, "runs": results}
+    spec = make_spec(cfg.data)
+    return {"batch_size": int(cfg.train.batch_size), "shape": list(spec.shape), "runs": results}
 
 
 def _weights(trainer: Any) -> list[np.ndarray]:
@@ -259,7 +260,7 @@ def run(out: Path) -> dict[str, Any]:
         )
     started = time.perf_counter()
     report: dict[str, Any] = {
-        "host": Hardware.detect().report(),
+        "host": Hardware.detect(memory=True).report(),
         "gpu_found": bool(gpus),
         "mode": "GPU, the paper's sizes" if gpus else "no GPU found: tiny sizes on the CPU",
         "tensorflow": tf.__version__,

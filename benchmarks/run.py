@@ -96,7 +96,7 @@ def machine() -> dict[str, Any]:
     from gan.precision import Hardware
 
     return {
-        "host": Hardware.detect().report(),
+        "host": Hardware.detect(memory=True).report(),
         "cores": os.cpu_count(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

@@ -21,6 +21,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from pianoroll.targets import buildable
+
 __all__ = [
     "DenseGenerator",
     "GeneratorConfig",
@@ -36,6 +38,7 @@ def _ints(values: Sequence[int], what: str) -> tuple[int, ...]:
     return out
 
 
+@buildable
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig(abc.ABC):
     """What the model needs from a generator config.

@@ -1,7 +1,7 @@
 """Generation from a trained run: samples, interpolations, long pieces and accompaniment.
 
 The model packages' ``generate`` commands (``python -m musegan.generate``, ``python -m
-crnngan.generate``) call :func:`generate` with their config (``conf/generate.yaml``). Every
+crnngan.generate``) call :func:`generate` with their config (``conf/tools/generate.yaml``). Every
 piece is written as MIDI, a pypianoroll ``.npz``, a PNG and optionally a WAV, plus one PNG grid
 of all pieces and an ``index.html`` gallery; see :func:`pianoroll.output.write_piece`.
 """

@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import gan.config  # noqa: F401  (registers the config resolvers)
 from gan.loop import train
-from pianoroll.errors import UserError
-from pianoroll.targets import check_targets, pop_trust
+from gan.run import read_run_config
+from pianoroll.targets import check_targets
 
 __all__ = ["format_summary", "resolve_run", "train_and_report"]
 
@@ -33,16 +33,12 @@ def resolve_run(cfg: DictConfig) -> tuple[DictConfig, Path, DictConfig | None]:
         config (each override's key with its value as composed), None for a new run.
 
     Raises:
-        UserError: ``resume`` is not a run folder.
+        UserError: ``resume`` is not a run folder (see :func:`gan.run.read_run_config`).
     """
     if not cfg.get("resume"):
         return cfg, Path(HydraConfig.get().runtime.output_dir), None
-    run_dir = Path(cfg.resume)
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
-        raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
-    before = OmegaConf.load(saved)
-    pop_trust(before)  # trust comes from this command line, never from the run folder
+    run_dir = Path(cfg.resume).expanduser()
+    before = read_run_config(run_dir)  # its targets are checked before training builds them
     # Each override's value as composed, so that a config group (+mode=jamming) brings its
     # node, not the option's name. Deletions (~key) and keys that composed to nothing (a global
     # preset such as +experiment=...) do not apply to a saved run.

@@ -57,13 +57,14 @@ def train(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> dict[s
     """
     with kept_policy():  # the run's precision ends with it
         run = build_run(cfg, run_dir, progress)
-        with contextlib.closing(build_tracker(run, progress)) as tracker, StopSignals() as stop:
+        with contextlib.closing(build_tracker(run, progress)) as tracker:
             for note in run.notes:
                 tracker.message(note)
             if run.resumed:
                 tracker.message(f"resumed {run.run_dir} at step {run.start}")
             tasks = build_tasks(run, tracker)
-            last = fit(run, tasks, stop)
+            with StopSignals() as stop:
+                last = fit(run, tasks, stop)
             return finish(run, tracker, tasks, last)
 
 
@@ -105,7 +106,7 @@ def fit(run: Run, tasks: Sequence[Task], stop: StopSignals) -> StepResult | None
         for task in tasks:
             if task.due(result.step, total):
                 task(result)
-        if stop.received:
+        if stop.received and result.step < total:  # the last step finishes the run anyway
             path = _task(tasks, SaveCheckpoint).save(result.step)
             raise TrainingInterrupted(
                 stop.received[0],
@@ -121,8 +122,8 @@ def finish(
     """Write the finished run's ``metrics.json``, log its artifacts and wandb summary.
 
     A run resumed at its last step (killed after its final checkpoint) logs nothing again: its
-    final samples and evaluation were written before that checkpoint, and are read back or
-    measured again without logging.
+    final samples and evaluation were logged before that checkpoint; here they are made again
+    (the same, from the same weights and seeds) without logging.
 
     Returns:
         The final step, the last losses (none if no step ran), the final evaluation's metric
@@ -141,7 +142,7 @@ def finish(
         "generated": generated,
         "data": evaluation.data_means,
         "samples": {method: written.as_dict() for method, written in files.items()},
-        "trace_count": trainer.trace_count,  # traces of the training iteration: 1 unless retraced
+        "trace_count": trainer.trace_count,  # adversarial iteration traces: 1 unless retraced
         "frozen_steps": trainer.frozen_steps,  # steps of this call each network sat out
     }
     write_json(run.run_dir / "metrics.json", summary)

@@ -11,10 +11,12 @@ import numpy as np
 import tensorflow as tf
 
 from pianoroll.spec import PhraseSpec
+from pianoroll.targets import buildable
 
 __all__ = ["GANModel"]
 
 
+@buildable
 class GANModel(abc.ABC):
     """An adversarial pair of networks over phrases of one :class:`PhraseSpec`.
 

@@ -20,10 +20,12 @@ from gan.losses import (
 )
 from gan.model import GANModel
 from pianoroll.errors import UserError
+from pianoroll.targets import buildable
 
 __all__ = ["NonSaturating", "Objective", "WassersteinGP"]
 
 
+@buildable
 class Objective(abc.ABC):
     """The critic's and the generator's losses for one batch on one replica."""
 

@@ -67,7 +67,8 @@ class TrainOptions:
         freeze_ratio: freeze a network whose loss is below this share of the other's; None:
             never.
         strategy: ``auto``, ``mirrored``, ``multi_worker`` or ``one_device``.
-        precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
+        precision: ``auto``, ``float32``, ``mixed_bfloat16`` or ``mixed_float16`` (the run
+            builder resolves ``auto``, see :mod:`gan.precision`).
         jit_compile: XLA-compile the per-replica updates.
         deterministic: TensorFlow's op determinism (a resumed run equals an uninterrupted one).
         intervals: the periodic work's intervals.
@@ -125,22 +126,24 @@ class TrainOptions:
                 "train.generator_lr", get("generator_lr"), float, positive=True
             ),
             critic_lr=number_value("train.critic_lr", get("critic_lr"), float, positive=True),
-            beta_1=float(get("beta_1")),
-            beta_2=float(get("beta_2")),
+            beta_1=number_value("train.beta_1", get("beta_1"), float, 0.0, 1.0),
+            beta_2=number_value("train.beta_2", get("beta_2"), float, 0.0, 1.0),
             lr_decay=bool(get("lr_decay")),
             pretrain_steps=0
             if pretrain is None
             else number_value("train.pretrain_steps", pretrain),
-            freeze_ratio=None if ratio is None else float(ratio),
+            freeze_ratio=None
+            if ratio is None
+            else number_value("train.freeze_ratio", ratio, float),
             strategy=str(get("strategy")),
             precision=str(get("precision")),
             jit_compile=bool(get("jit_compile")),
             deterministic=bool(get("deterministic")),
             intervals=intervals(train_cfg),
-            keep_checkpoints=int(get("keep_checkpoints")),
-            n_samples=int(get("n_samples")),
+            keep_checkpoints=number_value("train.keep_checkpoints", get("keep_checkpoints"), low=1),
+            n_samples=number_value("train.n_samples", get("n_samples"), low=1),
             sample_audio=bool(get("sample_audio", False)),
-            eval_samples=int(get("eval_samples")),
+            eval_samples=number_value("train.eval_samples", get("eval_samples"), low=1),
         )
         if options.freeze_ratio is not None and not 0.0 < options.freeze_ratio < 1.0:
             raise UserError(f"train.freeze_ratio: {options.freeze_ratio} is not in (0, 1)")

@@ -69,8 +69,12 @@ class Hardware:
     gpus: tuple[Gpu, ...] = ()
 
     @classmethod
-    def detect(cls) -> Hardware:
-        """The hardware of this machine (TensorFlow lists the GPUs)."""
+    def detect(cls, memory: bool = False) -> Hardware:
+        """The hardware of this machine (TensorFlow lists the GPUs).
+
+        Args:
+            memory: also read each GPU's memory (from ``nvidia-smi``; for reports).
+        """
         import tensorflow as tf
 
         cpu, flags = _read_cpuinfo()
@@ -82,7 +86,7 @@ class Hardware:
                 Gpu(
                     details.get("device_name", device.name),
                     tuple(capability) if capability else None,
-                    _gpu_memory(device.name),
+                    _gpu_memory(device.name) if memory else None,
                 )
             )
         return cls(cpu or platform.processor(), flags, tuple(gpus))

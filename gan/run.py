@@ -17,7 +17,7 @@ from pianoroll.errors import UserError
 from pianoroll.prepare import make_spec
 from pianoroll.targets import check_targets, pop_trust
 
-__all__ = ["TrainedRun", "load_run"]
+__all__ = ["TrainedRun", "load_run", "read_run_config"]
 
 
 @dataclasses.dataclass
@@ -56,6 +56,32 @@ def _checkpoint_path(run_dir: Path, checkpoint: str | int | None) -> str | None:
     return str(prefix)
 
 
+def read_run_config(run_dir: Path) -> DictConfig:
+    """The saved config of a run folder, without the trust a config cannot grant.
+
+    A run folder is shared data: its config grants no trust (``trusted_targets`` is dropped),
+    and what it names is checked (:func:`pianoroll.targets.check_targets`) before anything is
+    built from it.
+
+    Raises:
+        UserError: no such folder, no ``config.yaml``, an unreadable one, or not a training
+            config.
+    """
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
+    try:
+        cfg = OmegaConf.load(saved)
+    except Exception as err:  # yaml and OmegaConf raise their own types
+        raise UserError(f"{saved}: unreadable config ({str(err).splitlines()[0]})") from None
+    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
+        raise UserError(f"{saved}: not a training config (no model or data section)")
+    pop_trust(cfg)
+    return cfg
+
+
 def load_run(
     run_dir: str | Path, checkpoint: str | int | None = None, package: str | None = None
 ) -> TrainedRun:
@@ -76,19 +102,7 @@ def load_run(
             checkpoint of another model config (mode or shape).
     """
     run_dir = Path(run_dir).expanduser()
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder")
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
-        raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
-    try:
-        cfg = OmegaConf.load(saved)
-    except Exception as err:  # yaml and OmegaConf raise their own types
-        raise UserError(f"{saved}: unreadable config ({str(err).splitlines()[0]})") from None
-    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
-        raise UserError(f"{saved}: not a training config (no model or data section)")
-    # A run folder is shared data: it grants no trust, and nothing it names is built untrusted.
-    pop_trust(cfg)
+    cfg = read_run_config(run_dir)
     check_targets(cfg)
     target = str(cfg.model.get("_target_", ""))
     if package is not None and not target.startswith(f"{package}."):

@@ -51,8 +51,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def set_precision(name: str) -> None:
-    """Set the Keras global dtype policy (before any layer is built); ``auto`` is resolved
-    first (:func:`gan.precision.choose_precision`)."""
+    """Set the Keras global dtype policy (before any layer is built) to one of
+    :data:`gan.precision.PRECISIONS`; resolve ``auto`` with :func:`gan.precision.choose_precision`
+    first."""
     if name not in PRECISIONS:
         raise UserError(
             f"train.precision: unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}"

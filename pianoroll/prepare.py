@@ -33,7 +33,7 @@ from pianoroll.dataset import (
     row_bytes,
     write_cache,
 )
-from pianoroll.errors import DataError, UserError, number_option
+from pianoroll.errors import DataError, UserError, number_option, number_value
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
@@ -352,8 +352,13 @@ def load_splits(
     Raises:
         UserError: no training phrase is left after holding out the validation songs.
     """
+    fraction = number_value("data.val_fraction", data_cfg.val_fraction, float, 0.0, 1.0)
+    if fraction == 1.0:
+        raise UserError(
+            "data.val_fraction=1.0: must be below 1 (no song would be left to train on)"
+        )
     dataset, path = load_or_prepare(data_cfg, data_dir, progress=progress)
-    splits = dataset.splits(float(data_cfg.val_fraction), int(data_cfg.split_seed))
+    splits = dataset.splits(fraction, int(data_cfg.split_seed))
     if len(splits.train) == 0:
         raise UserError(f"{path}: no training phrases after holding out validation songs")
     return splits

@@ -20,6 +20,7 @@ from pianoroll.errors import DataError
 from pianoroll.midi import METER_POLICIES, notes_to_roll, read_midi, roll_to_notes
 from pianoroll.phrases import SongRoll
 from pianoroll.spec import PhraseSpec
+from pianoroll.targets import buildable
 
 __all__ = [
     "LPD5_FAMILIES",
@@ -82,6 +83,7 @@ class TrackFamilies:
         return None if index < 0 else index
 
 
+@buildable
 class Source(abc.ABC):
     """A collection of songs for one phrase spec."""
 

@@ -35,6 +35,7 @@ __all__ = [
     "PROJECT_PACKAGES",
     "TRUST_ENV",
     "TRUST_KEY",
+    "buildable",
     "check_targets",
     "instantiate",
     "pop_trust",
@@ -129,6 +130,21 @@ def _refusal(key: str, target: Any, note: str = "") -> UserError:
 
 _NOT_FOUND = object()
 
+#: The kinds of thing a config may build from the project's own packages: subclasses of these
+#: bases (a model, an objective, a data source, a generator config). The modules that define
+#: the bases register them with :func:`buildable`; importing a target's module imports its base.
+_BUILDABLE: list[type] = []
+
+
+def buildable(base: type) -> type:
+    """Class decorator: the project's subclasses of ``base`` may be built from a config.
+
+    Other project classes (a run tracker, a checkpointer) act on files when they are built, so
+    a shared run folder's config must not name them.
+    """
+    _BUILDABLE.append(base)
+    return base
+
 
 def _find(target: str) -> Any:
     """What Hydra's lookup finds at ``target``, or ``_NOT_FOUND``."""
@@ -154,10 +170,14 @@ def _check_target(key: str, target: Any) -> None:
     if not isinstance(defined_in, str) or not _within(defined_in, PROJECT_PACKAGES + users):
         # An attribute path can leave the package: pianoroll.prepare.os.system is os.system.
         raise _refusal(key, target, f"defined in {defined_in}")
-    if not _within(defined_in, users) and not isinstance(found, type):
+    if _within(defined_in, users):
+        return
+    if not isinstance(found, type):
         # The project's functions (write_json, ...) are helpers, not things to build: a
         # config that calls one could write any file.
         raise _refusal(key, target, "not a class")
+    if not issubclass(found, tuple(_BUILDABLE)):
+        raise _refusal(key, target, "not a model, objective, data source or generator config")
 
 
 def _resolved(node: Any, what: str) -> Any:
