@@ -135,6 +135,36 @@ def test_a_path_out_of_the_package_and_the_projects_functions_are_refused():
     assert str(info.value) == refusal("_target_", "pianoroll.io.write_json", "not a class")
 
 
+def test_project_classes_that_are_not_buildable_kinds_are_refused(tmp_path):
+    """A run tracker or a checkpointer acts on files when built: a shared config nested in a
+    model must not name them, though they are the project's own classes."""
+    for target in (
+        "gan.tracking.RunTracker",
+        "gan.checkpoint.Checkpointer",
+        "pianoroll.dataset.Dataset",
+    ):
+        node = {
+            "model": {
+                "_target_": "musegan.model.MuseGAN",
+                "x": {"_target_": target, "run_dir": str(tmp_path)},
+            }
+        }
+        with pytest.raises(UserError) as info:
+            check_targets(node)
+        assert str(info.value) == refusal(
+            "model.x._target_", target, "not a model, objective, data source or generator config"
+        )
+    assert not list(tmp_path.iterdir())
+    for target in (
+        "musegan.model.MuseGAN",
+        "crnngan.model.CRNNGAN",
+        "crnngan.generator.RecurrentGenerator",
+        "gan.objectives.NonSaturating",
+        "pianoroll.sources.MidiDirectory",
+    ):
+        check_targets({"_target_": target})
+
+
 def test_trust_from_the_environment_and_bad_prefixes(monkeypatch, tmp_path):
     write_module(tmp_path, "envlab", "def make():\n    return 'made'\n", monkeypatch)
     monkeypatch.setenv(TRUST_ENV, " otherlab , envlab,")
