@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.run import compose
 from benchmarks.timing import measure
 from gan.precision import PRECISIONS
 from pianoroll.io import atomic_path, write_json
@@ -72,12 +73,7 @@ def _size(gpu: bool) -> dict[str, Any]:
 
 
 def _compose(config: str, overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_module
-
-    import gan.config  # noqa: F401  (registers the config resolvers)
-
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        return compose(config, overrides=[*overrides, "wandb.mode=disabled"])
+    return compose(*overrides, "wandb.mode=disabled", config=config)
 
 
 def _phrases(spec: Any, count: int, seed: int = 0) -> np.ndarray:

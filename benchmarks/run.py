@@ -78,13 +78,15 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _compose(*overrides: str) -> Any:
-    from hydra import compose, initialize_config_module
+def compose(*overrides: str, config: str = "musegan") -> Any:
+    """A config of ``conf/`` (``musegan`` by default) with overrides, composed by Hydra."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
 
     import gan.config  # noqa: F401  (registers the config resolvers)
 
     with initialize_config_module(config_module="conf", version_base="1.3"):
-        return compose("musegan", overrides=list(overrides))
+        return hydra_compose(config, overrides=list(overrides))
 
 
 def machine() -> dict[str, Any]:
@@ -139,7 +141,7 @@ def matmul_peak(sizes: list[int], repeats: int) -> dict[str, Any]:
 
 
 def _reference_config(data_dir: Path, quick: bool, precision: str, jit: bool) -> Any:
-    return _compose(
+    return compose(
         "+experiment=reference",
         f"paths.data_dir={data_dir}",
         f"train.precision={precision}",
@@ -325,9 +327,9 @@ def sampling(data_dir: Path, quick: bool, count: int, repeats: int) -> dict[str,
     from pianoroll.output import binarize
     from pianoroll.prepare import make_spec
 
-    cfg = _compose("+mode=hybrid", f"paths.data_dir={data_dir}")
+    cfg = compose("+mode=hybrid", f"paths.data_dir={data_dir}")
     if quick:
-        cfg = _compose("+mode=hybrid", "+experiment=smoke", f"paths.data_dir={data_dir}")
+        cfg = compose("+mode=hybrid", "+experiment=smoke", f"paths.data_dir={data_dir}")
     model = build_model(cfg, make_spec(cfg.data))
     seed = [0]
 
@@ -347,7 +349,7 @@ def data_preparation(quick: bool, repeats: int) -> dict[str, Any]:
     from pianoroll.dataset import Dataset
     from pianoroll.prepare import cache_path, prepare
 
-    cfg = _compose(*(["data.source.limit=12"] if quick else []))
+    cfg = compose(*(["data.source.limit=12"] if quick else []))
     workers = os.cpu_count() or 1
     prepared: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="benchmark-data-") as tmp:

@@ -15,9 +15,6 @@ from pianoroll.errors import UserError, number_value
 
 __all__ = ["INTERVALS", "Intervals", "TrainOptions", "intervals"]
 
-#: Config keys of periodic work, in generator steps; 0 (or null) means only at the end.
-INTERVALS = ("log_every", "checkpoint_every", "sample_every", "eval_every")
-
 
 @dataclasses.dataclass(frozen=True)
 class Intervals:
@@ -30,6 +27,10 @@ class Intervals:
     checkpoint_every: int = 0
     sample_every: int = 0
     eval_every: int = 0
+
+
+#: Config keys of periodic work, in generator steps; 0 (or null) means only at the end.
+INTERVALS = tuple(field.name for field in dataclasses.fields(Intervals))
 
 
 def intervals(train_cfg: Any) -> Intervals:

@@ -112,10 +112,6 @@ class Trainer:
         check_serves(model, objective, options)
         self.model, self.objective = model, objective
         self.strategy, self.options = strategy, options
-        self.critic_steps = options.critic_steps
-        self.global_batch = options.batch_size
-        self.pretrain_steps = options.pretrain_steps
-        self.freeze_ratio = options.freeze_ratio
         self.trace_count = 0
         #: Freezing applied by this object's steps: network -> steps frozen.
         self.frozen_steps = {"critic": 0, "generator": 0}
@@ -131,6 +127,26 @@ class Trainer:
                     [math.nan, math.nan], dtype=tf.float32, trainable=False, name="balance_losses"
                 )
         self._compile()
+
+    @property
+    def critic_steps(self) -> int:
+        """Critic updates per generator update."""
+        return self.options.critic_steps
+
+    @property
+    def global_batch(self) -> int:
+        """The batch summed over replicas."""
+        return self.options.batch_size
+
+    @property
+    def pretrain_steps(self) -> int:
+        """Generator steps of teacher-forced pretraining."""
+        return self.options.pretrain_steps
+
+    @property
+    def freeze_ratio(self) -> float | None:
+        """The freezing ratio, or None without freezing."""
+        return self.options.freeze_ratio
 
     def _build_optimizers(self) -> None:
         """One Adam per network (and one for pretraining), built so that slots restore."""
