@@ -2,17 +2,22 @@
 
 No batch normalization: it makes each example's score depend on the rest of the batch, which
 breaks the per-example gradient of the WGAN-GP penalty.
+
+Optionally, the chroma and onset/offset streams of :mod:`musegan.streams` run beside the main
+stack (``CriticConfig.streams``); their features join the main stack's before the dense layer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 from keras import layers, ops
 
 from musegan.layers import AxisConv, LeakyReLU, bar_axis_kernels, check_pitch_strides, normal_init
+from musegan.streams import parse_streams, stream_features
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["CriticConfig", "build_critic", "critic_network"]
@@ -33,6 +38,18 @@ class CriticConfig:
             (``same`` padding, so any bar length works).
         dense_units: units of the hidden dense layer.
         leak: LeakyReLU slope.
+        streams: feature streams beside the main stack, :class:`~musegan.streams.Stream` values
+            (``"chroma"``, ``"onset_offset"``); stored as a tuple of ``Stream`` in ``Stream``
+            order. Empty (the default): the critic without streams, layer for layer.
+        chroma_filters: filters of the chroma stream: its layer over the 12 pitch classes, then
+            each layer down the beats (at least two entries, checked when it is built).
+        onset_filters: filters of the onset/offset stream's layers down the time axis, whose
+            kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16, ``[3, 4, 4]`` for
+            48; see :func:`musegan.streams.split_strides`; at least one entry).
+
+    Raises:
+        ValueError: an unknown or repeated stream name (naming ``critic.streams`` and the
+            choices).
     """
 
     bar_filters: Sequence[int] = (128, 64)
@@ -41,6 +58,12 @@ class CriticConfig:
     time_layers: Sequence[Sequence[int]] = ((64, 2, 2), (64, 2, 2), (128, 4, 2), (256, 3, 2))
     dense_units: int = 512
     leak: float = 0.2
+    streams: Sequence[str] = ()
+    chroma_filters: Sequence[int] = (32, 64)
+    onset_filters: Sequence[int] = (16, 32, 64)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "streams", parse_streams(self.streams, "critic.streams"))
 
     def check(self, spec: PhraseSpec) -> None:
         """Raise ValueError when the sizes do not fit the spec."""
@@ -81,27 +104,50 @@ def critic_network(spec: PhraseSpec, cfg: CriticConfig, channels: int, name: str
     for i, (filters, kernel, stride) in enumerate(cfg.time_layers):
         x = conv(x, filters, 2, kernel, stride, "same", f"time{i}")
     x = layers.Flatten()(x)
+    if cfg.streams:  # none: the same layers as before streams existed (checkpoints load)
+        extra = stream_features(
+            inp,
+            spec,
+            cfg.streams,
+            chroma_filters=cfg.chroma_filters,
+            onset_filters=cfg.onset_filters,
+            leak=cfg.leak,
+            name=name,
+        )
+        x = layers.Concatenate(name=f"{name}_features")([x, *extra])
     x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(x)
     x = LeakyReLU(cfg.leak)(x)
     out = layers.Dense(1, kernel_initializer=normal_init(), dtype="float32", name=f"{name}_out")(x)
     return keras.Model(inp, out, name=name)
 
 
-def build_critic(spec: PhraseSpec, cfg: CriticConfig, per_track: bool) -> keras.Model:
+def build_critic(
+    spec: PhraseSpec,
+    cfg: Any,
+    per_track: bool,
+    network: Callable[[PhraseSpec, Any, int, str], keras.Model] | None = None,
+) -> keras.Model:
     """The critic of a mode: one network over all tracks, or one per track (jamming).
 
     With ``per_track``, critic ``k`` sees only track ``k`` and the model returns the sum of
     their scores; train it with ``gradient_penalty(..., group_axis=-1)`` so that each critic
     gets its own penalty (see :func:`gan.losses.gradient_penalty`).
 
+    Args:
+        spec: the phrase spec.
+        cfg: the network's sizes (a :class:`CriticConfig` for :func:`critic_network`).
+        per_track: one network per track.
+        network: builds one network from ``(spec, cfg, channels, name)``;
+            :func:`critic_network` (the AAAI critic) by default.
+
     Returns:
         A model ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] -> ``(batch, 1)``.
     """
+    network = network or critic_network
     if not per_track:
-        return critic_network(spec, cfg, spec.n_tracks, "critic")
+        return network(spec, cfg, spec.n_tracks, "critic")
     inp = keras.Input(spec.shape, name="critic_in")
     scores = [
-        critic_network(spec, cfg, 1, f"critic_{k}")(inp[..., k : k + 1])
-        for k in range(spec.n_tracks)
+        network(spec, cfg, 1, f"critic_{k}")(inp[..., k : k + 1]) for k in range(spec.n_tracks)
     ]
     return keras.Model(inp, ops.sum(ops.stack(scores, axis=0), axis=0), name="critic_per_track")

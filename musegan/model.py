@@ -65,8 +65,8 @@ class MuseGAN(GANModel):
         except KeyError as err:
             raise UserError(f"model.condition_track: {err.args[0]}") from None
         bar_cfg = BarGeneratorConfig(**dict(bar_generator or {}))
-        critic_cfg = CriticConfig(**dict(critic or {}))
         try:
+            critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
             self.generator = build_generator(
                 spec,
                 self.mode,

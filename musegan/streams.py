@@ -1,0 +1,226 @@
+"""The critic's chroma and onset/offset streams: hand-made musical features of a phrase, each
+with a small network of its own, whose outputs a critic concatenates with its main features.
+
+As in the MuseGAN authors' current critic (Dong et al., salu133445/musegan), beside the main
+convolution stack:
+
+- **chroma**: the activity of each pitch class (C, C#, ..., B) per beat and track, from real MIDI
+  pitches (index ``p`` is MIDI ``spec.lowest_pitch + p``, class ``(lowest_pitch + p) % 12``, so
+  any pitch range works); a convolution over the 12 classes, then convolutions down the beats
+  to one position per bar.
+- **onset/offset**: per step and track, how many pitches start minus how many stop sounding
+  (the difference from the previous step, summed over pitch); convolutions down the time axis
+  to one position per bar.
+
+Both features are computed on cell *activity* ``(x + 1) / 2`` in [0, 1], so that a silent cell
+counts 0 (the critic sees {-1, 1} real data and (-1, 1) generator output). Every convolution's
+kernel equals its stride (non-overlapping windows; :class:`~musegan.layers.AxisConv`'s matrix
+product path) and is followed by a LeakyReLU; no normalization (see :mod:`musegan.critic`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import backend, layers, ops
+
+from musegan.layers import AxisConv, factor_strides
+from pianoroll.spec import PhraseSpec
+
+__all__ = [
+    "Stream",
+    "chroma",
+    "onset_offset",
+    "parse_streams",
+    "split_strides",
+    "stream_features",
+]
+
+#: Pitch classes per octave.
+N_CLASSES = 12
+
+
+class Stream(str, enum.Enum):
+    """The critic's optional feature streams (``model.critic.streams`` in the config)."""
+
+    CHROMA = "chroma"  # pitch-class activity per beat
+    ONSET = "onset_offset"  # note starts minus note ends per step
+
+    def __str__(self) -> str:
+        # The config's spelling in f-strings and layer names, as enum.StrEnum (3.11+) gives.
+        return self.value
+
+
+def parse_streams(names: str | Iterable[str], what: str = "critic.streams") -> tuple[Stream, ...]:
+    """The streams named in a config, in :class:`Stream` order (so the order they are listed
+    in does not change the network).
+
+    Args:
+        names: stream names (``Stream`` values), or one name.
+        what: the option's name in error messages.
+
+    Raises:
+        ValueError: an unknown or repeated name; the message names ``what`` and the choices.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    found = set()
+    for name in names:
+        try:
+            stream = Stream(str(name))
+        except ValueError:
+            choices = ", ".join(s.value for s in Stream)
+            raise ValueError(f"{what}: unknown stream {name!r}; choose from {choices}") from None
+        if stream in found:
+            raise ValueError(f"{what}: stream {stream.value!r} is listed twice")
+        found.add(stream)
+    return tuple(s for s in Stream if s in found)
+
+
+def split_strides(total: int, parts: int, what: str = "streams") -> list[int]:
+    """``parts`` kernel-and-stride sizes whose product is ``total``, smallest first.
+
+    The prime factors of ``total``, largest first, each go to the group whose product is the
+    smallest so far: ``split_strides(48, 3)`` is ``[3, 4, 4]`` (the authors' onset/offset
+    strides for 48 steps per bar), ``split_strides(16, 3)`` is ``[2, 2, 4]`` and
+    ``split_strides(4, 1)`` is ``[4]``. With fewer prime factors than parts the remaining sizes
+    are 1 (a convolution over one position: a per-position dense layer).
+    """
+    if parts < 1:
+        raise ValueError(f"{what}: at least one layer is needed, got {parts}")
+    groups = [1] * parts
+    for prime in sorted(factor_strides(int(total), 1, what), reverse=True):
+        groups[groups.index(min(groups))] *= prime
+    return sorted(groups)
+
+
+def _activity(x: Any) -> Any:
+    """Cell activity ``(x + 1) / 2``: [-1, 1] -> [0, 1] (a symbolic input stays symbolic)."""
+    if not isinstance(x, keras.KerasTensor):
+        x = ops.convert_to_tensor(x)
+        if not backend.is_float_dtype(x.dtype):
+            x = ops.cast(x, "float32")
+    return (x + 1.0) * 0.5
+
+
+def _pitch_class_matrix(spec: PhraseSpec) -> np.ndarray:
+    """``(n_pitches, 12)`` 0/1 matrix: row ``p`` is one-hot at MIDI ``lowest_pitch + p`` mod 12."""
+    classes = (spec.lowest_pitch + np.arange(spec.n_pitches)) % N_CLASSES
+    return np.eye(N_CLASSES, dtype=np.float32)[classes]
+
+
+def chroma(x: Any, spec: PhraseSpec) -> Any:
+    """Pitch-class activity per beat: how many (step, pitch) cells of each class sound.
+
+    Args:
+        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (``steps`` and ``pitches``
+            as in ``spec``; any number of channels).
+        spec: the phrase spec (steps per beat and bar, lowest pitch).
+
+    Returns:
+        ``(batch, bars, beats, 12, channels)``, ``beats = spec.beats_per_bar``: for each beat
+        and class ``c`` (0 = C), the sum of the activity ``(x + 1) / 2`` over the beat's
+        ``steps_per_beat`` steps and the pitches of class ``c``; in
+        ``[0, steps_per_beat * k]``, ``k`` the number of pitches of that class (7 for 84
+        pitches), whole numbers for real data.
+    """
+    a = _activity(x)
+    _, bars, steps, pitches, channels = a.shape
+    if (steps, pitches) != (spec.steps_per_bar, spec.n_pitches):
+        raise ValueError(
+            f"chroma: input of {steps} steps x {pitches} pitches does not fit the spec's"
+            f" {spec.steps_per_bar} x {spec.n_pitches}"
+        )
+    beats, per_beat = spec.beats_per_bar, spec.steps_per_beat
+    a = ops.sum(ops.reshape(a, (-1, bars, beats, per_beat, pitches, channels)), axis=3)
+    fold = ops.cast(_pitch_class_matrix(spec), a.dtype)
+    return ops.einsum("nbspc,pk->nbskc", a, fold)
+
+
+def onset_offset(x: Any) -> Any:
+    """Note starts minus note ends per step: the activity's change from the previous step,
+    summed over pitch.
+
+    The previous step runs across bar lines (the first step of bar ``b`` compares with the last
+    step of bar ``b - 1``); the phrase's first step compares with silence.
+
+    Args:
+        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1].
+
+    Returns:
+        ``(batch, bars, steps, 1, channels)`` in ``[-pitches, pitches]``: the sum over pitch of
+        ``a[t] - a[t - 1]``, ``a = (x + 1) / 2``; positive where onsets outnumber offsets.
+        For real data, the number of pitches that start minus the number that stop at ``t``
+        (a pitch that sounds on both steps counts neither).
+    """
+    a = _activity(x)
+    _, bars, steps, pitches, channels = a.shape
+    flat = ops.reshape(a, (-1, bars * steps, pitches, channels))
+    previous = ops.pad(flat[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+    change = ops.sum(flat - previous, axis=2, keepdims=True)
+    return ops.reshape(change, (-1, bars, steps, 1, channels))
+
+
+def stream_features(
+    x: Any,
+    spec: PhraseSpec,
+    streams: Sequence[str],
+    *,
+    chroma_filters: Sequence[int] = (32, 64),
+    onset_filters: Sequence[int] = (16, 32, 64),
+    leak: float = 0.2,
+    name: str = "critic",
+) -> list[Any]:
+    """Build the streams' layers on a critic's input; one flattened feature tensor per stream.
+
+    - chroma: ``chroma(x)`` ``(bars, beats, 12, channels)``; a convolution over the 12 classes
+      (kernel = stride 12, ``chroma_filters[0]`` filters) -> ``(bars, beats, 1, f)``; then one
+      per further entry down the beats (kernels = strides from :func:`split_strides` of the
+      beats per bar: ``[4]`` in 4/4) -> ``(bars, 1, 1, chroma_filters[-1])``.
+    - onset_offset: ``onset_offset(x)`` ``(bars, steps, 1, channels)``; one convolution per
+      ``onset_filters`` entry down the time axis (kernels = strides from :func:`split_strides`
+      of the steps per bar: ``[2, 2, 4]`` for 16 steps, ``[3, 4, 4]`` for 48) ->
+      ``(bars, 1, 1, onset_filters[-1])``.
+
+    Layers are named ``{name}_chroma{i}`` and ``{name}_onset{i}``; each convolution is followed
+    by a LeakyReLU of slope ``leak``.
+
+    Args:
+        x: a symbolic input ``(batch, bars, steps, pitches, channels)`` in [-1, 1].
+        spec: the phrase spec.
+        streams: :class:`Stream` values; built in :class:`Stream` order.
+        chroma_filters: filters of the pitch-class layer, then of each layer down the beats
+            (at least two entries, so that each bar ends at one position).
+        onset_filters: filters of each layer down the time axis (at least one).
+        leak: LeakyReLU slope.
+        name: prefix of the layer names.
+
+    Returns:
+        One ``(batch, bars * filters)`` tensor per stream, in :class:`Stream` order.
+    """
+    out = []
+    for stream in parse_streams(streams):
+        if stream is Stream.CHROMA:
+            if len(chroma_filters) < 2:
+                raise ValueError(
+                    "critic: chroma_filters needs at least two entries (pitch classes, then beats)"
+                )
+            h = chroma(x, spec)
+            h = AxisConv(
+                chroma_filters[0], 3, N_CLASSES, N_CLASSES, leak=leak, name=f"{name}_chroma0"
+            )(h)
+            strides = split_strides(spec.beats_per_bar, len(chroma_filters) - 1, "chroma")
+            for i, (filters, stride) in enumerate(zip(chroma_filters[1:], strides, strict=True)):
+                h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_chroma{i + 1}")(h)
+        else:
+            if len(onset_filters) < 1:
+                raise ValueError("critic: onset_filters needs at least one entry")
+            h = onset_offset(x)
+            strides = split_strides(spec.steps_per_bar, len(onset_filters), "onset_offset")
+            for i, (filters, stride) in enumerate(zip(onset_filters, strides, strict=True)):
+                h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_onset{i}")(h)
+        out.append(layers.Flatten(name=f"{name}_{stream}_flatten")(h))
+    return out

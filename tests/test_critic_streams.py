@@ -1,0 +1,254 @@
+"""The critic's chroma and onset/offset streams: the features of a small hand-written roll, the
+streams' shapes for the chorale and LPD-5 specs, the critic with each stream (also per track),
+the plain critic unchanged without them, stream-name errors and a short training run."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import compose_smoke
+from omegaconf import OmegaConf
+
+import gan.config  # noqa: F401  (registers the config resolvers)
+from gan.builder import build_model
+from gan.loop import train
+from musegan.critic import CriticConfig, build_critic
+from musegan.model import MuseGAN
+from musegan.streams import Stream, chroma, onset_offset, split_strides, stream_features
+from pianoroll.errors import UserError
+from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track
+
+#: The critic sizes of the smoke preset (conf/experiment/smoke.yaml), as plain dicts.
+SMOKE = OmegaConf.to_container(
+    OmegaConf.load(resources.files("conf") / "experiment" / "smoke.yaml").model
+)
+CHORALES = PhraseSpec()  # 4 bars x 16 steps x 84 pitches x 4 tracks
+LPD5 = PhraseSpec(steps_per_beat=12, tracks=LPD5_TRACKS)  # 4 bars x 48 steps x 84 x 5
+BOTH = ["chroma", "onset_offset"]
+
+# 1 bar of 8 steps, 2 steps per beat (4 beats), 24 pitches from MIDI 21 (A0): index 0 is A,
+# 2 is B, 3 is C (MIDI 24), 14 is B again and 15 is C again, so the classes wrap.
+SMALL = PhraseSpec(
+    n_bars=1, steps_per_beat=2, n_pitches=24, lowest_pitch=21, tracks=(Track("a"), Track("b"))
+)
+A, B, C = 9, 11, 0
+
+
+def small_roll() -> np.ndarray:
+    """``(1, 1, 8, 24, 2)`` in {-1, 1}. Track 0: C (index 3) held over steps 0-3, then C an
+    octave up (index 15) repeated at steps 4 and 6. Track 1: the two B's (2, 14) at steps 1-2,
+    A (0) at step 7."""
+    active = np.zeros((1, 1, 8, 24, 2), bool)
+    active[0, 0, 0:4, 3, 0] = True
+    active[0, 0, [4, 6], 15, 0] = True
+    active[0, 0, 1:3, 2, 1] = active[0, 0, 1:3, 14, 1] = True
+    active[0, 0, 7, 0, 1] = True
+    return np.where(active, 1.0, -1.0).astype(np.float32)
+
+
+def test_chroma_counts_active_cells_per_beat_and_real_pitch_class():
+    out = keras.ops.convert_to_numpy(chroma(small_roll(), SMALL))
+    assert out.shape == (1, 1, 4, 12, 2)
+    expected = np.zeros((4, 12, 2), np.float32)
+    expected[:, C, 0] = [2, 2, 1, 1]  # held C: 2 steps a beat; repeated C: 1 step a beat
+    expected[0, B, 1] = 2  # both B's at step 1
+    expected[1, B, 1] = 2  # ... and at step 2
+    expected[3, A, 1] = 1
+    np.testing.assert_array_equal(out[0, 0], expected)
+
+
+def test_chroma_of_generator_output_counts_partial_activity():
+    # x = 0 everywhere is activity 0.5: each class has 2 of the 24 pitches, 2 steps a beat.
+    out = keras.ops.convert_to_numpy(chroma(np.zeros((3, *SMALL.shape), np.float32), SMALL))
+    np.testing.assert_allclose(out, np.full((3, 1, 4, 12, 2), 2.0))
+
+
+def test_onset_offset_is_starts_minus_ends_per_step():
+    out = keras.ops.convert_to_numpy(onset_offset(small_roll()))
+    assert out.shape == (1, 1, 8, 1, 2)
+    # Track 0: C starts at 0; at 4 the held C ends as the high C starts (0); the repeated C
+    # ends at 5, starts at 6, ends at 7. Track 1: two B's start at 1 and end at 3; A at 7.
+    np.testing.assert_array_equal(out[0, 0, :, 0, 0], [1, 0, 0, 0, 0, -1, 1, -1])
+    np.testing.assert_array_equal(out[0, 0, :, 0, 1], [0, 2, 0, -2, 0, 0, 0, 1])
+
+
+def test_onset_offset_runs_across_bar_lines_and_starts_from_silence():
+    active = np.zeros((1, 2, 4, 24, 1), bool)  # 2 bars of 4 steps, 24 pitches, 1 track
+    active[0, 0, 0, 7, 0] = True  # one step at the phrase's start
+    active[0, 0, 3, 5, 0] = active[0, 1, 0:2, 5, 0] = True  # tied over the bar line
+    x = np.where(active, 1.0, -1.0).astype(np.float32)
+    out = keras.ops.convert_to_numpy(onset_offset(x))
+    assert out.shape == (1, 2, 4, 1, 1)
+    np.testing.assert_array_equal(out[0, :, :, 0, 0], [[1, -1, 0, 1], [0, 0, -1, 0]])
+    # Silence everywhere: no change; x = 0 (activity 0.5) starts with half of every pitch.
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(onset_offset(-np.ones_like(x))), 0)
+    half = keras.ops.convert_to_numpy(onset_offset(np.zeros_like(x)))
+    assert half[0, 0, 0, 0, 0] == 12 and not half.reshape(-1)[1:].any()
+
+
+def test_split_strides():
+    assert split_strides(16, 3) == [2, 2, 4]
+    assert split_strides(48, 3) == [3, 4, 4]  # the authors' onset/offset strides
+    assert split_strides(16, 2) == [4, 4]
+    assert split_strides(4, 1) == [4]
+    assert split_strides(6, 3) == [1, 2, 3]
+    assert split_strides(1, 2) == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("spec", "onset_strides"), [(CHORALES, [2, 2, 4]), (LPD5, [3, 4, 4])], ids=["chorales", "lpd5"]
+)
+def test_stream_shapes(spec, onset_strides):
+    inp = keras.Input(spec.shape)
+    features = stream_features(inp, spec, BOTH, name="c")
+    model = keras.Model(inp, features)
+    bars, steps, _, tracks = spec.shape
+    beats = spec.beats_per_bar
+    assert chroma(inp, spec).shape == (None, bars, beats, 12, tracks)
+    assert onset_offset(inp).shape == (None, bars, steps, 1, tracks)
+    assert model.get_layer("c_chroma0").output.shape == (None, bars, beats, 1, 32)
+    assert model.get_layer("c_chroma1").output.shape == (None, bars, 1, 1, 64)
+    lengths = [steps // math.prod(onset_strides[: i + 1]) for i in range(3)]
+    for i, (filters, length) in enumerate(zip((16, 32, 64), lengths, strict=True)):
+        assert model.get_layer(f"c_onset{i}").output.shape == (None, bars, length, 1, filters)
+    assert [f.shape for f in features] == [(None, bars * 64), (None, bars * 64)]
+    x = np.random.default_rng(0).choice([-1.0, 1.0], (2, *spec.shape)).astype(np.float32)
+    assert [tuple(y.shape) for y in model(x)] == [(2, bars * 64), (2, bars * 64)]
+
+
+@pytest.mark.parametrize("streams", [["chroma"], ["onset_offset"], BOTH])
+@pytest.mark.parametrize("per_track", [False, True], ids=["one", "jamming"])
+def test_critic_with_streams_scores_each_example(streams, per_track):
+    cfg = CriticConfig(**SMOKE["critic"], streams=streams)
+    critic = build_critic(CHORALES, cfg, per_track=per_track)
+    x = tf.constant(np.random.default_rng(1).uniform(-1, 1, (3, *CHORALES.shape)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        scores = critic(x)
+    assert scores.shape == (3, 1) and scores.dtype == tf.float32
+    assert np.isfinite(tape.gradient(scores, x).numpy()).all()
+    nets = [critic.get_layer(f"critic_{k}") for k in range(4)] if per_track else [critic]
+    for net in nets:
+        names = {layer.name for layer in net.layers}
+        assert (f"{net.name}_chroma0" in names) == ("chroma" in streams)
+        assert (f"{net.name}_onset0" in names) == ("onset_offset" in streams)
+        if per_track:
+            assert net.input.shape == (None, *CHORALES.shape[:3], 1)
+
+
+def test_jamming_musegan_with_streams_builds_from_config_lists():
+    critic = {**SMOKE["critic"], "streams": OmegaConf.create(BOTH)}
+    model = MuseGAN(CHORALES, {"name": "jamming"}, **{**SMOKE, "critic": critic})
+    x = tf.constant(np.ones((2, *CHORALES.shape), np.float32))
+    assert model.critic(x).shape == (2, 1)
+    assert model.critic.get_layer("critic_3").get_layer("critic_3_onset2") is not None
+
+
+# The default critic on the chorale spec as it was before the streams: its weights, in order.
+PLAIN_WEIGHTS = [
+    ("critic_bar0/kernel", (2, 1, 1, 4, 128)),
+    ("critic_bar0/bias", (128,)),
+    ("critic_bar1/kernel", (3, 1, 1, 128, 64)),
+    ("critic_bar1/bias", (64,)),
+    ("critic_pitch0/kernel", (1, 1, 12, 64, 64)),
+    ("critic_pitch0/bias", (64,)),
+    ("critic_pitch1/kernel", (1, 1, 7, 64, 64)),
+    ("critic_pitch1/bias", (64,)),
+    ("critic_time0/kernel", (1, 2, 1, 64, 64)),
+    ("critic_time0/bias", (64,)),
+    ("critic_time1/kernel", (1, 2, 1, 64, 64)),
+    ("critic_time1/bias", (64,)),
+    ("critic_time2/kernel", (1, 4, 1, 64, 128)),
+    ("critic_time2/bias", (128,)),
+    ("critic_time3/kernel", (1, 3, 1, 128, 256)),
+    ("critic_time3/bias", (256,)),
+    ("critic_dense/kernel", (256, 512)),
+    ("critic_dense/bias", (512,)),
+    ("critic_out/kernel", (512, 1)),
+    ("critic_out/bias", (1,)),
+]
+
+
+def test_no_streams_leaves_the_critic_unchanged():
+    for cfg in (CriticConfig(), CriticConfig(streams=())):
+        critic = build_critic(CHORALES, cfg, per_track=False)
+        assert [(w.path, tuple(w.shape)) for w in critic.weights] == PLAIN_WEIGHTS
+        assert critic.count_params() == 383_809
+        assert [type(layer).__name__ for layer in critic.layers] == [
+            "InputLayer", *["AxisConv"] * 8, "Flatten", "Dense", "LeakyReLU", "Dense"
+        ]  # fmt: skip
+    jamming = build_critic(CHORALES, CriticConfig(), per_track=True)
+    assert jamming.count_params() == 1_532_164
+    assert [layer.name for layer in jamming.layers] == [
+        "critic_in",
+        *(f"critic_{k}" for k in range(4)),
+    ]
+
+
+def test_streams_widen_the_dense_layer_and_add_their_own_layers():
+    plain = build_critic(CHORALES, CriticConfig(), per_track=False)
+    both = build_critic(CHORALES, CriticConfig(streams=BOTH), per_track=False)
+    main = {w.path: tuple(w.shape) for w in plain.weights}
+    extra = {w.path: tuple(w.shape) for w in both.weights if w.path not in main}
+    assert extra == {
+        "critic_chroma0/kernel": (1, 1, 12, 4, 32),
+        "critic_chroma0/bias": (32,),
+        "critic_chroma1/kernel": (1, 4, 1, 32, 64),
+        "critic_chroma1/bias": (64,),
+        "critic_onset0/kernel": (1, 2, 1, 4, 16),
+        "critic_onset0/bias": (16,),
+        "critic_onset1/kernel": (1, 2, 1, 16, 32),
+        "critic_onset1/bias": (32,),
+        "critic_onset2/kernel": (1, 4, 1, 32, 64),
+        "critic_onset2/bias": (64,),
+    }
+    # 9,824 chroma and 9,456 onset/offset parameters, and 2 x 256 more dense inputs.
+    assert both.get_layer("critic_dense").kernel.shape == (256 + 2 * 4 * 64, 512)
+    assert both.count_params() - plain.count_params() == 9_824 + 9_456 + 512 * 512
+
+
+def test_stream_names_are_parsed_in_stream_order():
+    assert CriticConfig(streams=["onset_offset", "chroma"]).streams == (Stream.CHROMA, Stream.ONSET)
+    assert CriticConfig(streams="chroma").streams == (Stream.CHROMA,)
+    with pytest.raises(ValueError, match=r"^critic.streams: stream 'chroma' is listed twice$"):
+        CriticConfig(streams=["chroma", "chroma"])
+
+
+def test_an_unknown_stream_is_one_clear_error():
+    message = "critic.streams: unknown stream 'chords'; choose from chroma, onset_offset"
+    with pytest.raises(ValueError) as info:
+        CriticConfig(streams=["chroma", "chords"])
+    assert str(info.value) == message
+    # Through the config, as the trainer builds the model: a one-line user error.
+    cfg = OmegaConf.create({"mode": {"name": "hybrid", "temporal": True}})
+    cfg.model = OmegaConf.merge(
+        OmegaConf.load(resources.files("conf") / "model" / "musegan.yaml"),
+        SMOKE,
+        {"critic": {"streams": ["chroma", "chords"]}},
+    )
+    with pytest.raises(UserError) as info:
+        build_model(cfg, CHORALES)
+    assert str(info.value) == f"model: {message}"
+
+
+def test_too_few_chroma_filters_is_an_error():
+    with pytest.raises(ValueError, match="chroma_filters needs at least two entries"):
+        build_critic(CHORALES, CriticConfig(streams=["chroma"], chroma_filters=[32]), False)
+
+
+def test_musegan_trains_with_both_streams(smoke_data_dir, tmp_path):
+    cfg = compose_smoke("musegan", smoke_data_dir, "model.critic.streams=[chroma,onset_offset]")
+    run = tmp_path / "run"
+    summary = train(cfg, run, progress=False)
+    assert summary["step"] == 2
+    assert all(math.isfinite(v) for v in summary["losses"].values())
+    assert summary["losses"]["gradient_penalty"] >= 0.0
+    saved = {
+        tuple(shape) for _, shape in tf.train.list_variables(str(run / "checkpoints" / "ckpt-2"))
+    }
+    assert {(1, 1, 12, 4, 32), (1, 2, 1, 4, 16)} <= saved  # chroma0 and onset0 kernels
