@@ -13,8 +13,11 @@ from collections.abc import Callable
 import tensorflow as tf
 
 __all__ = [
+    "classic_generator_loss",
     "feature_matching_loss",
     "gradient_penalty",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
     "nonsaturating_discriminator_loss",
     "nonsaturating_generator_loss",
     "teacher_forcing_loss",
@@ -64,6 +67,45 @@ def wasserstein_generator_loss(
         A scalar ``float32``.
     """
     return -_batch_mean(fake_scores, global_batch_size)
+
+
+def hinge_discriminator_loss(
+    real_scores: tf.Tensor, fake_scores: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Hinge critic loss (Lim and Ye 2017, "Geometric GAN", arXiv:1705.02894), as used with
+    spectral normalization by Miyato et al. 2018 (arXiv:1802.05957).
+
+    ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``: real scores are pushed up to the
+    margin 1 and generated ones down to -1; scores beyond their margin cost nothing and get no
+    gradient. The loss is at least 0.
+
+    Args:
+        real_scores: ``(batch, ...)`` critic scores of real data, unbounded reals.
+        fake_scores: ``(batch, ...)`` critic scores of generated data.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    real = tf.nn.relu(1.0 - tf.cast(real_scores, tf.float32))
+    fake = tf.nn.relu(1.0 + tf.cast(fake_scores, tf.float32))
+    return _batch_mean(real, global_batch_size) + _batch_mean(fake, global_batch_size)
+
+
+def hinge_generator_loss(fake_scores: tf.Tensor, global_batch_size: int | None = None) -> tf.Tensor:
+    """Hinge-GAN generator loss (Lim and Ye 2017, arXiv:1705.02894; Miyato et al. 2018,
+    arXiv:1802.05957): ``-mean(D(fake))``.
+
+    The same value as :func:`wasserstein_generator_loss`, which computes it.
+
+    Args:
+        fake_scores: ``(batch, ...)`` critic scores of generated data, unbounded reals.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    return wasserstein_generator_loss(fake_scores, global_batch_size)
 
 
 def gradient_penalty(
@@ -125,7 +167,9 @@ def nonsaturating_discriminator_loss(
     """Standard GAN discriminator loss (Goodfellow et al. 2014, arXiv:1406.2661).
 
     Binary cross-entropy with real labelled 1 and fake labelled 0:
-    ``-mean(log sigmoid(real)) - mean(log(1 - sigmoid(fake)))``, computed from logits.
+    ``-mean(log sigmoid(real)) - mean(log(1 - sigmoid(fake)))``, computed from logits. The
+    discriminator's loss of both the original minimax game (with
+    :func:`classic_generator_loss`) and the non-saturating one.
 
     Args:
         real_logits: ``(batch, ...)`` discriminator logits on real data.
@@ -160,6 +204,31 @@ def nonsaturating_generator_loss(
     fake_logits = tf.cast(fake_logits, tf.float32)
     loss = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits)
     return _batch_mean(loss, global_batch_size)
+
+
+def classic_generator_loss(
+    fake_logits: tf.Tensor, global_batch_size: int | None = None
+) -> tf.Tensor:
+    """Minimax (saturating) generator loss (Goodfellow et al. 2014, arXiv:1406.2661).
+
+    ``mean(log(1 - sigmoid(D(fake))))``: the generator minimizes the discriminator's
+    log-probability of calling its output generated, the other half of the minimax game whose
+    discriminator loss is :func:`nonsaturating_discriminator_loss` (the same for both games).
+    Computed from logits as minus the cross-entropy with label 0 (``log(1 - sigmoid(x)) =
+    -softplus(x)``), finite for any logit. The loss is at most 0; its gradient vanishes when
+    the discriminator confidently rejects the generator's output (very negative logits), which
+    is why :func:`nonsaturating_generator_loss` is the usual choice.
+
+    Args:
+        fake_logits: ``(batch, ...)`` discriminator logits on generated data, unbounded reals.
+        global_batch_size: see the module doc.
+
+    Returns:
+        A scalar ``float32``.
+    """
+    fake_logits = tf.cast(fake_logits, tf.float32)
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
+    return -_batch_mean(loss, global_batch_size)
 
 
 def feature_matching_loss(

@@ -7,8 +7,11 @@ import pytest
 import tensorflow as tf
 
 from gan.losses import (
+    classic_generator_loss,
     feature_matching_loss,
     gradient_penalty,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
     nonsaturating_discriminator_loss,
     nonsaturating_generator_loss,
     wasserstein_discriminator_loss,
@@ -87,6 +90,102 @@ def test_feature_matching_loss_is_squared_distance_of_batch_means():
     assert value(feature_matching_loss(real, real)) == 0.0
     # Only the means matter: a permutation of the fake batch changes nothing.
     assert value(feature_matching_loss(real, fake[::-1])) == pytest.approx(5.0)
+
+
+# Hinge and minimax losses --------------------------------------------------------------------
+
+# relu(1 - real): [[0.5, 2], [0, 0]] (2 and 1 are at or past the margin), per example 1.25, 0;
+# relu(1 + fake): [[0.5, 0], [1.25, 2]] (-3 is past the margin), per example 0.25, 1.625.
+HINGE_REAL = tf.constant([[0.5, -1.0], [2.0, 1.0]])
+HINGE_FAKE = tf.constant([[-0.5, -3.0], [0.25, 1.0]])
+
+
+def test_hinge_discriminator_loss_clips_scores_beyond_their_margin():
+    expected = (1.25 + 0.0) / 2 + (0.25 + 1.625) / 2  # 0.625 + 0.9375
+    assert value(hinge_discriminator_loss(HINGE_REAL, HINGE_FAKE)) == pytest.approx(expected)
+    # Every score past its margin (real >= 1, fake <= -1): nothing to learn, the loss is 0.
+    assert value(hinge_discriminator_loss(REAL, -REAL)) == 0.0
+    assert value(hinge_discriminator_loss(tf.constant([[1.0]]), tf.constant([[-1.0]]))) == 0.0
+    # No score clipped: the loss is linear, 2 + mean(fake) - mean(real) (-0.25 and 0 here).
+    real, fake = tf.constant([[0.5], [-0.5]]), tf.constant([[0.0], [-0.5]])
+    assert value(hinge_discriminator_loss(real, fake)) == pytest.approx(2.0 + (-0.25) - 0.0)
+    # Swapped roles: relu(1 - fake) = [[1.5, 4], [0.75, 0]], relu(1 + real) = [[1.5, 0], [3, 2]].
+    assert value(hinge_discriminator_loss(HINGE_FAKE, HINGE_REAL)) == pytest.approx(
+        (2.75 + 0.375) / 2 + (0.75 + 2.5) / 2
+    )
+
+
+def test_hinge_generator_loss_is_minus_mean_fake_like_wasserstein():
+    assert value(hinge_generator_loss(HINGE_FAKE)) == pytest.approx(0.5625)  # -(-1.75 + 0.625) / 2
+    for scores in (REAL, FAKE, HINGE_FAKE):
+        for batch in (None, 8):
+            assert value(hinge_generator_loss(scores, batch)) == value(
+                wasserstein_generator_loss(scores, batch)
+            )
+
+
+def test_hinge_and_minimax_losses_divide_their_sums_by_the_global_batch_size():
+    # Sums of per-example values: real 1.25, fake 1.875; a replica holding 2 of 8 examples.
+    assert value(
+        hinge_discriminator_loss(HINGE_REAL, HINGE_FAKE, global_batch_size=8)
+    ) == pytest.approx((1.25 + 1.875) / 8)
+    assert value(hinge_generator_loss(HINGE_FAKE, global_batch_size=8)) == pytest.approx(1.125 / 8)
+    logits = tf.constant([[0.0], [0.0]])
+    assert value(classic_generator_loss(logits, global_batch_size=4)) == pytest.approx(
+        -2 * math.log(2) / 4
+    )
+
+
+def test_hinge_loss_gradients():
+    """One score per example, batch of 2 (of a global 4): each unclipped score moves the loss by
+    -1/4 (real) or +1/4 (fake); a clipped one (real 2, fake -3) gets no gradient."""
+    real = tf.constant([[0.5], [2.0]])
+    fake = tf.constant([[-0.5], [-3.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([real, fake])
+        critic = hinge_discriminator_loss(real, fake, global_batch_size=4)
+        generator = hinge_generator_loss(fake, global_batch_size=4)
+    assert value(critic) == pytest.approx((0.5 + 0.5) / 4)
+    np.testing.assert_allclose(tape.gradient(critic, real).numpy(), [[-0.25], [0.0]])
+    np.testing.assert_allclose(tape.gradient(critic, fake).numpy(), [[0.25], [0.0]])
+    # The generator's loss is linear: every score, clipped for the critic or not, moves it.
+    np.testing.assert_allclose(tape.gradient(generator, fake).numpy(), [[-0.25], [-0.25]])
+
+
+def test_classic_generator_loss_is_the_minimax_log_one_minus_d():
+    # log(1 - sigmoid(0)) = -log 2; log(1 - sigmoid(log 3)) = log(1/4) = -log 4.
+    fake = tf.constant([[0.0], [math.log(3.0)]])
+    assert value(classic_generator_loss(fake)) == pytest.approx(-1.5 * math.log(2), rel=1e-6)
+    # Minus the discriminator's generated term (its real term alone: the loss with generated
+    # logits -100): the two players of one zero-sum game.
+    real = tf.constant([[1.0], [-2.0]])
+    assert value(nonsaturating_discriminator_loss(real, fake)) == pytest.approx(
+        value(nonsaturating_discriminator_loss(real, tf.constant([[-100.0], [-100.0]])))
+        - value(classic_generator_loss(fake)),
+        rel=1e-6,
+    )
+    # Stable from logits: a fooled discriminator (logit 100) gives -100, not -inf.
+    assert value(classic_generator_loss(tf.constant([[100.0]]))) == pytest.approx(-100.0)
+    assert value(classic_generator_loss(tf.constant([[-100.0]]))) == pytest.approx(0.0, abs=1e-30)
+    # Low-precision logits give a float32 scalar too.
+    assert value(classic_generator_loss(tf.cast(fake, tf.bfloat16))) == pytest.approx(
+        -1.5 * math.log(2), rel=1e-2
+    )
+
+
+def test_classic_generator_loss_saturates_where_the_nonsaturating_one_does_not():
+    """Against a confident discriminator (logit -10) the minimax gradient -sigmoid(x) is
+    about -4.5e-5; the non-saturating one, -(1 - sigmoid(x)), about -1."""
+    logits = tf.constant([[-10.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        classic = classic_generator_loss(logits)
+        nonsaturating = nonsaturating_generator_loss(logits)
+    sigmoid = 1 / (1 + math.exp(10.0))
+    assert float(tape.gradient(classic, logits)[0, 0]) == pytest.approx(-sigmoid, rel=1e-5)
+    assert float(tape.gradient(nonsaturating, logits)[0, 0]) == pytest.approx(
+        -(1 - sigmoid), rel=1e-6
+    )
 
 
 # Gradient penalty ---------------------------------------------------------------------------
