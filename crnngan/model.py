@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
 from crnngan.generator import GeneratorConfig
-from gan.model import GANModel
+from gan.model import GANModel, Phase
 from pianoroll.errors import UserError
 from pianoroll.spec import PhraseSpec
 
@@ -140,9 +140,14 @@ class CRNNGAN(GANModel):
         return tf.reshape(phrases, [-1, phrases.shape[1] * phrases.shape[2], self.n_features])
 
     def generate(
-        self, noise: Mapping[str, tf.Tensor], real: tf.Tensor | None, training: bool
+        self,
+        noise: Mapping[str, tf.Tensor],
+        real: tf.Tensor | None,
+        training: bool,
+        phase: Phase | None = None,
     ) -> tf.Tensor:
-        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1); ``real`` is unused."""
+        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1); ``real`` is unused,
+        and so is ``phase`` (one phase)."""
         return self.to_phrases(self.generate_sequence(noise, training))
 
     def teacher_forced(

@@ -150,6 +150,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     if not (run_dir / "config.yaml").exists():
         _save_config(cfg, run_dir)
     start = int(trainer.step.numpy())
+    model.set_step(start)
     if resumed:
         _check_pretraining_kept(run_dir, start, options.pretrain_steps)
     stream = batch_stream(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,28 @@ import tensorflow as tf
 from pianoroll.spec import PhraseSpec
 from pianoroll.targets import buildable
 
-__all__ = ["GANModel"]
+__all__ = ["GENERATOR_PHASE", "GANModel", "Phase"]
+
+#: The name of a model's first (or only) adversarial phase: the generator's own weights learn.
+GENERATOR_PHASE = "generator"
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """A span of adversarial generator steps in which one set of generator weights learns.
+
+    A model with one phase (most) trains all its generator weights throughout. A model with
+    several (a generator whose output a refiner learns to binarize, trained in two stages)
+    names each: the trainer keeps one optimizer per phase, checkpointed as
+    ``<name>_optimizer``, and a killed run resumes in the phase it was in.
+
+    Attributes:
+        name: the phase's name (:data:`GENERATOR_PHASE` for the first).
+        start: its first generator step (0 for the first phase).
+    """
+
+    name: str
+    start: int
 
 
 @buildable
@@ -43,17 +65,42 @@ class GANModel(abc.ABC):
     time_noise: frozenset[str] | None = None
     condition_index: int | None = None
 
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The adversarial phases, in order of their first step (the first starts at 0)."""
+        return (Phase(GENERATOR_PHASE, 0),)
+
+    def phase_at(self, step: int) -> Phase:
+        """The phase that trains generator step ``step`` (0-based)."""
+        return [phase for phase in self.phases if phase.start <= step][-1]
+
+    def phase_variables(self, phase: Phase) -> list[tf.Variable]:
+        """The generator weights that learn in ``phase``."""
+        return list(self.generator.trainable_variables)
+
+    def set_step(self, step: int) -> None:  # noqa: B027  (optional hook)
+        """Set what depends on training progress for the coming forward passes: ``step``
+        generator steps are done (the trainer calls it at the start and after every step, the
+        run tools after restoring a checkpoint). Used by models whose output layer anneals
+        or whose inference path changes with the phase."""
+
     @abc.abstractmethod
     def sample_noise(self, batch_size: int, seed: tf.Tensor) -> Mapping[str, tf.Tensor]:
         """Noise for ``batch_size`` examples, a pure function of a ``(2,)`` int ``seed``."""
 
     @abc.abstractmethod
     def generate(
-        self, noise: Mapping[str, tf.Tensor], real: tf.Tensor | None, training: bool
+        self,
+        noise: Mapping[str, tf.Tensor],
+        real: tf.Tensor | None,
+        training: bool,
+        phase: Phase | None = None,
     ) -> tf.Tensor:
-        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1) from noise.
+        """Generate ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] from noise.
 
-        ``real`` is the real batch in {-1, 1}, for models conditioned on part of it.
+        ``real`` is the real batch in {-1, 1}, for models conditioned on part of it. ``phase``
+        is the phase being trained (the trainer passes it); None for inference, which uses
+        the phase of the last step done (see :meth:`set_step`).
         """
 
     @abc.abstractmethod

@@ -117,4 +117,5 @@ def load_run(
     seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="seed")
     checkpointer = Checkpointer(run_dir / "checkpoints", model, None, step, seed)
     checkpointer.restore(path, require=True)
+    model.set_step(int(step.numpy()))
     return TrainedRun(run_dir, cfg, model, path or str(checkpointer.latest), int(step.numpy()))

@@ -4,7 +4,8 @@
 pretraining, a teacher-forced maximum-likelihood update on one real batch; else
 ``train.critic_steps`` critic updates and one generator update, all in one compiled
 ``tf.function`` over the distribution strategy's replicas, with C-RNN-GAN's freezing deciding
-which network sits a step out. The loop around it is :mod:`gan.loop`.
+which network sits a step out. A model with several adversarial phases (see
+:class:`gan.model.Phase`) gets one generator optimizer and one compiled iteration per phase. The loop around it is :mod:`gan.loop`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tensorflow as tf
 import gan.config  # noqa: F401  (registers the resolvers the configs in conf/ use)
 from gan.freezing import Freeze, freeze_decision
 from gan.losses import teacher_forcing_loss
-from gan.model import GANModel
+from gan.model import GENERATOR_PHASE, GANModel
 from gan.noise import Stream
 from gan.objectives import Objective
 from gan.options import TrainOptions
@@ -149,12 +150,23 @@ class Trainer:
         return self.options.freeze_ratio
 
     def _build_optimizers(self) -> None:
-        """One Adam per network (and one for pretraining), built so that slots restore."""
+        """One Adam per network and generator phase (and one for pretraining), built so that
+        slots restore."""
         options, networks = self.options, self.model
         steps = options.adversarial_steps
-        self.generator_optimizer = self._optimizer(options.generator_lr, steps)
+        #: Phase name -> the generator optimizer of that phase.
+        self.generator_optimizers = {}
+        phases = networks.phases
+        #: Phase name -> phase.
+        self.phases = {phase.name: phase for phase in phases}
+        for phase, after in zip(phases, [*phases[1:], None], strict=True):
+            end = options.steps if after is None else after.start
+            start = max(phase.start, options.pretrain_steps)
+            optimizer = self._optimizer(options.generator_lr, max(end - start, 0))
+            optimizer.build(networks.phase_variables(phase))
+            self.generator_optimizers[phase.name] = optimizer
+        self.generator_optimizer = self.generator_optimizers[phases[0].name]
         self.critic_optimizer = self._optimizer(options.critic_lr, steps * self.critic_steps)
-        self.generator_optimizer.build(networks.generator.trainable_variables)
         self.critic_optimizer.build(networks.critic.trainable_variables)
         if self.pretrain_steps:
             self.pretrain_optimizer = self._optimizer(options.generator_lr, self.pretrain_steps)
@@ -195,9 +207,10 @@ class Trainer:
     def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
         """The optimizers by checkpoint name."""
         optimizers = {
-            "generator_optimizer": self.generator_optimizer,
-            "critic_optimizer": self.critic_optimizer,
+            _optimizer_name(phase): optimizer
+            for phase, optimizer in self.generator_optimizers.items()
         }
+        optimizers["critic_optimizer"] = self.critic_optimizer
         if self.pretrain_steps:
             optimizers["pretrain_optimizer"] = self.pretrain_optimizer
         return optimizers
@@ -232,7 +245,7 @@ class Trainer:
         return loss
 
     def _critic_step(
-        self, real: tf.Tensor, step: tf.Tensor, sub: int, apply: bool = True
+        self, real: tf.Tensor, step: tf.Tensor, sub: int, apply: bool, phase: str
     ) -> dict[str, tf.Tensor]:
         noise = self._replica_slice(
             self.model.sample_noise(self.global_batch, self._seed(Stream.TRAINING_NOISE, step, sub))
@@ -243,7 +256,7 @@ class Trainer:
             )
         )
         # Outside the tape: the critic's update needs no gradient through the generator.
-        fake = self.model.generate(noise, real, training=True)
+        fake = self.model.generate(noise, real, training=True, phase=self.phases[phase])
         variables = self.model.critic.trainable_variables
         if not apply:  # frozen: the loss only, for the next freezing decision
             return self.objective.critic_loss(self.model, real, fake, epsilon, self.global_batch)[1]
@@ -256,22 +269,24 @@ class Trainer:
         return parts
 
     def _generator_step(
-        self, real: tf.Tensor, step: tf.Tensor, apply: bool = True
+        self, real: tf.Tensor, step: tf.Tensor, apply: bool, name: str
     ) -> dict[str, tf.Tensor]:
         noise = self._replica_slice(
             self.model.sample_noise(
                 self.global_batch, self._seed(Stream.TRAINING_NOISE, step, self.critic_steps)
             )
         )
-        variables = self.model.generator.trainable_variables
+        phase = self.phases[name]
+        variables = self.model.phase_variables(phase)
+        optimizer = self.generator_optimizers[name]
         if not apply:  # frozen: the loss only, for the next freezing decision
-            fake = self.model.generate(noise, real, training=True)
+            fake = self.model.generate(noise, real, training=True, phase=phase)
             return self.objective.generator_loss(self.model, real, fake, self.global_batch)[1]
         with tf.GradientTape() as tape:
-            fake = self.model.generate(noise, real, training=True)
+            fake = self.model.generate(noise, real, training=True, phase=phase)
             loss, parts = self.objective.generator_loss(self.model, real, fake, self.global_batch)
-            scaled = self._scaled(self.generator_optimizer, loss)
-        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
+            scaled = self._scaled(optimizer, loss)
+        optimizer.apply(tape.gradient(scaled, variables), variables)
         return parts
 
     def _pretrain_step(self, real: tf.Tensor, step: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -303,10 +318,12 @@ class Trainer:
         self,
         iterator: Iterator,
         step: tf.Tensor,
+        phase: str = GENERATOR_PHASE,
         train_critic: bool = True,
         train_generator: bool = True,
     ) -> dict[str, tf.Tensor]:
-        """One iteration: ``critic_steps`` critic updates, then one generator update.
+        """One iteration of the phase named ``phase``: ``critic_steps`` critic updates, then one
+        generator update (a Python string: each phase is traced once).
 
         A frozen network (``train_critic`` or ``train_generator`` False) computes its loss but
         is not updated; the critic still reads its ``critic_steps`` batches.
@@ -317,10 +334,10 @@ class Trainer:
         for sub in range(self.critic_steps):
             real = next(iterator)
             critic_parts = self.strategy.run(
-                self.critic_update, args=(real, step, sub, train_critic)
+                self.critic_update, args=(real, step, sub, train_critic, phase)
             )
         generator_parts = self.strategy.run(
-            self.generator_update, args=(real, step, train_generator)
+            self.generator_update, args=(real, step, train_generator, phase)
         )
         return self._sum_over_replicas({**critic_parts, **generator_parts})
 
@@ -328,16 +345,25 @@ class Trainer:
         """Generator step ``step + 1``: teacher-forced while pretraining, else adversarial.
 
         With freezing on, the last step's losses decide which network sits this step out.
+        Afterwards the model is told how many steps are done (:meth:`GANModel.set_step`).
         """
+        result = self._train_step(iterator, step)
+        self.model.set_step(step + 1)
+        return result
+
+    def _train_step(self, iterator: Iterator, step: int) -> StepResult:
         at = tf.constant(step, tf.int64)
         if step < self.pretrain_steps:
             return StepResult(step + 1, _floats(self.pretrain_iteration(iterator, at)))
+        phase = self.model.phase_at(step).name
         if self.freeze_ratio is None:
-            return StepResult(step + 1, _floats(self.iteration(iterator, at)))
+            return StepResult(step + 1, _floats(self.iteration(iterator, at, phase)))
         balance = self.state["balance_losses"]
         critic_loss, generator_loss = (float(v) for v in balance.numpy())
         freeze = freeze_decision(critic_loss, generator_loss, self.freeze_ratio)
-        values = _floats(self.iteration(iterator, at, not freeze.critic, not freeze.generator))
+        values = _floats(
+            self.iteration(iterator, at, phase, not freeze.critic, not freeze.generator)
+        )
         balance.assign(self.objective.balance_losses(values))
         self.frozen_steps["critic"] += freeze.critic
         self.frozen_steps["generator"] += freeze.generator
@@ -361,6 +387,12 @@ class Trainer:
         """
         seed = tf.stack([self.seed, tf.constant(int(stream), tf.int64)])
         return self.model.generate_numpy(self.model.sample_noise(count, seed), real, chunk)
+
+
+def _optimizer_name(phase: str) -> str:
+    """The checkpoint name of a generator phase's optimizer (the first phase's is
+    ``generator_optimizer``, as in runs of one phase)."""
+    return f"{phase}_optimizer"
 
 
 def _floats(values: dict[str, tf.Tensor]) -> dict[str, float]:

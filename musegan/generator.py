@@ -1,7 +1,8 @@
 """The MuseGAN generator: temporal networks, per-track bar generators and the bar encoder.
 
 Shapes follow the tensor contract of :mod:`pianoroll`: the generator returns
-``(batch, bars, steps, pitches, tracks)`` in (-1, 1) (a ``tanh``). Bars are folded into the
+``(batch, bars, steps, pitches, tracks)`` in (-1, 1) (a ``tanh``), or in {-1, 1} with binary
+neurons at its output (``model.output``, see :mod:`musegan.binary`). Bars are folded into the
 batch axis, so each bar generator is called once per forward pass, not once per bar.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from musegan.binary import BinaryNeuron, Output
 from musegan.layers import (
     BatchNorm,
     PatchUpsample,
@@ -25,6 +27,7 @@ from musegan.layers import (
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
+    "BINARY_NOISE",
     "CHORDS",
     "CONDITION",
     "GROOVE",
@@ -32,10 +35,12 @@ __all__ = [
     "STYLE",
     "TIME_NOISE",
     "BarGeneratorConfig",
+    "BarLatents",
     "Mode",
     "bar_encoder",
     "bar_generator",
     "build_generator",
+    "finish_tracks",
     "noise_shapes",
     "temporal_network",
 ]
@@ -60,8 +65,10 @@ CHORDS = "chords"  #: shared, through the shared temporal network (or one vector
 GROOVE = "groove"  #: per track, time-independent
 MELODY = "melody"  #: per track, through each track's temporal network (or one vector per bar)
 CONDITION = "condition"  #: ``(batch, bars, steps, pitches)`` in {-1, 1}
-#: The noise inputs that carry the music from bar to bar.
-TIME_NOISE = frozenset({CHORDS, MELODY})
+#: Stochastic binary neurons' draws, ``(bars, steps, pitches, generated tracks)``.
+BINARY_NOISE = "binary_noise"
+#: The noise inputs that carry the music from bar to bar (and change from phrase to phrase).
+TIME_NOISE = frozenset({CHORDS, MELODY, BINARY_NOISE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +196,7 @@ def bar_generator(
     channels: int,
     condition_shapes: Sequence[tuple[int, ...]] = (),
     name: str = "bar_generator",
+    activation: bool = True,
 ) -> keras.Model:
     """One bar generator (the paper's G_bar): a latent vector to one bar of pianoroll.
 
@@ -208,10 +216,11 @@ def bar_generator(
             runs once outside, not inside every track's bar generator, so it is computed once
             per bar and the saved model has no shared sub-model.
         name: model name.
+        activation: end in ``tanh``; False: return the pre-activations (for binary neurons).
 
     Returns:
         A model ``[(batch, input_dim), *features]`` -> ``(batch, steps, pitches, channels)``
-        in (-1, 1).
+        in (-1, 1), or unbounded pre-activations (``float32``).
     """
     cfg.check(spec)
     z = keras.Input((input_dim,), name=f"{name}_z")
@@ -237,12 +246,20 @@ def bar_generator(
         x = _norm_relu(x, cfg.momentum, f"{name}_pitch{i}")
     stride = cfg.pitch_strides[-1]
     x = PatchUpsample(channels, (1, stride), name=f"{name}_out")(join(x))
-    out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
+    if activation:
+        out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
+    else:
+        out = layers.Activation("linear", dtype="float32", name=f"{name}_preactivation")(x)
     return keras.Model(inputs if condition_shapes else z, out, name=name)
 
 
 def noise_shapes(
-    spec: PhraseSpec, mode: Mode, z_dim: int, temporal: bool, condition_index: int | None
+    spec: PhraseSpec,
+    mode: Mode,
+    z_dim: int,
+    temporal: bool,
+    condition_index: int | None,
+    output: Output = Output.TANH,
 ) -> dict[str, tuple[int, ...]]:
     """The noise inputs of a mode, without the batch axis.
 
@@ -250,7 +267,7 @@ def noise_shapes(
     temporal network, or one vector per bar without temporal networks), :data:`GROOVE` (per
     track, time-independent) and :data:`MELODY` (per track, through each track's temporal
     network, or per bar). The jamming mode has only the private inputs, the composer only the
-    shared ones.
+    shared ones. Stochastic binary neurons at the output add :data:`BINARY_NOISE`.
 
     Raises:
         ValueError: ``mode`` is not a :class:`Mode` value.
@@ -265,7 +282,92 @@ def noise_shapes(
     if mode is not Mode.COMPOSER:
         shapes[GROOVE] = (n_gen, z_dim)
         shapes[MELODY] = (n_gen, *per_time, z_dim)
+    if Output(output) is Output.STOCHASTIC:
+        shapes[BINARY_NOISE] = (*spec.shape[:3], n_gen)
     return shapes
+
+
+@dataclasses.dataclass(frozen=True)
+class BarLatents:
+    """The per-bar latent vectors of a mode's noise inputs (the paper's Fig. 4).
+
+    A time-independent input is repeated over the bars; a time-dependent one goes through a
+    temporal network (or is one vector per bar already, without temporal networks). Each call
+    builds the temporal network it needs.
+
+    Attributes:
+        n_bars: bars per phrase.
+        z_dim: size of each noise vector.
+        temporal: use temporal networks.
+        temporal_filters: filters of the temporal networks' first layer.
+        momentum: their batch-norm momentum.
+    """
+
+    n_bars: int
+    z_dim: int
+    temporal: bool
+    temporal_filters: int
+    momentum: float
+
+    def _over_bars(self, vector):  # (batch, z) -> (batch, bars, z)
+        return ops.repeat(ops.expand_dims(vector, 1), self.n_bars, axis=1)
+
+    def _per_bar(self, noise, name):  # (batch, z) or (batch, bars, z) -> (batch, bars, z)
+        if not self.temporal:
+            return noise
+        net = temporal_network(self.z_dim, self.n_bars, self.temporal_filters, self.momentum, name)
+        return net(noise)
+
+    def shared(self, inputs: dict) -> list:
+        """``[style, chords]``, each ``(batch, bars, z_dim)``; ``[]`` for the jamming mode."""
+        if STYLE not in inputs:
+            return []
+        return [self._over_bars(inputs[STYLE]), self._per_bar(inputs[CHORDS], "temporal_shared")]
+
+    def private(self, inputs: dict, i: int, track: int) -> list:
+        """``[groove, melody]`` of the ``i``-th generated track (track index ``track``), each
+        ``(batch, bars, z_dim)``; ``[]`` for the composer mode."""
+        if GROOVE not in inputs:
+            return []
+        return [
+            self._over_bars(inputs[GROOVE][:, i]),
+            self._per_bar(inputs[MELODY][:, i], f"temporal_{track}"),
+        ]
+
+
+def finish_tracks(
+    generated: list,
+    inputs: dict,
+    output: Output,
+    condition_index: int | None,
+    name: str = "output_binary",
+):
+    """The generator's output from its generated tracks: binary neurons if asked, then the
+    condition track (if any) put back in its place.
+
+    Args:
+        generated: one ``(batch, bars, steps, pitches)`` tensor per generated track: ``tanh``
+            outputs, or pre-activations when ``output`` is binary.
+        inputs: the generator's inputs by name (:data:`BINARY_NOISE` for stochastic neurons,
+            :data:`CONDITION` for a conditional generator).
+        output: the output layer.
+        condition_index: the condition track's index, or None.
+        name: the binary neurons' layer name.
+
+    Returns:
+        ``(batch, bars, steps, pitches, tracks)``: in (-1, 1), or {-1, 1} with binary neurons.
+    """
+    stacked = ops.stack(generated, axis=-1)
+    if output is not Output.TANH:
+        neuron = BinaryNeuron(output, name=name)
+        stacked = neuron(
+            [stacked, inputs[BINARY_NOISE]] if output is Output.STOCHASTIC else stacked
+        )
+    if condition_index is None:
+        return stacked
+    tracks = [stacked[..., i] for i in range(stacked.shape[-1])]
+    tracks.insert(condition_index, ops.cast(inputs[CONDITION], stacked.dtype))
+    return ops.stack(tracks, axis=-1)
 
 
 def build_generator(
@@ -276,6 +378,7 @@ def build_generator(
     temporal_filters: int,
     bar: BarGeneratorConfig,
     condition_index: int | None = None,
+    output: Output = Output.TANH,
 ) -> keras.Model:
     """The whole MuseGAN generator for one mode.
 
@@ -288,28 +391,20 @@ def build_generator(
         bar: bar generator sizes.
         condition_index: the track given as a condition (track-conditional generation), or
             None. That track is not generated: the output carries the condition unchanged.
+        output: the output layer (``tanh`` or binary neurons).
 
     Returns:
         A model whose inputs are the noise dict of :func:`noise_shapes` (plus
         :data:`CONDITION`, ``(batch, bars, steps, pitches)`` in {-1, 1}, when conditional) and
-        whose output is ``(batch, bars, steps, pitches, tracks)`` in (-1, 1).
+        whose output is ``(batch, bars, steps, pitches, tracks)`` in (-1, 1), or in {-1, 1}
+        with binary neurons.
     """
-    shapes = noise_shapes(spec, mode, z_dim, temporal, condition_index)
+    shapes = noise_shapes(spec, mode, z_dim, temporal, condition_index, output)
     inputs = {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
     n_bars = spec.n_bars
     tracks = [k for k in range(spec.n_tracks) if k != condition_index]
-
-    def over_bars(vector):  # (batch, z) -> (batch, bars, z): time-independent input
-        return ops.repeat(ops.expand_dims(vector, 1), n_bars, axis=1)
-
-    def per_bar(noise, net_name):  # time-dependent input, through a temporal network or not
-        if not temporal:
-            return noise
-        return temporal_network(z_dim, n_bars, temporal_filters, bar.momentum, net_name)(noise)
-
-    shared = []
-    if STYLE in inputs:
-        shared = [over_bars(inputs[STYLE]), per_bar(inputs[CHORDS], "temporal_shared")]
+    latents = BarLatents(n_bars, z_dim, temporal, temporal_filters, bar.momentum)
+    shared = latents.shared(inputs)
     features = []
     if condition_index is not None:
         inputs[CONDITION] = keras.Input(
@@ -322,7 +417,9 @@ def build_generator(
         latent, channels, net_name
     ):  # (batch, bars, d) -> (batch, bars, steps, pitches, c)
         shapes = [tuple(f.shape[1:]) for f in features]
-        net = bar_generator(latent.shape[-1], spec, bar, channels, shapes, net_name)
+        net = bar_generator(
+            latent.shape[-1], spec, bar, channels, shapes, net_name, output is Output.TANH
+        )
         folded = ops.reshape(latent, (-1, latent.shape[-1]))
         out = net([folded, *features] if features else folded)
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
@@ -333,12 +430,7 @@ def build_generator(
     else:
         per_track = []
         for i, k in enumerate(tracks):
-            private = [
-                over_bars(inputs[GROOVE][:, i]),
-                per_bar(inputs[MELODY][:, i], f"temporal_{k}"),
-            ]
-            latent = ops.concatenate(shared + private, axis=-1)
+            latent = ops.concatenate(shared + latents.private(inputs, i, k), axis=-1)
             per_track.append(run_bars(latent, 1, f"bar_generator_{k}")[..., 0])
-    if condition_index is not None:
-        per_track.insert(condition_index, ops.cast(inputs[CONDITION], per_track[0].dtype))
-    return keras.Model(inputs, ops.stack(per_track, axis=-1), name=f"musegan_{mode}_generator")
+    out = finish_tracks(per_track, inputs, output, condition_index)
+    return keras.Model(inputs, out, name=f"musegan_{mode}_generator")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from collections.abc import Mapping
 from typing import Any
 
+import keras
 import tensorflow as tf
 
-from gan.model import GANModel
-from musegan.critic import CriticConfig, build_critic
+from gan.model import GENERATOR_PHASE, GANModel, Phase
+from musegan.binary import Output, SlopeSchedule, parse_output, set_slopes
+from musegan.critic import CriticConfig, build_critic, critic_network
+from musegan.critic_v2 import SharedPrivateCriticConfig, shared_private_critic
 from musegan.generator import (
+    BINARY_NOISE,
     CONDITION,
     TIME_NOISE,
     BarGeneratorConfig,
@@ -17,10 +23,22 @@ from musegan.generator import (
     build_generator,
     noise_shapes,
 )
+from musegan.generator_v2 import SharedPrivateConfig, build_shared_private_generator
+from musegan.refiner import REFINER_PHASE, RefinerConfig, Schedule, build_refiner
 from pianoroll.errors import UserError, number_value
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["MuseGAN"]
+__all__ = ["MuseGAN", "Networks"]
+
+
+class Networks(str, enum.Enum):
+    """Which generator and critic (``model.networks``)."""
+
+    AAAI = "aaai"  # the AAAI 2018 paper's: temporal networks and bar generators per track
+    V2 = "v2"  # the authors' current ones: shared and private networks, critic streams
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class MuseGAN(GANModel):
@@ -32,9 +50,18 @@ class MuseGAN(GANModel):
             ``temporal``.
         z_dim: size of each noise vector.
         temporal_filters: filters of the temporal networks' first layer.
-        bar_generator: :class:`BarGeneratorConfig` fields.
-        critic: :class:`CriticConfig` fields.
+        bar_generator: :class:`BarGeneratorConfig` fields (AAAI networks).
+        critic: :class:`CriticConfig` fields (AAAI networks) or
+            :class:`~musegan.critic_v2.SharedPrivateCriticConfig` fields (v2).
         condition_track: name of the track given as a condition (track-conditional), or None.
+        output: the generator's output layer, a :class:`~musegan.binary.Output` value:
+            ``tanh`` (real-valued), ``deterministic`` or ``stochastic`` binary neurons. With a
+            refiner, the refiner's binary neurons (the generator then ends in ``tanh``).
+        slope: :class:`~musegan.binary.SlopeSchedule` fields: the binary neurons' slope
+            annealing by generator step.
+        refiner: :class:`~musegan.refiner.RefinerConfig` fields, or None for no refiner.
+        networks: a :class:`Networks` value.
+        generator: :class:`~musegan.generator_v2.SharedPrivateConfig` fields (v2 networks).
     """
 
     def __init__(
@@ -46,6 +73,11 @@ class MuseGAN(GANModel):
         bar_generator: Mapping[str, Any] | None = None,
         critic: Mapping[str, Any] | None = None,
         condition_track: str | None = None,
+        output: str = Output.TANH.value,
+        slope: Mapping[str, Any] | None = None,
+        refiner: Mapping[str, Any] | None = None,
+        networks: str = Networks.AAAI.value,
+        generator: Mapping[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         name = str(mode["name"])
@@ -64,33 +96,118 @@ class MuseGAN(GANModel):
             )
         except KeyError as err:
             raise UserError(f"model.condition_track: {err.args[0]}") from None
-        bar_cfg = BarGeneratorConfig(**dict(bar_generator or {}))
         try:
-            critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
-            self.generator = build_generator(
-                spec,
-                self.mode,
-                self.z_dim,
-                self.temporal,
-                int(temporal_filters),
-                bar_cfg,
-                self.condition_index,
+            self.networks = Networks(str(networks))
+        except ValueError:
+            raise UserError(
+                f"model.networks: unknown networks {networks!r}; choose one of"
+                f" {', '.join(Networks)}"
+            ) from None
+        if self.networks is Networks.V2 and self.condition_index is not None:
+            raise UserError(
+                "model.condition_track: the v2 networks do not generate track-conditionally;"
+                " use model=musegan (the AAAI networks) for accompaniment"
             )
-            self.critic = build_critic(spec, critic_cfg, per_track=self.mode is Mode.JAMMING)
-        except ValueError as err:
+        try:
+            self.output = parse_output(output)
+            self.slope = SlopeSchedule(**dict(slope or {}))
+            self.slope.check()
+            self.refiner = None if refiner is None else RefinerConfig(**dict(refiner))
+            base_output = Output.TANH if self.refiner else self.output
+            if self.networks is Networks.V2:
+                self.base = build_shared_private_generator(
+                    spec,
+                    self.mode,
+                    self.z_dim,
+                    self.temporal,
+                    int(temporal_filters),
+                    SharedPrivateConfig(**dict(generator or {})),
+                    base_output,
+                )
+                critic_cfg = SharedPrivateCriticConfig(**dict(critic or {}))
+                network = shared_private_critic
+            else:
+                self.base = build_generator(
+                    spec,
+                    self.mode,
+                    self.z_dim,
+                    self.temporal,
+                    int(temporal_filters),
+                    BarGeneratorConfig(**dict(bar_generator or {})),
+                    self.condition_index,
+                    base_output,
+                )
+                critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
+                network = critic_network
+            self.critic = build_critic(spec, critic_cfg, self.mode is Mode.JAMMING, network)
+            self.refine = (
+                None
+                if self.refiner is None
+                else build_refiner(spec, self.refiner, self.output, self.condition_index)
+            )
+        except (TypeError, ValueError) as err:  # TypeError: a key the sizes do not have
             raise UserError(f"model: {err}") from None
+        self.generator = self.base if self.refine is None else self._refined_generator()
+        self._phase = self.phases[0]
         self.penalty_group_axis = -1 if self.mode is Mode.JAMMING else None
         # Inference outside a traced function (sampling, evaluation) runs as one compiled
         # graph rather than layer by layer: about twice as fast for thousands of phrases.
         self._infer = tf.function(
-            lambda inputs: self.generator(inputs, training=False), reduce_retracing=True
+            lambda inputs, phase: self._forward(inputs, False, phase), reduce_retracing=True
         )
         self.time_noise = TIME_NOISE
+
+    def _refined_generator(self) -> keras.Model:
+        """The generator and refiner as one network (checkpointed and exported)."""
+        inputs = {name: keras.Input(shape, name=name) for name, shape in self.noise_shapes.items()}
+        if self.condition_index is not None:
+            inputs[CONDITION] = keras.Input(self.spec.shape[:3], name=CONDITION)
+        out = self._forward(inputs, None, REFINER_PHASE)
+        return keras.Model(inputs, out, name=f"{self.base.name}_refined")
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The generator alone, then the refiner, for the staged refiner schedules; else one."""
+        first = Phase(GENERATOR_PHASE, 0)
+        if self.refiner is None or not self.refiner.staged:
+            return (first,)
+        return first, Phase(REFINER_PHASE, self.refiner.first_stage_steps)
+
+    def phase_variables(self, phase: Phase) -> list[tf.Variable]:
+        """What learns: the generator (first stage), the refiner (second stage of two), or
+        both (the joint schedule's second stage, end to end, or no refiner)."""
+        if self.refine is None or (self.refiner.staged and phase.name == GENERATOR_PHASE):
+            return list(self.base.trainable_variables)
+        if Schedule(self.refiner.schedule) is Schedule.TWO_STAGE:
+            return list(self.refine.trainable_variables)
+        return list(self.generator.trainable_variables)
+
+    def set_step(self, step: int) -> None:
+        """Anneal the binary neurons' slope to generator step ``step`` and generate with the
+        phase of the last step done."""
+        set_slopes(self.generator, self.slope.slope_at(step))
+        self._phase = self.phase_at(max(step - 1, 0))
+
+    def _forward(self, inputs: Mapping[str, Any], training: Any, phase: str) -> Any:
+        """The generator's output in the phase named ``phase`` (the refiner's phase adds the
+        refiner; its two-stage schedule runs the fixed generator in inference mode)."""
+        if self.refine is None:
+            return self.base(inputs, training=training)
+        base_inputs = {k: v for k, v in inputs.items() if k != BINARY_NOISE}
+        if self.refiner.staged and phase == GENERATOR_PHASE:
+            return self.base(base_inputs, training=training)
+        fixed = Schedule(self.refiner.schedule) is Schedule.TWO_STAGE
+        phrases = self.base(base_inputs, training=False if fixed else training)
+        if self.output is Output.STOCHASTIC:
+            return self.refine([phrases, inputs[BINARY_NOISE]], training=training)
+        return self.refine(phrases, training=training)
 
     @property
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
         """Noise inputs and their shapes without the batch axis."""
-        return noise_shapes(self.spec, self.mode, self.z_dim, self.temporal, self.condition_index)
+        return noise_shapes(
+            self.spec, self.mode, self.z_dim, self.temporal, self.condition_index, self.output
+        )
 
     def sample_noise(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         """Standard normal noise for every input, a pure function of ``seed`` (``(2,)`` int)."""
@@ -102,21 +219,28 @@ class MuseGAN(GANModel):
         }
 
     def generate(
-        self, noise: Mapping[str, tf.Tensor], real: tf.Tensor | None, training: bool
+        self,
+        noise: Mapping[str, tf.Tensor],
+        real: tf.Tensor | None,
+        training: bool,
+        phase: Phase | None = None,
     ) -> tf.Tensor:
-        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1).
+        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1) (``tanh``) or {-1, 1}
+        (binary neurons).
 
         ``real`` (``(batch, bars, steps, pitches, tracks)`` in {-1, 1}) supplies the condition
-        track of a track-conditional model and is ignored otherwise.
+        track of a track-conditional model and is ignored otherwise. ``phase``: the phase
+        trained (None: the phase of the last step done, see :meth:`set_step`).
         """
         inputs = dict(noise)
         if self.condition_index is not None:
             if real is None:
                 raise ValueError("a track-conditional MuseGAN needs the real condition track")
             inputs[CONDITION] = real[..., self.condition_index]
+        name = (phase or self._phase).name
         if not training and tf.executing_eagerly():
-            return self._infer(inputs)
-        return self.generator(inputs, training=training)
+            return self._infer(inputs, name)
+        return self._forward(inputs, training, name)
 
     def config(self) -> dict[str, Any]:
         """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
@@ -128,4 +252,7 @@ class MuseGAN(GANModel):
             if self.condition_index is None
             else self.spec.tracks[self.condition_index].name,
             "spec": self.spec.to_dict(),
+            **({"networks": self.networks.value} if self.networks is not Networks.AAAI else {}),
+            **({"output": self.output.value} if self.output is not Output.TANH else {}),
+            **({"refiner": dataclasses.asdict(self.refiner)} if self.refiner else {}),
         }

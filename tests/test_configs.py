@@ -41,6 +41,8 @@ def test_every_data_config_builds_its_spec_and_source(data, tmp_path):
 # Each model preset with the data shape it is sized for.
 MODEL_DATA = {
     "musegan": "bach_chorales",
+    "musegan_v2": "bach_chorales",
+    "musegan_v2_lpd5": "lpd5",
     "paper": "lpd5",
     "dense": "bach_chorales",
     "recurrent": "bach_chorales",
