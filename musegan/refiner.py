@@ -98,7 +98,7 @@ def _track_refiner(spec: PhraseSpec, cfg: RefinerConfig, name: str) -> keras.Mod
     for i in range(cfg.units):
         h = x
         for j, filters in enumerate((cfg.filters, 1)):
-            h = BatchNorm(momentum=cfg.momentum, name=f"{name}_unit{i}_bn{j}")(h)
+            h = BatchNorm(momentum=cfg.momentum, synchronized=True, name=f"{name}_unit{i}_bn{j}")(h)
             h = layers.ReLU(name=f"{name}_unit{i}_relu{j}")(h)
             h = layers.Conv2D(
                 filters,

@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import checkpoint_values
 
 #: Builds the smoke model under a strategy, runs one training iteration and saves every
@@ -38,11 +39,13 @@ REPLICA_SCRIPT = textwrap.dedent(
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_splits
 
-    data_dir, out = sys.argv[1:3]
+    data_dir, out, step = sys.argv[1:4]
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose(
             "musegan",
-            overrides=["+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}"],
+            overrides=[
+                "+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}", *sys.argv[4:]
+            ],
         )
     tf.config.experimental.enable_op_determinism()
     splits = load_splits(cfg.data, data_dir, progress=False)
@@ -63,7 +66,8 @@ REPLICA_SCRIPT = textwrap.dedent(
             drum_mask=splits.spec.drum_mask,
         )
         iterator = iter(strategy.experimental_distribute_dataset(stream))
-        losses = trainer.iteration(iterator, tf.constant(0, tf.int64))
+        phase = model.phase_at(int(step)).name
+        losses = trainer.iteration(iterator, tf.constant(int(step), tf.int64), phase)
         after = {}
         for i, v in enumerate(variables):
             tf_variable = v.value  # a MirroredVariable under MirroredStrategy: a copy per replica
@@ -97,11 +101,40 @@ def env() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WANDB_MODE": "disabled"}
 
 
-def test_two_replicas_make_the_same_update_as_one_device(smoke_data_dir, tmp_path):
+# The AAAI networks at the first step; and the v2 networks with stochastic binary neurons and
+# a refiner trained jointly, in the refiner's phase (from step 1). Each: the step, the overrides,
+# a generator weight name that must move, and the absolute tolerance. Adam's first update is
+# lr * g / (|g| + eps): a weight whose gradient is round-off small moves by a share of lr that
+# round-off decides, and the straight-through gradients of binary neurons have more of those.
+VARIANTS = {
+    "aaai": ("0", [], "bar_generator", 5e-5),
+    "v2-refiner": (
+        "1",
+        [
+            "model=musegan_v2",
+            "~model.critic",
+            "+model.critic={private_filters: [4, 8], merged_filters: 8,"
+            " shared_time: [[8, 4], [16, 2]], shared_pitch_filters: 16, merge_filters: 16,"
+            " chroma_filters: [4, 8], onset_filters: [4, 4, 8]}",
+            "model.generator.dense_units=32",
+            "model.generator.shared=[[16,4,7],[8,2,1]]",
+            "model.generator.private_filters=[8,4]",
+            "model.output=stochastic",
+            "+model.refiner={schedule: joint, first_stage_steps: 1, filters: 4}",
+        ],
+        "refiner_",
+        2e-4,
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_two_replicas_make_the_same_update_as_one_device(smoke_data_dir, tmp_path, variant):
+    step, overrides, generator_part, atol = VARIANTS[variant]
     script = tmp_path / "replicas.py"
     script.write_text(REPLICA_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), str(smoke_data_dir), str(tmp_path)],
+        [sys.executable, str(script), str(smoke_data_dir), str(tmp_path), step, *overrides],
         cwd=tmp_path,
         env=env(),
         capture_output=True,
@@ -121,7 +154,7 @@ def test_two_replicas_make_the_same_update_as_one_device(smoke_data_dir, tmp_pat
         np.load(tmp_path / "mirrored-before.npz") as m,
         np.load(tmp_path / "single-before.npz") as s,
     ):
-        assert len(m.files) == len(s.files) > 400
+        assert len(m.files) == len(s.files) > 200
         for key in m.files:
             np.testing.assert_array_equal(m[key], s[key])
     # ... and after one iteration (2 critic updates, 1 generator update) the same weights,
@@ -138,14 +171,14 @@ def test_two_replicas_make_the_same_update_as_one_device(smoke_data_dir, tmp_pat
             key = f"{key} {path}"
             assert mirrored.shape[0] == 2 and single.shape[0] == 1, key
             np.testing.assert_array_equal(mirrored[0], mirrored[1], err_msg=f"replicas: {key}")
-            np.testing.assert_allclose(mirrored[0], single[0], rtol=1e-4, atol=5e-5, err_msg=key)
+            np.testing.assert_allclose(mirrored[0], single[0], rtol=1e-4, atol=atol, err_msg=key)
         moved = [
             path
             for i, (key, path) in enumerate(zip(s.files, paths, strict=True))
             if np.abs(s[key][0] - before[f"arr_{i}"]).max(initial=0) > 5e-4
         ]
         assert any("critic" in key for key in moved)
-        assert any("bar_generator" in key for key in moved)
+        assert any(generator_part in key for key in moved)
     for name, value in results["single"]["losses"].items():
         assert abs(results["mirrored"]["losses"][name] - value) < 1e-4, name
 

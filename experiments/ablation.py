@@ -1,0 +1,172 @@
+"""The MuseGAN ablation on the bundled chorales: the AAAI baseline, its critic streams, the
+current networks, binary neurons and the refiner, each trained for the same steps and batch.
+
+    python experiments/ablation.py run aaai aaai_onset --steps 300   # train (or resume), evaluate
+    python experiments/ablation.py table                              # the table of every row
+
+Every row is ``+experiment=bach_hybrid +mode=hybrid`` (batch 64, WGAN-GP, 5 critic updates per
+generator update, seed 0) in float32, plus the row's overrides. ``run`` trains a row into
+``runs/ablation/<row>`` up to ``--steps`` generator steps (resuming a run that stopped or has
+fewer steps), then evaluates the checkpoint of that step with 5,000 phrases against the training
+data, with the validation phrases as the noise floor: with the hard threshold at 0, and for
+rows whose output is real-valued also with Bernoulli sampling, into
+``experiments/reports/ablation/<row>-<steps>[-bernoulli]``. ``table`` writes
+``experiments/reports/ablation/table.md`` from the reports found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs" / "ablation"
+REPORTS = ROOT / "experiments" / "reports" / "ablation"
+BASE = ["+experiment=bach_hybrid", "+mode=hybrid", "train.precision=float32"]
+REFINER = "+model.refiner={schedule: two_stage, first_stage_steps: 200}"
+
+#: Row name -> (what it is, its overrides), in the table's order.
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "aaai": ("AAAI 2018 networks (baseline)", []),
+    "aaai_onset": ("+ onset/offset stream", ["model.critic.streams=[onset_offset]"]),
+    "aaai_chroma": ("+ chroma stream", ["model.critic.streams=[chroma]"]),
+    "aaai_streams": ("+ both streams", ["model.critic.streams=[chroma,onset_offset]"]),
+    "v2": ("current networks (both streams)", ["model=musegan_v2"]),
+    "v2_dbn": ("current + deterministic binary neurons", ["model=musegan_v2", "model.output=deterministic"]),
+    "v2_sbn": ("current + stochastic binary neurons", ["model=musegan_v2", "model.output=stochastic"]),
+    "v2_refiner": ("current + refiner (two stages: 200 + 100, DBN)", ["model=musegan_v2", "model.output=deterministic", REFINER]),
+}  # fmt: skip
+BINARY = {"v2_dbn", "v2_sbn", "v2_refiner"}
+
+METRICS = (
+    "empty_bar_rate",
+    "used_pitch_classes",
+    "used_pitches",
+    "pitch_range",
+    "notes_per_bar",
+    "polyphony_rate",
+    "onset_polyphony",
+    "qualified_note_rate",
+    "mean_note_length",
+    "in_scale_rate",
+    "pitch_class_entropy",
+    "repetitions_3gram",
+    "tonal_distance",
+)
+
+
+def _python(*args: str) -> None:
+    subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
+
+
+def _last_step(run: Path) -> int:
+    steps = [int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("ckpt-*.index")]
+    return max(steps, default=0)
+
+
+def run_row(row: str, steps: int) -> None:
+    """Train ``row`` to ``steps`` generator steps (resuming), then evaluate that step."""
+    run = RUNS / row
+    if _last_step(run) < steps:
+        if (run / "config.yaml").exists():
+            _python("-m", "musegan.train", f"resume={run}", f"train.steps={steps}")
+        else:
+            overrides = [*BASE, *ROWS[row][1], f"train.steps={steps}", f"hydra.run.dir={run}"]
+            _python("-m", "musegan.train", *overrides)
+    binarizations = ["threshold"] if row in BINARY else ["threshold", "bernoulli"]
+    for binarize in binarizations:
+        suffix = "" if binarize == "threshold" else "-bernoulli"
+        out = REPORTS / f"{row}-{steps}{suffix}"
+        if not (out / "metrics.json").exists():
+            _python(
+                "-m",
+                "musegan.evaluate",
+                f"run={run}",
+                f"checkpoint={steps}",
+                f"binarize={binarize}",
+                f"out={out}",
+                "wandb.mode=disabled",
+            )
+
+
+def _means(comparison: dict, side: str) -> dict[str, float]:
+    """Metric name -> its mean over tracks (or track pairs) for set ``side`` (a or b)."""
+    out = {}
+    for name in METRICS:
+        values = [
+            v[side]["mean"]
+            for key, v in comparison["metrics"].items()
+            if key.split("/")[0] == name and v[side]["mean"] is not None
+        ]
+        out[name] = sum(values) / len(values) if values else float("nan")
+    return out
+
+
+def _cell(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def table() -> str:
+    """The markdown table of every evaluated row (and the data's and the floor's values)."""
+    header = ["row", "steps", "binarization", "Fréchet distance", "exact / near copies"]
+    lines = []
+    data = floor = None
+    for report in sorted(REPORTS.glob("*/metrics.json"), key=_order):
+        parts = json.loads(report.read_text())["comparisons"]
+        main = next(c for label, c in parts.items() if "noise floor" not in label)
+        floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
+        name = report.parent.name
+        row, steps = name.removesuffix("-bernoulli").rsplit("-", 1)
+        memo = main["memorization"]
+        values = _means(main, "a")
+        data = _means(main, "b")
+        if floor_c is not None:
+            floor = (_means(floor_c, "a"), floor_c["frechet_distance"])
+        cells = [
+            f"{row} ({ROWS[row][0]})" if row in ROWS else row,
+            steps,
+            "Bernoulli" if name.endswith("-bernoulli") else "threshold",
+            _cell(main["frechet_distance"]),
+            f"{memo['exact_share']:.1%} / {memo['near_share']:.1%}",
+            *(_cell(values[m]) for m in METRICS),
+        ]
+        lines.append(cells)
+    if data is not None:
+        lines.append(["training data", "", "", "0", "", *(_cell(data[m]) for m in METRICS)])
+    if floor is not None:
+        lines.append(
+            ["validation data (floor)", "", "", _cell(floor[1]), "", *(_cell(floor[0][m]) for m in METRICS)]
+        )  # fmt: skip
+    header += list(METRICS)
+    rows = [header, ["---"] * len(header), *lines]
+    return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
+
+
+def _order(path: Path) -> tuple[int, int, str]:
+    name = path.parent.name.removesuffix("-bernoulli")
+    row, steps = name.rsplit("-", 1)
+    return (list(ROWS).index(row) if row in ROWS else len(ROWS), int(steps), path.parent.name)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train (or resume) and evaluate rows")
+    run.add_argument("rows", nargs="+", choices=list(ROWS))
+    run.add_argument("--steps", type=int, default=300, help="generator steps")
+    sub.add_parser("table", help="write the table of every evaluated row")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        for row in args.rows:
+            run_row(row, args.steps)
+    else:
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        (REPORTS / "table.md").write_text(table())
+        print((REPORTS / "table.md").read_text())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
