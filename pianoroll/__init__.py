@@ -20,6 +20,8 @@ Value ranges, and the one place each is used:
 - **{-1, 1}** (``float32``): what a critic sees as real data (``to_signed``).
 - **(-1, 1)** (``float32``): generator output, a ``tanh``. ``binarize_threshold`` maps it to
   binary at 0; ``to_probability`` maps it to a probability in (0, 1) for Bernoulli sampling.
+  A generator with binary neurons (``model.output``) outputs values in {-1, 1}, which both
+  binarizations map to the same binary roll.
 """
 
 import contextlib
