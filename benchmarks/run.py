@@ -16,6 +16,10 @@ Sections (``--only`` takes their names):
   ``mixed_bfloat16``; and of :mod:`benchmarks.keras_reference`, the straightforward Keras
   implementation trained with ``Model.fit``. FLOPs are counted from each traced graph
   (:mod:`benchmarks.flops`), and the achieved GFLOP/s are given as fractions of both peaks.
+- ``variants``: seconds per generator step (the same iteration, float32, batch 64) of the MuseGAN
+  variants on the chorales, in one run: the AAAI networks (``bach_hybrid``), with both critic
+  streams, the v2 networks, v2 with binary neurons, and v2 with a refiner in its second stage;
+  each also as a ratio to the AAAI networks'.
 - ``sampling``: 5,000 phrases of the default model (``model=musegan``, 4 bars, hybrid)
   generated and binarized as ``musegan.generate`` does it.
 - ``data``: preparing the chorales from scratch into a temporary data folder with both cores,
@@ -49,7 +53,27 @@ from pianoroll.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_OUT = RESULTS / "run.json"
-SECTIONS = ("peak", "training", "sampling", "data", "metrics")
+SECTIONS = ("peak", "training", "variants", "sampling", "data", "metrics")
+#: The variants section's presets: name -> overrides of ``+experiment=bach_hybrid +mode=hybrid``.
+VARIANTS = {
+    "aaai": [],
+    "aaai_streams": ["model.critic.streams=[chroma,onset_offset]"],
+    "v2": ["model=musegan_v2"],
+    "v2_dbn": ["model=musegan_v2", "model.output=deterministic"],
+    "v2_refiner": [
+        "model=musegan_v2",
+        "model.output=deterministic",
+        "+model.refiner={schedule: two_stage, first_stage_steps: 1}",
+    ],
+}
+#: The v2 networks at tiny sizes for --quick (in place of QUICK_MODEL's AAAI sizes).
+QUICK_V2 = [
+    "model.critic={private_filters: [4, 8], merged_filters: 8, shared_time: [[8, 4], [16, 2]],"
+    " shared_pitch_filters: 16, merge_filters: 16, chroma_filters: [4, 8], onset_filters: [4, 4, 8]}",
+    "model.generator.dense_units=32",
+    "model.generator.shared=[[16,4,7],[8,2,1]]",
+    "model.generator.private_filters=[8,4]",
+]
 
 #: Targets of the performance issue (seconds); the table says whether each is met.
 TARGETS = {
@@ -219,6 +243,71 @@ def ours_training(
         "critic_forward": _gflops(critic),
         "generator_forward": _gflops(generator),
     }
+
+
+def variant_step(
+    data_dir: Path, quick: bool, overrides: list[str], iterations: int
+) -> dict[str, Any]:
+    """Seconds per generator step of one MuseGAN variant (float32), in its last phase."""
+    import tensorflow as tf
+
+    from gan.builder import build_model, build_objective
+    from gan.options import TrainOptions
+    from gan.strategy import precision_policy
+    from gan.trainer import Trainer
+    from pianoroll.pipeline import batch_stream
+    from pianoroll.prepare import load_or_prepare
+
+    v2 = "model=musegan_v2" in overrides
+    aaai_sizes = ("model.bar_generator", "model.critic")
+    quick_sizes = [o for o in QUICK_MODEL if not (v2 and o.startswith(aaai_sizes))]
+    quick_sizes += QUICK_V2 if v2 else []
+    if any(o.startswith("+model.refiner") for o in overrides):
+        quick_sizes.append("+model.refiner.filters=4")
+    cfg = compose(
+        "+experiment=bach_hybrid",
+        "+mode=hybrid",
+        f"paths.data_dir={data_dir}",
+        "train.precision=float32",
+        "wandb.mode=disabled",
+        *overrides,
+        *(["data.source.limit=12", *quick_sizes] if quick else []),
+    )
+    dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
+    strategy = tf.distribute.get_strategy()
+    with precision_policy("float32"):
+        model = build_model(cfg, dataset.spec)
+        trainer = Trainer(
+            model, build_objective(cfg.train), strategy, TrainOptions.from_config(cfg.train, 0)
+        )
+        iterator = iter(batch_stream(dataset, int(cfg.train.batch_size), 0))
+        phase = model.phases[-1]
+        model.set_step(phase.start)
+
+        def iteration() -> None:
+            out = trainer.iteration(iterator, tf.constant(phase.start, tf.int64), phase.name)
+            float(next(iter(out.values())))  # waits for the result
+
+        timing = measure(iteration, iterations, warmup=1)
+    return {
+        **timing,
+        "overrides": overrides,
+        "phase": phase.name,
+        "batch_size": int(cfg.train.batch_size),
+        "generator_parameters": model.generator.count_params(),
+        "critic_parameters": model.critic.count_params(),
+    }
+
+
+def variants(data_dir: Path, quick: bool, iterations: int) -> dict[str, Any]:
+    """Every entry of :data:`VARIANTS`, timed one after the other, with its ratio to ``aaai``."""
+    out = {
+        name: variant_step(data_dir, quick, overrides, iterations)
+        for name, overrides in VARIANTS.items()
+    }
+    for entry in out.values():
+        entry["ratio_to_aaai"] = entry["seconds"] / out["aaai"]["seconds"]
+    return out
 
 
 def straightforward_training(data_dir: Path, quick: bool, iterations: int) -> dict[str, Any]:
@@ -451,6 +540,15 @@ def table(result: dict[str, Any]) -> str:
             lines.append(
                 f"  target: {_target(best, TARGETS['iteration_seconds'], quick)} with the fastest of ours"
             )
+    found = result.get("variants")
+    if found:
+        lines.append("MuseGAN variants, one generator step (float32, bach_hybrid, hybrid)")
+        lines.append(f"  {'':14} {'s/step':>8} {'x aaai':>7} {'G params':>11} {'D params':>11}")
+        for name, v in found.items():
+            lines.append(
+                f"  {name:<14} {v['seconds']:8.3f} {v['ratio_to_aaai']:7.2f}"
+                f" {v['generator_parameters']:11,} {v['critic_parameters']:11,}  {_load_note(v)}"
+            )
     s = result.get("sampling")
     if s:
         lines.append(
@@ -511,6 +609,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "training" in only:
             _log("training iterations (ours float32, ours mixed_bfloat16, straightforward) ...")
             result["training"] = training(data_dir, args.quick, args.iterations, result.get("peak"))
+        if "variants" in only:
+            _log("MuseGAN variants, one generator step each ...")
+            result["variants"] = variants(data_dir, args.quick, args.iterations)
         if "sampling" in only:
             _log(f"sampling {args.samples} phrases ...")
             result["sampling"] = sampling(data_dir, args.quick, args.samples, args.repeats)
