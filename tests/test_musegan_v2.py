@@ -324,3 +324,28 @@ def test_every_variant_trains_and_leaves_checkpoint_samples_and_logs(
         ]
         assert slopes and all(float(v) == 3.0 for v in slopes)  # annealed to step 2
         assert saved["networks"] == "v2" and saved["refiner"]["schedule"] == "end_to_end"
+
+
+def test_a_refiner_run_generates_long_pieces_and_interpolations(refiner_runs, tmp_path):
+    import pretty_midi
+
+    from gan.generate import generate
+
+    runs, _ = refiner_runs
+
+    def run_generate(out, **options):
+        with initialize_config_module(config_module="conf.tools", version_base="1.3"):
+            cfg = compose(
+                "generate",
+                overrides=[f"run={runs['a']}", f"out={out}"]
+                + [f"{k}={v}" for k, v in options.items()],
+            )
+        return generate(cfg, "musegan")
+
+    long = run_generate(tmp_path / "long", n=1, bars=8, tempo=120)
+    (piece,) = long["pieces"]
+    midi = pretty_midi.PrettyMIDI(str(piece["mid"]))
+    assert midi.instruments and midi.get_end_time() <= 8 * 2.0 + 1e-6
+    interpolation = run_generate(tmp_path / "interp", mode="interpolate", steps=4, seeds="[3,4]")
+    assert [p["name"] for p in interpolation["pieces"]] == [f"step-{i:02d}" for i in range(4)]
+    assert np.load(interpolation["out"] / "phrases.npz")["phrases"].any()
