@@ -41,6 +41,38 @@ class Networks(str, enum.Enum):
         return self.value
 
 
+def _mode(mode: Mapping[str, Any]) -> Mode:
+    name = str(mode["name"])
+    try:
+        return Mode(name)
+    except ValueError:
+        raise UserError(
+            f"mode.name: unknown mode {name!r}; choose one of {', '.join(Mode)}"
+        ) from None
+
+
+def _condition_index(spec: PhraseSpec, track: str | None) -> int | None:
+    try:
+        return None if track is None else spec.track_index(track)
+    except KeyError as err:
+        raise UserError(f"model.condition_track: {err.args[0]}") from None
+
+
+def _networks(value: str, condition_index: int | None) -> Networks:
+    try:
+        networks = Networks(str(value))
+    except ValueError:
+        raise UserError(
+            f"model.networks: unknown networks {value!r}; choose one of {', '.join(Networks)}"
+        ) from None
+    if networks is Networks.V2 and condition_index is not None:
+        raise UserError(
+            "model.condition_track: the v2 networks do not generate track-conditionally;"
+            " use model=musegan (the AAAI networks) for accompaniment"
+        )
+    return networks
+
+
 class MuseGAN(GANModel):
     """The generator and critic of one MuseGAN mode.
 
@@ -80,66 +112,20 @@ class MuseGAN(GANModel):
         generator: Mapping[str, Any] | None = None,
     ) -> None:
         self.spec = spec
-        name = str(mode["name"])
-        try:
-            self.mode = Mode(name)
-        except ValueError:
-            raise UserError(
-                f"mode.name: unknown mode {name!r}; choose one of {', '.join(Mode)}"
-            ) from None
+        self.mode = _mode(mode)
         self.temporal = bool(mode.get("temporal", True))
         self.z_dim = number_value("model.z_dim", z_dim, low=1)
         number_value("model.temporal_filters", temporal_filters, low=1)
-        try:
-            self.condition_index = (
-                None if condition_track is None else spec.track_index(condition_track)
-            )
-        except KeyError as err:
-            raise UserError(f"model.condition_track: {err.args[0]}") from None
-        try:
-            self.networks = Networks(str(networks))
-        except ValueError:
-            raise UserError(
-                f"model.networks: unknown networks {networks!r}; choose one of"
-                f" {', '.join(Networks)}"
-            ) from None
-        if self.networks is Networks.V2 and self.condition_index is not None:
-            raise UserError(
-                "model.condition_track: the v2 networks do not generate track-conditionally;"
-                " use model=musegan (the AAAI networks) for accompaniment"
-            )
+        self.condition_index = _condition_index(spec, condition_track)
+        self.networks = _networks(networks, self.condition_index)
         try:
             self.output = parse_output(output)
             self.slope = SlopeSchedule(**dict(slope or {}))
             self.slope.check()
             self.refiner = None if refiner is None else RefinerConfig(**dict(refiner))
-            base_output = Output.TANH if self.refiner else self.output
-            if self.networks is Networks.V2:
-                self.base = build_shared_private_generator(
-                    spec,
-                    self.mode,
-                    self.z_dim,
-                    self.temporal,
-                    int(temporal_filters),
-                    SharedPrivateConfig(**dict(generator or {})),
-                    base_output,
-                )
-                critic_cfg = SharedPrivateCriticConfig(**dict(critic or {}))
-                network = shared_private_critic
-            else:
-                self.base = build_generator(
-                    spec,
-                    self.mode,
-                    self.z_dim,
-                    self.temporal,
-                    int(temporal_filters),
-                    BarGeneratorConfig(**dict(bar_generator or {})),
-                    self.condition_index,
-                    base_output,
-                )
-                critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
-                network = critic_network
-            self.critic = build_critic(spec, critic_cfg, self.mode is Mode.JAMMING, network)
+            self.base, self.critic = self._build_networks(
+                int(temporal_filters), bar_generator, generator, critic
+            )
             self.refine = (
                 None
                 if self.refiner is None
@@ -156,6 +142,34 @@ class MuseGAN(GANModel):
             lambda inputs, phase: self._forward(inputs, False, phase), reduce_retracing=True
         )
         self.time_noise = TIME_NOISE
+
+    def _build_networks(
+        self,
+        temporal_filters: int,
+        bar_generator: Mapping[str, Any] | None,
+        generator: Mapping[str, Any] | None,
+        critic: Mapping[str, Any] | None,
+    ) -> tuple[keras.Model, keras.Model]:
+        """The generator (before any refiner: it then ends in ``tanh``) and the critic.
+
+        Raises:
+            ValueError: sizes that do not fit the spec; TypeError: an unknown size key.
+        """
+        output = Output.TANH if self.refiner else self.output
+        args = (self.spec, self.mode, self.z_dim, self.temporal, temporal_filters)
+        if self.networks is Networks.V2:
+            base = build_shared_private_generator(
+                *args, SharedPrivateConfig(**dict(generator or {})), output
+            )
+            critic_cfg = SharedPrivateCriticConfig(**dict(critic or {}))
+            network = shared_private_critic
+        else:
+            bar = BarGeneratorConfig(**dict(bar_generator or {}))
+            base = build_generator(*args, bar, self.condition_index, output)
+            critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
+            network = critic_network
+        per_track = self.mode is Mode.JAMMING
+        return base, build_critic(self.spec, critic_cfg, per_track, network)
 
     def _refined_generator(self) -> keras.Model:
         """The generator and refiner as one network (checkpointed and exported)."""
