@@ -4,6 +4,7 @@ Run from the repository root, with no dataset (the phrases are synthetic)::
 
     python -m benchmarks.device                    # writes benchmarks/results/device.{json,md}
     python -m benchmarks.device --out /tmp/check   # elsewhere
+    python -m benchmarks.device --smallest         # no GPU: two-track phrases (the tests')
 
 Sections:
 
@@ -22,7 +23,8 @@ With a GPU, the sizes are the paper's: ``model=paper`` on LPD-5 shaped phrases (
 x 84 pitches x 5 tracks) at batch 64, C-RNN-GAN at its preset sizes, 5,000 sampled phrases.
 Without one, the same sections run at the test presets' tiny sizes on the CPU (batch 4, one
 critic update per iteration) and the report says that no GPU was found: that mode checks the
-code paths, not speeds.
+code paths, not speeds. ``--smallest`` cuts its MuseGAN phrases to two tracks (the smoke preset
+has four): the same code paths with about half the layers to trace, as the tests run it.
 """
 
 from __future__ import annotations
@@ -48,12 +50,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DENSITY = 0.02
 #: The CPU check's training settings: the smallest batch two replicas split, one critic update.
 TINY = ("train.batch_size=4", "train.critic_steps=1")
+#: ``--smallest`` without a GPU: two of the chorales' four tracks (the per-track networks are
+#: most of the layers that tracing the training iteration goes through).
+TWO_TRACKS = (
+    "data.spec.tracks=[{name: Soprano, program: 52, is_drum: false},"
+    " {name: Bass, program: 52, is_drum: false}]",
+)
 #: Largest relative difference between the replicas' update and one device's.
 REPLICA_TOLERANCE = 1e-4
 
 
-def _size(gpu: bool) -> dict[str, Any]:
-    """The configs and counts of a GPU check (the paper's sizes) or a CPU one (tiny)."""
+def _size(gpu: bool, smallest: bool = False) -> dict[str, Any]:
+    """The configs and counts of a GPU check (the paper's sizes) or a CPU one (tiny; with
+    ``smallest``, two-track MuseGAN phrases)."""
     if gpu:
         return {
             "musegan": ["+experiment=paper_lpd5", "+mode=hybrid", "train.batch_size=64"],
@@ -63,7 +72,7 @@ def _size(gpu: bool) -> dict[str, Any]:
             "xla": PRECISIONS,
         }
     return {
-        "musegan": ["+experiment=smoke", "+mode=hybrid", *TINY],
+        "musegan": ["+experiment=smoke", "+mode=hybrid", *TINY, *(TWO_TRACKS if smallest else ())],
         "crnngan": ["model=recurrent", "+experiment=crnngan_smoke", *TINY],
         "samples": 64,
         "iterations": 2,
@@ -131,14 +140,14 @@ def _timed(iteration: Any, iterations: int) -> dict[str, Any]:
     }
 
 
-def training(gpu: bool) -> dict[str, Any]:
+def training(gpu: bool, smallest: bool = False) -> dict[str, Any]:
     """The training iteration in every precision, with and without XLA."""
     import tensorflow as tf
 
     from gan.strategy import precision_policy
     from pianoroll.prepare import make_spec
 
-    size = _size(gpu)
+    size = _size(gpu, smallest)
     cfg = _compose("musegan", size["musegan"])
     strategy = tf.distribute.get_strategy()
     results = {}
@@ -162,11 +171,11 @@ def _weights(trainer: Any) -> list[np.ndarray]:
     return [np.asarray(v.numpy()) for v in variables]
 
 
-def mirrored(gpu: bool) -> dict[str, Any]:
+def mirrored(gpu: bool, smallest: bool = False) -> dict[str, Any]:
     """One iteration on every replica against one device: the same update."""
     import tensorflow as tf
 
-    cfg = _compose("musegan", _size(gpu)["musegan"])
+    cfg = _compose("musegan", _size(gpu, smallest)["musegan"])
     devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpu else "CPU")]
     updates = {}
     for name, strategy in (
@@ -194,11 +203,11 @@ def mirrored(gpu: bool) -> dict[str, Any]:
     }
 
 
-def recurrent(gpu: bool) -> dict[str, Any]:
+def recurrent(gpu: bool, smallest: bool = False) -> dict[str, Any]:
     """C-RNN-GAN's recurrent model: one training iteration at a time."""
     import tensorflow as tf
 
-    size = _size(gpu)
+    size = _size(gpu, smallest)
     cfg = _compose("crnngan", size["crnngan"])
     strategy = tf.distribute.get_strategy()
     trainer = _trainer(cfg, strategy)
@@ -211,14 +220,14 @@ def recurrent(gpu: bool) -> dict[str, Any]:
     }
 
 
-def sampling(gpu: bool) -> dict[str, Any]:
+def sampling(gpu: bool, smallest: bool = False) -> dict[str, Any]:
     """Phrases generated and binarized per second, as ``musegan.generate`` makes them."""
     import tensorflow as tf
 
     from gan.noise import draw_noise
     from pianoroll.values import binarize_threshold
 
-    size = _size(gpu)
+    size = _size(gpu, smallest)
     trainer = _trainer(_compose("musegan", size["musegan"]), tf.distribute.get_strategy())
     count, seed = size["samples"], [0]
 
@@ -240,9 +249,9 @@ SECTIONS = {
 }
 
 
-def run(out: Path) -> dict[str, Any]:
+def run(out: Path, smallest: bool = False) -> dict[str, Any]:
     """Every section on this machine's accelerators (or its CPU); writes ``device.json`` and
-    ``device.md`` to ``out``."""
+    ``device.md`` to ``out``. ``smallest``: without a GPU, two-track MuseGAN phrases."""
     import tensorflow as tf
 
     from gan.precision import Hardware
@@ -255,14 +264,16 @@ def run(out: Path) -> dict[str, Any]:
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
     started = time.perf_counter()
+    smallest = smallest and not gpus
+    mode = "no GPU found: tiny sizes on the CPU" + (", two tracks" if smallest else "")
     report: dict[str, Any] = {
         "host": Hardware.detect(memory=True).report(),
         "gpu_found": bool(gpus),
-        "mode": "GPU, the paper's sizes" if gpus else "no GPU found: tiny sizes on the CPU",
+        "mode": "GPU, the paper's sizes" if gpus else mode,
         "tensorflow": tf.__version__,
     }
     for name, section in SECTIONS.items():
-        report[name] = section(bool(gpus))
+        report[name] = section(bool(gpus), smallest)
     report["seconds"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "device.json", report)
@@ -309,8 +320,13 @@ def table(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for device.json/.md")
+    parser.add_argument(
+        "--smallest",
+        action="store_true",
+        help="without a GPU: two-track MuseGAN phrases (the same code paths, faster to trace)",
+    )
     args = parser.parse_args(argv)
-    report = run(args.out)
+    report = run(args.out, args.smallest)
     print(table(report))
     if not report["gpu_found"]:
         print("no GPU found: the sections ran at tiny sizes on the CPU", file=sys.stderr)

@@ -75,9 +75,10 @@ def test_benchmark_run_quick_writes_every_section(tmp_path):
 
 
 def test_device_check_runs_every_section_on_the_cpu_and_says_no_gpu_was_found(tmp_path):
-    """``python -m benchmarks.device`` without a GPU: every section at tiny sizes on the CPU."""
+    """``python -m benchmarks.device`` without a GPU: every section at tiny sizes on the CPU
+    (``--smallest``: two-track MuseGAN phrases, the same code paths with fewer layers to trace)."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.device", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.device", "--smallest", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -88,6 +89,7 @@ def test_device_check_runs_every_section_on_the_cpu_and_says_no_gpu_was_found(tm
     report = json.loads((tmp_path / "device.json").read_text())
     assert report["gpu_found"] is False and report["mode"].startswith("no GPU found")
     assert report["host"]["kind"]
+    assert report["mode"].endswith("two tracks") and report["training"]["shape"][-1] == 2
     runs = report["training"]["runs"]
     assert set(runs) == {"float32", "float32_xla", "mixed_bfloat16", "mixed_float16"}
     for name, run in runs.items():
