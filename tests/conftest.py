@@ -412,3 +412,14 @@ def compose_smoke(package: str, data_dir: str | os.PathLike[str], *overrides: st
             package,
             overrides=[*preset, f"paths.data_dir={data_dir}", "wandb.mode=disabled", *overrides],
         )
+
+
+def musegan_model_config(model: str = "musegan"):
+    """The ``model`` node of a MuseGAN model preset as Hydra composes it (with the shared base
+    of ``conf/model_base/``), unresolved: ``mode: ${mode}`` reads the config it is put in."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=["+mode=hybrid", f"model={model}"])
+    return OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=False))

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compose_smoke
+from conftest import compose_smoke, musegan_model_config
 from omegaconf import OmegaConf
 
 import gan.config  # noqa: F401  (registers the config resolvers)
@@ -227,7 +227,7 @@ def test_an_unknown_stream_is_one_clear_error():
     # Through the config, as the trainer builds the model: a one-line user error.
     cfg = OmegaConf.create({"mode": {"name": "hybrid", "temporal": True}})
     cfg.model = OmegaConf.merge(
-        OmegaConf.load(resources.files("conf") / "model" / "musegan.yaml"),
+        musegan_model_config(),
         SMOKE,
         {"critic": {"streams": ["chroma", "chords"]}},
     )

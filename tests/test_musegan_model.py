@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import musegan_model_config
 from omegaconf import OmegaConf
 
 from gan.builder import build_model
-from musegan.generator import CHORDS, GROOVE, MELODY, Mode
+from musegan.generator import BINARY_NOISE, CHORDS, GROOVE, MELODY, Mode
 from musegan.model import MuseGAN
 from pianoroll.errors import UserError
 from pianoroll.spec import LPD5_TRACKS, PhraseSpec
@@ -314,7 +315,7 @@ def test_sizes_that_do_not_fit_the_spec_give_a_one_line_user_error(sizes, messag
     assert str(info.value) == message
     # The same through the config, as the trainer builds it (Hydra wraps errors in its own).
     model_cfg = OmegaConf.merge(
-        OmegaConf.load(resources.files("conf") / "model" / "musegan.yaml"),
+        musegan_model_config(),
         {k: v for k, v in SMOKE.items() if k not in sizes},
         sizes,
     )
@@ -343,4 +344,5 @@ def test_the_mode_is_read_once_into_its_enum_and_saved_as_the_config_spelling():
     assert model.mode is Mode.JAMMING
     assert type(model.config()["mode"]) is str and model.config()["mode"] == "jamming"
     assert model.generator.name == "musegan_jamming_generator"
-    assert set(model.noise_shapes) == {GROOVE, MELODY} and model.time_noise == {CHORDS, MELODY}
+    assert set(model.noise_shapes) == {GROOVE, MELODY}
+    assert model.time_noise == {CHORDS, MELODY, BINARY_NOISE}
