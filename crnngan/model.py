@@ -45,6 +45,12 @@ class CRNNGAN(GANModel):
         seq_len: int | None = None,
     ) -> None:
         self.spec = spec
+        if spec.voices:
+            names = ", ".join(spec.tracks[k].name for k in spec.voices)
+            raise UserError(
+                f"data.voices: C-RNN-GAN generates free rolls, and {names} are monophonic voices;"
+                " set data.voices=free"
+            )
         phrase_steps = spec.n_bars * spec.steps_per_bar
         self.seq_len = phrase_steps if seq_len is None else int(seq_len)
         if self.seq_len != phrase_steps:

@@ -5,7 +5,8 @@ current networks, binary neurons and the refiner, each trained for the same step
     python experiments/ablation.py table                              # the table of every row
 
 Every row is ``+experiment=bach_hybrid +mode=hybrid`` (batch 64, WGAN-GP, 5 critic updates per
-generator update, seed 0) in float32, plus the row's overrides. ``run`` trains a row into
+generator update, seed 0) in float32 on free rolls (``data.voices=free``: every track a
+binary roll, as the AAAI paper has them), plus the row's overrides. ``run`` trains a row into
 ``runs/ablation/<row>`` up to ``--steps`` generator steps (resuming a run that stopped or has
 fewer steps), then evaluates the checkpoint of that step with 5,000 phrases against the training
 data, with the validation phrases as the noise floor: with the hard threshold at 0, and for
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "ablation"
 REPORTS = ROOT / "experiments" / "reports" / "ablation"
-BASE = ["+experiment=bach_hybrid", "+mode=hybrid", "train.precision=float32"]
+BASE = ["+experiment=bach_hybrid", "+mode=hybrid", "train.precision=float32", "data.voices=free"]
 REFINER = "+model.refiner={schedule: two_stage, first_stage_steps: 200}"
 
 #: Row name -> (what it is, its overrides), in the table's order.

@@ -27,9 +27,10 @@ def condition_phrases(
         count: phrases needed.
 
     Returns:
-        ``(count, bars, steps, pitches, tracks)`` ``float32`` in {-1, 1}, or None.
+        ``(count, bars, steps, pitches, channels)`` ``float32`` in {-1, 1} (model tensors: the
+        voices' onsets included), or None.
     """
     if model.condition_index is None:
         return None
     dataset = source if isinstance(source, Dataset) else source()
-    return to_signed(dataset.phrases_at(np.arange(count) % len(dataset)))
+    return to_signed(dataset.channels_at(np.arange(count) % len(dataset)))

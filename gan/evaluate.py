@@ -24,8 +24,9 @@ from gan.tracking import log_evaluation
 from pianoroll.errors import UserError, number_option
 from pianoroll.evaluate import PhraseSet, compare_and_report
 from pianoroll.io import output_folder
-from pianoroll.output import BINARIZATIONS, binarize, save_phrases
+from pianoroll.output import BINARIZATIONS, save_phrases
 from pianoroll.prepare import load_splits
+from pianoroll.voices import decode
 
 __all__ = ["evaluate_run"]
 
@@ -77,12 +78,12 @@ def _evaluate(
     start = time.perf_counter()
     noise = draw_noise(run.model, count, seed, stream=Stream.EVALUATION)
     outputs = run.model.generate_numpy(noise, condition_phrases(run.model, splits.reference, count))
-    generated = binarize(
-        outputs, str(cfg.binarize), stream_rng(seed, Stream.EVALUATION_BINARIZATION)
+    generated, onsets = decode(
+        outputs, spec, str(cfg.binarize), stream_rng(seed, Stream.EVALUATION_BINARIZATION)
     )
     generation_seconds = time.perf_counter() - start
     print(f"generated {count} phrases at step {run.step} in {generation_seconds:.1f} s")
-    save_phrases(out / "generated.npz", generated, spec)
+    save_phrases(out / "generated.npz", generated, spec, onsets)
 
     where = f"data={run.cfg.data.name}"
     sets = {

@@ -31,10 +31,14 @@ SIGNATURE = "serving_default"
 
 def serving_inputs(run: TrainedRun) -> dict[str, tf.TensorSpec]:
     """The generator's inputs with a free batch axis: each noise input, plus ``condition``
-    ``(batch, bars, steps, pitches)`` in {-1, 1} for a track-conditional model."""
+    ``(batch, bars, steps, pitches)`` in {-1, 1} for a track-conditional model (and
+    ``condition_onsets``, the same shape, when its condition track is a voice)."""
     shapes = {k: v.shape[1:] for k, v in draw_noise(run.model, 1, 0).items()}
-    if run.model.condition_index is not None:
-        shapes["condition"] = run.model.spec.shape[:3]
+    spec, index = run.model.spec, run.model.condition_index
+    if index is not None:
+        shapes["condition"] = spec.shape[:3]
+        if index in spec.voices:
+            shapes["condition_onsets"] = spec.shape[:3]
     return {k: tf.TensorSpec((None, *shape), tf.float32, name=k) for k, shape in shapes.items()}
 
 
@@ -116,8 +120,9 @@ def verify_export(files: dict[str, Path], run: TrainedRun) -> float:
     the generator's on a few noise samples."""
     noise = draw_noise(run.model, 4, 0)
     feed = {k: tf.constant(v) for k, v in noise.items()}
-    if run.model.condition_index is not None:
-        feed["condition"] = -tf.ones((4, *run.model.spec.shape[:3]))
+    for name, shape in serving_inputs(run).items():
+        if name not in feed:  # the condition (and a voice condition's onsets): silence
+            feed[name] = -tf.ones((4, *shape.shape[1:]))
     raw = run.model.generator(run.model.generator_feed(feed), training=False)
     expected = np.asarray(run.model.phrases_from_generator(raw))
     served = tf.saved_model.load(str(files["saved_model"])).signatures[SIGNATURE](**feed)

@@ -30,11 +30,12 @@ from pianoroll.errors import UserError, number_option, number_value
 from pianoroll.gallery import write_gallery
 from pianoroll.io import output_folder
 from pianoroll.midi import BeatGrid, load_midi, midi_to_song, roll_to_instruments
-from pianoroll.output import BINARIZATIONS, binarize, save_phrases, write_piece
+from pianoroll.output import BINARIZATIONS, save_phrases, write_piece
 from pianoroll.plot import save_grid
 from pianoroll.prepare import load_splits, track_assigner
 from pianoroll.spec import PhraseSpec
 from pianoroll.values import to_signed
+from pianoroll.voices import decode, make_monophonic
 
 __all__ = ["MODES", "Pieces", "accompany", "generate", "write_pieces"]
 
@@ -87,7 +88,7 @@ def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.
     generator), else from consecutive phrases on a smooth noise path.
 
     Returns:
-        ``(count, bars, steps, pitches, tracks)`` in (-1, 1).
+        ``(count, bars, steps, pitches, channels)`` in [-1, 1] (model tensors).
     """
     model = run.model
     if model.condition_index is not None:
@@ -100,13 +101,22 @@ def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.
         return native
     phrases = math.ceil(bars / model.spec.n_bars)
     outputs = model.generate_numpy(_piece_noise(model, cfg, count, phrases))
-    shape = model.spec.shape
+    shape = model.spec.channel_shape
     return outputs.reshape(count, phrases * shape[0], *shape[1:])[:, :bars]
+
+
+def _decode(
+    run: TrainedRun, cfg: DictConfig, outputs: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Generator outputs ``(N, bars, steps, pitches, channels)`` to binary rolls and the
+    voices' onsets (see :func:`pianoroll.voices.decode`), by ``cfg.binarize`` and
+    ``cfg.temperature``."""
+    return decode(outputs, run.model.spec, str(cfg.binarize), rng, float(cfg.temperature))
 
 
 def accompany(
     run: TrainedRun, cfg: DictConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, pretty_midi.PrettyMIDI, str]:
+) -> tuple[np.ndarray, np.ndarray | None, pretty_midi.PrettyMIDI, str]:
     """Accompany the user's MIDI track with a track-conditional model.
 
     The matching instrument is found by name, then by the data config's track families, and
@@ -117,9 +127,10 @@ def accompany(
 
     Returns:
         The binary roll ``(bars, steps, pitches, tracks)`` covering the input (the condition
-        track holds the user's notes on the grid), the MIDI: the user's instrument(s), tempo
-        map and time signatures unchanged plus the generated tracks timed by the same beats, and
-        a line describing what was read.
+        track holds the user's notes on the grid), its onsets (the same shape, binary: where
+        the voices' notes start; None without voices), the MIDI: the user's instrument(s),
+        tempo map and time signatures unchanged plus the generated tracks timed by the same
+        beats, and a line describing what was read.
     """
     model, spec = run.model, run.model.spec
     path = _accompaniment_input(run, cfg)
@@ -132,20 +143,26 @@ def accompany(
     user.instruments = [copy.deepcopy(i) for i in chosen]
     song = midi_to_song(user, path, spec, lambda *_: index)
     own = song.roll[song.first_downbeat :, :, index]  # (time_steps, 128)
-    roll = own[:, spec.lowest_pitch : spec.lowest_pitch + spec.n_pitches]
+    pitches = slice(spec.lowest_pitch, spec.lowest_pitch + spec.n_pitches)
+    roll = own[:, pitches]
+    onsets = song.onsets[song.first_downbeat :, pitches, index]
+    if index in spec.voices:  # the model knows its voices one pitch at a time
+        roll, onsets, _ = make_monophonic(roll, onsets)
     bars = max(1, math.ceil(len(roll) / spec.steps_per_bar))
-    real = _condition_phrases_of(roll, spec, index)
+    real = _condition_phrases_of(roll, onsets, spec, index)
     outputs = model.generate_numpy(_piece_noise(model, cfg, 1, len(real)), real)
-    binary = binarize(outputs, str(cfg.binarize), rng)
+    binary, starts = _decode(run, cfg, outputs, rng)
     binary = binary.reshape(-1, *spec.shape[1:])[:bars]
+    if starts is not None:
+        starts = starts.reshape(-1, *spec.shape[1:])[:bars]
     grid = BeatGrid.of(user, spec.steps_per_quarter)
-    instruments = roll_to_instruments(binary, spec, grid, first_step=song.first_downbeat)
+    instruments = roll_to_instruments(binary, spec, grid, starts, song.first_downbeat)
     user.instruments.extend(i for k, i in enumerate(instruments) if k != index)
     names = ", ".join(repr(i.name or f"program {i.program}") for i in chosen)
     info = f"input: {names} as {condition!r}, {bars} bars"
     if outside := int(own.sum() - roll.sum()):
         info += f"; {outside} active steps outside the model's pitch range kept in the MIDI only"
-    return binary, user, info
+    return binary, starts, user, info
 
 
 def _accompaniment_input(run: TrainedRun, cfg: DictConfig) -> Path:
@@ -198,20 +215,23 @@ def _condition_instruments(
     return melodic
 
 
-def _condition_phrases_of(roll: np.ndarray, spec: PhraseSpec, index: int) -> np.ndarray:
-    """A condition track's roll ``(time_steps, pitches)`` (binary) cut into phrases, the last
-    one padded with silence.
+def _condition_phrases_of(
+    roll: np.ndarray, onsets: np.ndarray, spec: PhraseSpec, index: int
+) -> np.ndarray:
+    """A condition track's roll and onsets ``(time_steps, pitches)`` (binary each) cut into
+    phrases, the last one padded with silence.
 
     Returns:
-        ``(phrases, bars, steps, pitches, tracks)`` in {-1, 1}: the roll in track ``index``,
-        every other track silent.
+        ``(phrases, bars, steps, pitches, channels)`` in {-1, 1} (model tensors): the track
+        ``index`` (and its onsets if it is a voice), every other track silent.
     """
     bars = max(1, math.ceil(len(roll) / spec.steps_per_bar))
     phrases = math.ceil(bars / spec.n_bars)
-    steps = np.zeros((phrases * spec.n_bars * spec.steps_per_bar, spec.n_pitches), bool)
-    steps[: len(roll)] = roll
-    real = np.full((phrases, *spec.shape), -1.0, np.float32)
-    real[..., index] = to_signed(steps.reshape(phrases, *spec.shape[:3]))
+    real = np.full((phrases, *spec.channel_shape), -1.0, np.float32)
+    for channel, cells in zip(spec.track_channels(index), (roll, onsets), strict=False):
+        steps = np.zeros((phrases * spec.n_bars * spec.steps_per_bar, spec.n_pitches), bool)
+        steps[: len(cells)] = cells
+        real[..., channel] = to_signed(steps.reshape(phrases, *spec.shape[:3]))
     return real
 
 
@@ -243,6 +263,7 @@ class Pieces:
 
     Attributes:
         rolls: ``(N, bars, steps, pitches, tracks)``, binary.
+        onsets: where the voices' notes start, the rolls' shape, binary; None without voices.
         names: a file stem per piece.
         details: lines describing what was made, for the gallery.
         midis: a MIDI per piece to write instead of the roll's own (accompaniment keeps the
@@ -252,6 +273,7 @@ class Pieces:
     """
 
     rolls: np.ndarray
+    onsets: np.ndarray | None
     names: list[str]
     details: list[str]
     midis: list[pretty_midi.PrettyMIDI] | None = None
@@ -268,15 +290,15 @@ def _sample(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Piece
                 "noise= and bars= cannot be combined: a long piece draws its own noise path"
             )
         bars = number_option(cfg, "bars", positive=True)
-        rolls = binarize(_long_pieces(run, cfg, count, bars), str(cfg.binarize), rng)
+        rolls, onsets = _decode(run, cfg, _long_pieces(run, cfg, count, bars), rng)
         names = [f"piece-{i:03d}" for i in range(count)]
         details = [f"{count} pieces of {bars} bars"]
-        return Pieces(rolls, names, details, phrase_shaped=bars == run.model.spec.n_bars)
+        return Pieces(rolls, onsets, names, details, phrase_shaped=bars == run.model.spec.n_bars)
     if noise is None:
         noise = draw_noise(run.model, count, int(cfg.seed), truncation=cfg.truncation)
     outputs = run.model.generate_numpy(noise, _run_conditions(run, count))
-    rolls = binarize(outputs, str(cfg.binarize), rng)
-    return Pieces(rolls, [f"sample-{i:03d}" for i in range(count)], [])
+    rolls, onsets = _decode(run, cfg, outputs, rng)
+    return Pieces(rolls, onsets, [f"sample-{i:03d}" for i in range(count)], [])
 
 
 def _interpolate(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
@@ -294,16 +316,17 @@ def _interpolate(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> 
     conditions = _run_conditions(run, 1)
     if conditions is not None:
         conditions = np.repeat(conditions, count, axis=0)
-    rolls = binarize(run.model.generate_numpy(noise, conditions), str(cfg.binarize), rng)
+    rolls, onsets = _decode(run, cfg, run.model.generate_numpy(noise, conditions), rng)
     detail = f"interpolation of {vary or 'all noise'} from seed {seeds[0]} to seed {seeds[1]}"
-    return Pieces(rolls, [f"step-{i:02d}" for i in range(count)], [detail])
+    return Pieces(rolls, onsets, [f"step-{i:02d}" for i in range(count)], [detail])
 
 
 def _accompany(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
     """The user's MIDI track with the generated tracks around it (see :func:`accompany`)."""
-    roll, midi, info = accompany(run, cfg, rng)
+    roll, onsets, midi, info = accompany(run, cfg, rng)
     print(info, file=sys.stderr)
-    return Pieces(roll[None], ["accompaniment"], [info], [midi], phrase_shaped=False)
+    onsets = None if onsets is None else onsets[None]
+    return Pieces(roll[None], onsets, ["accompaniment"], [info], [midi], phrase_shaped=False)
 
 
 #: Generation modes (the ``mode`` option): each makes :class:`Pieces` from a run.
@@ -322,6 +345,7 @@ def _check_options(cfg: DictConfig, package: str) -> float:
         raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
     if cfg.truncation is not None:
         number_option(cfg, "truncation", float, positive=True)
+    number_option(cfg, "temperature", float, positive=True)
     tempo = number_option(cfg, "tempo", float, positive=True)
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
@@ -356,8 +380,8 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
             f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"
         ]
         pieces.details.append(
-            f"seed {cfg.seed}, binarization {cfg.binarize}, truncation {cfg.truncation},"
-            f" tempo {tempo:g} qpm"
+            f"seed {cfg.seed}, binarization {cfg.binarize}, temperature {cfg.temperature},"
+            f" truncation {cfg.truncation}, tempo {tempo:g} qpm"
         )
         return write_pieces(out, pieces, run.model.spec, cfg, tempo, audio, f"{package}: {mode}")
 
@@ -380,14 +404,15 @@ def write_pieces(
     written = []
     for i, (name, roll) in enumerate(zip(pieces.names, pieces.rolls, strict=True)):
         midi = pieces.midis[i] if pieces.midis else None
-        files = write_piece(out, name, roll, spec, tempo, audio, midi, int(cfg.sample_rate))
+        onsets = None if pieces.onsets is None else pieces.onsets[i]
+        files = write_piece(out, name, roll, spec, tempo, audio, midi, int(cfg.sample_rate), onsets)
         written.append({"name": name, **files})
     grid = out / "grid.png"
     columns = 4 if pieces.phrase_shaped else 1
     bars = spec.with_bars(pieces.rolls.shape[1])
     save_grid(grid, pieces.rolls, bars, columns=columns, titles=pieces.names)
     if pieces.phrase_shaped:
-        save_phrases(out / "phrases.npz", pieces.rolls, spec)
+        save_phrases(out / "phrases.npz", pieces.rolls, spec, pieces.onsets)
     gallery = write_gallery(out, written, title, pieces.details, grid)
     noun = "piece" if len(written) == 1 else "pieces"
     print(f"wrote {len(written)} {noun} to {out} (open {gallery.name})")

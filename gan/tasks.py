@@ -32,7 +32,7 @@ from pianoroll.evaluation import (
 )
 from pianoroll.midi import load_midi
 from pianoroll.output import SampleFiles, write_sample_set
-from pianoroll.values import binarize_threshold
+from pianoroll.voices import decode
 
 __all__ = [
     "AUDIO_RATE",
@@ -220,7 +220,8 @@ class Evaluate(Task):
         if self.latest is not None and self.latest[0] == step:
             return self.latest[1]
         outputs = self.trainer.generate(self.count, Stream.TRAINING_EVALUATION, self.conditions)
-        values = metrics_for_spec(binarize_threshold(outputs), self.spec)
+        rolls, _ = decode(outputs, self.spec, "threshold", np.random.default_rng(0))
+        values = metrics_for_spec(rolls, self.spec)
         means = summarize_metrics(values)
         means["frechet_distance"] = frechet_distance(metric_matrix(values), self.data_matrix)
         self.latest = (step, means)

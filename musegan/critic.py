@@ -129,8 +129,8 @@ def build_critic(
 ) -> keras.Model:
     """The critic of a mode: one network over all tracks, or one per track (jamming).
 
-    With ``per_track``, critic ``k`` sees only track ``k`` and the model returns the sum of
-    their scores; train it with ``gradient_penalty(..., group_axis=-1)`` so that each critic
+    With ``per_track``, critic ``k`` sees only track ``k`` (with its onsets if it is a voice)
+    and the model returns the sum of their scores; train it with ``gradient_penalty(..., group_axis=-1)`` so that each critic
     gets its own penalty (see :func:`gan.losses.gradient_penalty`).
 
     Args:
@@ -141,13 +141,16 @@ def build_critic(
             :func:`critic_network` (the AAAI critic) by default.
 
     Returns:
-        A model ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] -> ``(batch, 1)``.
+        A model ``(batch, bars, steps, pitches, channels)`` (model tensors) in [-1, 1] ->
+        ``(batch, 1)``.
     """
     network = network or critic_network
     if not per_track:
-        return network(spec, cfg, spec.n_tracks, "critic")
-    inp = keras.Input(spec.shape, name="critic_in")
-    scores = [
-        network(spec, cfg, 1, f"critic_{k}")(inp[..., k : k + 1]) for k in range(spec.n_tracks)
-    ]
+        return network(spec, cfg, spec.n_channels, "critic")
+    inp = keras.Input(spec.channel_shape, name="critic_in")
+    scores = []
+    for k in range(spec.n_tracks):
+        channels = spec.track_channels(k)
+        seen = ops.stack([inp[..., c] for c in channels], axis=-1)
+        scores.append(network(spec, cfg, len(channels), f"critic_{k}")(seen))
     return keras.Model(inp, ops.sum(ops.stack(scores, axis=0), axis=0), name="critic_per_track")

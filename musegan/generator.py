@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from gan.voices import Relaxation, VoiceOutput
 from musegan.binary import BinaryNeuron, Output
 from musegan.layers import (
     BatchNorm,
@@ -30,6 +31,7 @@ __all__ = [
     "BINARY_NOISE",
     "CHORDS",
     "CONDITION",
+    "CONDITION_ONSETS",
     "GROOVE",
     "MELODY",
     "STYLE",
@@ -43,6 +45,7 @@ __all__ = [
     "finish_tracks",
     "noise_shapes",
     "temporal_network",
+    "track_channels",
 ]
 
 
@@ -65,6 +68,8 @@ CHORDS = "chords"  #: shared, through the shared temporal network (or one vector
 GROOVE = "groove"  #: per track, time-independent
 MELODY = "melody"  #: per track, through each track's temporal network (or one vector per bar)
 CONDITION = "condition"  #: ``(batch, bars, steps, pitches)`` in {-1, 1}
+#: A voice condition track's onset roll, ``(batch, bars, steps, pitches)`` in {-1, 1}.
+CONDITION_ONSETS = "condition_onsets"
 #: Stochastic binary neurons' draws, ``(bars, steps, pitches, generated tracks)``.
 BINARY_NOISE = "binary_noise"
 #: The noise inputs that carry the music from bar to bar (and change from phrase to phrase).
@@ -143,7 +148,7 @@ def temporal_network(
 
 
 def bar_encoder(
-    spec: PhraseSpec, cfg: BarGeneratorConfig, name: str = "bar_encoder"
+    spec: PhraseSpec, cfg: BarGeneratorConfig, channels: int = 1, name: str = "bar_encoder"
 ) -> keras.Model:
     """Encode a condition bar into features at every resolution of the bar generator.
 
@@ -154,13 +159,14 @@ def bar_encoder(
     Args:
         spec: the phrase spec.
         cfg: the bar generator's sizes.
+        channels: the condition's channels (1, or 2 for a voice: its roll and onsets).
         name: model name.
 
     Returns:
-        A model ``(batch, steps, pitches, 1)`` in {-1, 1} -> a list of feature maps, coarsest
+        A model ``(batch, steps, pitches, channels)`` in {-1, 1} -> a list of feature maps, coarsest
         first: ``(batch, 2, 1, f), ..., (batch, steps, 1, f), (batch, steps, 7, f)``.
     """
-    x = inp = keras.Input((spec.steps_per_bar, spec.n_pitches, 1), name=f"{name}_in")
+    x = inp = keras.Input((spec.steps_per_bar, spec.n_pitches, channels), name=f"{name}_in")
     features = []
     # Down the pitch axis: one conv per pitch stride, last stride first (12 then 7 for 84).
     for i, stride in enumerate(reversed(cfg.pitch_strides)):
@@ -267,7 +273,8 @@ def noise_shapes(
     temporal network, or one vector per bar without temporal networks), :data:`GROOVE` (per
     track, time-independent) and :data:`MELODY` (per track, through each track's temporal
     network, or per bar). The jamming mode has only the private inputs, the composer only the
-    shared ones. Stochastic binary neurons at the output add :data:`BINARY_NOISE`.
+    shared ones. Stochastic binary neurons at the output add :data:`BINARY_NOISE`, one channel
+    per generated free track (voices have no binary neurons).
 
     Raises:
         ValueError: ``mode`` is not a :class:`Mode` value.
@@ -283,7 +290,8 @@ def noise_shapes(
         shapes[GROOVE] = (n_gen, z_dim)
         shapes[MELODY] = (n_gen, *per_time, z_dim)
     if Output(output) is Output.STOCHASTIC:
-        shapes[BINARY_NOISE] = (*spec.shape[:3], n_gen)
+        free = [k for k in range(spec.n_tracks) if k != condition_index and k not in spec.voices]
+        shapes[BINARY_NOISE] = (*spec.shape[:3], len(free))
     return shapes
 
 
@@ -335,39 +343,70 @@ class BarLatents:
         ]
 
 
+def track_channels(spec: PhraseSpec, track: int) -> int:
+    """Channels a generator network makes for ``track``: 2 for a voice (pitch and start
+    logits, see :mod:`gan.voices`), else 1."""
+    return 2 if track in spec.voices else 1
+
+
 def finish_tracks(
     generated: list,
     inputs: dict,
     output: Output,
     condition_index: int | None,
+    spec: PhraseSpec,
+    relaxation: Relaxation = Relaxation.STRAIGHT_THROUGH,
+    activated: bool = True,
     name: str = "output_binary",
 ):
-    """The generator's output from its generated tracks: binary neurons if asked, then the
-    condition track (if any) put back in its place.
+    """The generator's output (a model tensor) from its generated tracks: binary neurons (or a
+    ``tanh``) for the free tracks, the voices' categorical output, then the condition track
+    (if any) put back in its place.
 
     Args:
-        generated: one ``(batch, bars, steps, pitches)`` tensor per generated track: ``tanh``
-            outputs, or pre-activations when ``output`` is binary.
+        generated: per generated track in track order, ``(batch, bars, steps, pitches, c)``:
+            for a free track (``c = 1``) its ``tanh`` output, or its pre-activation when
+            ``output`` is binary or ``activated`` is False; for a voice (``c = 2``) its pitch
+            and start logits.
         inputs: the generator's inputs by name (:data:`BINARY_NOISE` for stochastic neurons,
-            :data:`CONDITION` for a conditional generator).
-        output: the output layer.
+            :data:`CONDITION` and :data:`CONDITION_ONSETS` for a conditional generator).
+        output: the free tracks' output layer.
         condition_index: the condition track's index, or None.
+        spec: the phrase spec (which tracks are voices).
+        relaxation: how the voices' categories are made differentiable.
+        activated: the free tracks' ``tanh`` is applied already (when ``output`` is ``tanh``).
         name: the binary neurons' layer name.
 
     Returns:
-        ``(batch, bars, steps, pitches, tracks)``: in (-1, 1), or {-1, 1} with binary neurons.
+        ``(batch, bars, steps, pitches, channels)``: free tracks in (-1, 1), or {-1, 1} with
+        binary neurons; voices as :class:`gan.voices.VoiceOutput` makes them.
     """
-    stacked = ops.stack(generated, axis=-1)
-    if output is not Output.TANH:
-        neuron = BinaryNeuron(output, name=name)
-        stacked = neuron(
-            [stacked, inputs[BINARY_NOISE]] if output is Output.STOCHASTIC else stacked
-        )
-    if condition_index is None:
-        return stacked
-    tracks = [stacked[..., i] for i in range(stacked.shape[-1])]
-    tracks.insert(condition_index, ops.cast(inputs[CONDITION], stacked.dtype))
-    return ops.stack(tracks, axis=-1)
+    tracks = [k for k in range(spec.n_tracks) if k != condition_index]
+    rolls, onsets = {}, {}
+    free = [k for k in tracks if k not in spec.voices]
+    if free:
+        stacked = ops.stack([generated[tracks.index(k)][..., 0] for k in free], axis=-1)
+        if output is not Output.TANH:
+            neuron = BinaryNeuron(output, name=name)
+            stacked = neuron(
+                [stacked, inputs[BINARY_NOISE]] if output is Output.STOCHASTIC else stacked
+            )
+        elif not activated:
+            stacked = layers.Activation("tanh", dtype="float32", name="output_tanh")(stacked)
+        rolls.update({k: stacked[..., i] for i, k in enumerate(free)})
+    voice_output = VoiceOutput(relaxation, name="output_voices")
+    for k in tracks:
+        if k in spec.voices:
+            logits = generated[tracks.index(k)]
+            rolls[k], onsets[k] = voice_output([logits[..., 0], logits[..., 1]])
+    if condition_index is not None:
+        rolls[condition_index] = ops.cast(inputs[CONDITION], "float32")
+        if condition_index in spec.voices:
+            onsets[condition_index] = ops.cast(inputs[CONDITION_ONSETS], "float32")
+    channels = [rolls[k] for k in range(spec.n_tracks)] + [onsets[k] for k in spec.voices]
+    if len(channels) == 1:
+        return ops.expand_dims(channels[0], -1)
+    return ops.stack([ops.cast(c, "float32") for c in channels], axis=-1)
 
 
 def build_generator(
@@ -379,6 +418,7 @@ def build_generator(
     bar: BarGeneratorConfig,
     condition_index: int | None = None,
     output: Output = Output.TANH,
+    relaxation: Relaxation = Relaxation.STRAIGHT_THROUGH,
 ) -> keras.Model:
     """The whole MuseGAN generator for one mode.
 
@@ -391,13 +431,15 @@ def build_generator(
         bar: bar generator sizes.
         condition_index: the track given as a condition (track-conditional generation), or
             None. That track is not generated: the output carries the condition unchanged.
-        output: the output layer (``tanh`` or binary neurons).
+        output: the free tracks' output layer (``tanh`` or binary neurons).
+        relaxation: how the voices' categories are made differentiable (see :mod:`gan.voices`).
 
     Returns:
         A model whose inputs are the noise dict of :func:`noise_shapes` (plus
-        :data:`CONDITION`, ``(batch, bars, steps, pitches)`` in {-1, 1}, when conditional) and
-        whose output is ``(batch, bars, steps, pitches, tracks)`` in (-1, 1), or in {-1, 1}
-        with binary neurons.
+        :data:`CONDITION`, ``(batch, bars, steps, pitches)`` in {-1, 1}, when conditional, and
+        :data:`CONDITION_ONSETS` when the condition track is a voice) and whose output is
+        ``(batch, bars, steps, pitches, channels)`` (a model tensor): free tracks in (-1, 1),
+        or in {-1, 1} with binary neurons; voices as :class:`gan.voices.VoiceOutput` makes them.
     """
     shapes = noise_shapes(spec, mode, z_dim, temporal, condition_index, output)
     inputs = {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
@@ -407,30 +449,44 @@ def build_generator(
     shared = latents.shared(inputs)
     features = []
     if condition_index is not None:
-        inputs[CONDITION] = keras.Input(
-            (n_bars, spec.steps_per_bar, spec.n_pitches), name=CONDITION
+        bar_shape = (n_bars, spec.steps_per_bar, spec.n_pitches)
+        inputs[CONDITION] = keras.Input(bar_shape, name=CONDITION)
+        given = [inputs[CONDITION]]
+        if condition_index in spec.voices:
+            inputs[CONDITION_ONSETS] = keras.Input(bar_shape, name=CONDITION_ONSETS)
+            given.append(inputs[CONDITION_ONSETS])
+        condition_bars = ops.reshape(
+            ops.stack(given, axis=-1), (-1, spec.steps_per_bar, spec.n_pitches, len(given))
         )
-        condition_bars = ops.reshape(inputs[CONDITION], (-1, spec.steps_per_bar, spec.n_pitches, 1))
-        features = list(bar_encoder(spec, bar)(condition_bars))
+        features = list(bar_encoder(spec, bar, len(given))(condition_bars))
 
     def run_bars(
-        latent, channels, net_name
+        latent, channels, net_name, activation
     ):  # (batch, bars, d) -> (batch, bars, steps, pitches, c)
         shapes = [tuple(f.shape[1:]) for f in features]
-        net = bar_generator(
-            latent.shape[-1], spec, bar, channels, shapes, net_name, output is Output.TANH
-        )
+        net = bar_generator(latent.shape[-1], spec, bar, channels, shapes, net_name, activation)
         folded = ops.reshape(latent, (-1, latent.shape[-1]))
         out = net([folded, *features] if features else folded)
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
+    tanh = output is Output.TANH
     if mode is Mode.COMPOSER:
-        outputs = run_bars(ops.concatenate(shared, axis=-1), len(tracks), "bar_generator")
-        per_track = [outputs[..., i] for i in range(len(tracks))]
+        # One network for every track: each track's channels in turn.
+        widths = [track_channels(spec, k) for k in tracks]
+        activated = tanh and not set(tracks) & set(spec.voices)
+        outputs = run_bars(
+            ops.concatenate(shared, axis=-1), sum(widths), "bar_generator", activated
+        )
+        ends = [sum(widths[: i + 1]) for i in range(len(widths))]
+        per_track = [
+            outputs[..., end - width : end] for end, width in zip(ends, widths, strict=True)
+        ]
     else:
-        per_track = []
+        activated, per_track = tanh, []
         for i, k in enumerate(tracks):
             latent = ops.concatenate(shared + latents.private(inputs, i, k), axis=-1)
-            per_track.append(run_bars(latent, 1, f"bar_generator_{k}")[..., 0])
-    out = finish_tracks(per_track, inputs, output, condition_index)
+            width = track_channels(spec, k)
+            net_name = f"bar_generator_{k}"
+            per_track.append(run_bars(latent, width, net_name, tanh and width == 1))
+    out = finish_tracks(per_track, inputs, output, condition_index, spec, relaxation, activated)
     return keras.Model(inputs, out, name=f"musegan_{mode}_generator")

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from gan.voices import Relaxation
 from musegan.binary import Output
-from musegan.generator import BarLatents, Mode, finish_tracks, noise_shapes
+from musegan.generator import BarLatents, Mode, finish_tracks, noise_shapes, track_channels
 from musegan.layers import BatchNorm, PatchUpsample, normal_init
 from pianoroll.spec import PhraseSpec
 
@@ -95,9 +96,11 @@ def _shared_network(latent, cfg: SharedPrivateConfig, name: str):
     return x
 
 
-def _private_branches(x, spec: PhraseSpec, cfg: SharedPrivateConfig, name: str, linear: bool):
+def _private_branches(
+    x, spec: PhraseSpec, cfg: SharedPrivateConfig, name: str, linear: bool, channels: int = 1
+):
     """A track's pitch-time and time-pitch branches, merged: ``(batch * bars, steps,
-    pitches)`` ``tanh`` outputs or (``linear``) pre-activations, ``float32``."""
+    pitches, channels)`` ``tanh`` outputs or (``linear``) pre-activations, ``float32``."""
     time, pitch = cfg.private_factors(spec)
     first, second = (int(f) for f in cfg.private_filters)
     pitch_time = _upsample(x, first, (1, pitch), cfg.momentum, f"{name}_pt0")
@@ -105,11 +108,10 @@ def _private_branches(x, spec: PhraseSpec, cfg: SharedPrivateConfig, name: str, 
     time_pitch = _upsample(x, first, (time, 1), cfg.momentum, f"{name}_tp0")
     time_pitch = _upsample(time_pitch, second, (1, pitch), cfg.momentum, f"{name}_tp1")
     x = layers.Concatenate(axis=-1)([pitch_time, time_pitch])
-    x = PatchUpsample(1, (1, 1), kernel_initializer=normal_init(), name=f"{name}_merge")(x)
+    x = PatchUpsample(channels, (1, 1), kernel_initializer=normal_init(), name=f"{name}_merge")(x)
     x = BatchNorm(momentum=cfg.momentum, synchronized=True, name=f"{name}_merge_bn")(x)
     activation = "linear" if linear else "tanh"
-    x = layers.Activation(activation, dtype="float32", name=f"{name}_{activation}")(x)
-    return x[..., 0]
+    return layers.Activation(activation, dtype="float32", name=f"{name}_{activation}")(x)
 
 
 def build_shared_private_generator(
@@ -120,6 +122,7 @@ def build_shared_private_generator(
     temporal_filters: int,
     cfg: SharedPrivateConfig,
     output: Output = Output.TANH,
+    relaxation: Relaxation = Relaxation.STRAIGHT_THROUGH,
 ) -> keras.Model:
     """The shared/private generator of one mode.
 
@@ -130,12 +133,13 @@ def build_shared_private_generator(
         temporal: temporal networks for the time-dependent noise (else per-bar noise).
         temporal_filters: filters of the temporal networks' first layer.
         cfg: layer sizes.
-        output: the output layer (``tanh`` or binary neurons).
+        output: the free tracks' output layer (``tanh`` or binary neurons).
+        relaxation: how the voices' categories are made differentiable (see :mod:`gan.voices`).
 
     Returns:
         A model whose inputs are the noise dict of :func:`musegan.generator.noise_shapes` and
-        whose output is ``(batch, bars, steps, pitches, tracks)`` in (-1, 1), or in {-1, 1}
-        with binary neurons.
+        whose output is ``(batch, bars, steps, pitches, channels)`` (a model tensor; see
+        :func:`musegan.generator.finish_tracks`).
 
     Raises:
         ValueError: sizes that do not fit the spec.
@@ -165,7 +169,9 @@ def build_shared_private_generator(
             x = layers.Concatenate(axis=-1)([trunk, tiled])
         else:
             x = trunk
-        track = _private_branches(x, spec, cfg, f"private_{i}", output is not Output.TANH)
-        per_track.append(ops.reshape(track, (-1, bars, steps, pitches)))
-    out = finish_tracks(per_track, inputs, output, None)
+        width = track_channels(spec, i)
+        linear = output is not Output.TANH or width > 1
+        track = _private_branches(x, spec, cfg, f"private_{i}", linear, width)
+        per_track.append(ops.reshape(track, (-1, bars, steps, pitches, width)))
+    out = finish_tracks(per_track, inputs, output, None, spec, relaxation)
     return keras.Model(inputs, out, name=f"musegan_v2_{mode}_generator")

@@ -11,12 +11,14 @@ import keras
 import tensorflow as tf
 
 from gan.model import GENERATOR_PHASE, GANModel, Phase
+from gan.voices import Relaxation, parse_relaxation
 from musegan.binary import Output, SlopeSchedule, parse_output, set_slopes
 from musegan.critic import CriticConfig, build_critic, critic_network
 from musegan.critic_v2 import SharedPrivateCriticConfig, shared_private_critic
 from musegan.generator import (
     BINARY_NOISE,
     CONDITION,
+    CONDITION_ONSETS,
     TIME_NOISE,
     BarGeneratorConfig,
     Mode,
@@ -73,6 +75,26 @@ def _networks(value: str, condition_index: int | None) -> Networks:
     return networks
 
 
+def _check_voices(
+    spec: PhraseSpec, output: Output, refiner: Mapping[str, Any] | None, condition: int | None
+) -> None:
+    """Refuse what monophonic voices cannot go with (ValueError naming the option)."""
+    if not spec.voices:
+        return
+    names = ", ".join(spec.tracks[k].name for k in spec.voices)
+    if refiner is not None:
+        raise ValueError(
+            f"refiner: the refiner binarizes free rolls and the voices ({names}) are categorical"
+            " already; set data.voices=free to refine free rolls"
+        )
+    free = [k for k in range(spec.n_tracks) if k not in spec.voices and k != condition]
+    if output is not Output.TANH and not free:
+        raise ValueError(
+            f"output={output}: binary neurons act on free tracks and every generated track is a"
+            f" voice ({names}); keep output=tanh, or set data.voices=free"
+        )
+
+
 class MuseGAN(GANModel):
     """The generator and critic of one MuseGAN mode.
 
@@ -94,6 +116,8 @@ class MuseGAN(GANModel):
         refiner: :class:`~musegan.refiner.RefinerConfig` fields, or None for no refiner.
         networks: a :class:`Networks` value.
         generator: :class:`~musegan.generator_v2.SharedPrivateConfig` fields (v2 networks).
+        voices: how the monophonic tracks' categories are made differentiable, a
+            :class:`~gan.voices.Relaxation` value (see :mod:`gan.voices`).
     """
 
     def __init__(
@@ -110,6 +134,7 @@ class MuseGAN(GANModel):
         refiner: Mapping[str, Any] | None = None,
         networks: str = Networks.AAAI.value,
         generator: Mapping[str, Any] | None = None,
+        voices: str = Relaxation.STRAIGHT_THROUGH.value,
     ) -> None:
         self.spec = spec
         self.mode = _mode(mode)
@@ -120,6 +145,8 @@ class MuseGAN(GANModel):
         self.networks = _networks(networks, self.condition_index)
         try:
             self.output = parse_output(output)
+            self.relaxation = parse_relaxation(voices)
+            _check_voices(spec, self.output, refiner, self.condition_index)
             self.slope = SlopeSchedule(**dict(slope or {}))
             self.slope.check()
             self.refiner = None if refiner is None else RefinerConfig(**dict(refiner))
@@ -159,13 +186,13 @@ class MuseGAN(GANModel):
         args = (self.spec, self.mode, self.z_dim, self.temporal, temporal_filters)
         if self.networks is Networks.V2:
             base = build_shared_private_generator(
-                *args, SharedPrivateConfig(**dict(generator or {})), output
+                *args, SharedPrivateConfig(**dict(generator or {})), output, self.relaxation
             )
             critic_cfg = SharedPrivateCriticConfig(**dict(critic or {}))
             network = shared_private_critic
         else:
             bar = BarGeneratorConfig(**dict(bar_generator or {}))
-            base = build_generator(*args, bar, self.condition_index, output)
+            base = build_generator(*args, bar, self.condition_index, output, self.relaxation)
             critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
             network = critic_network
         per_track = self.mode is Mode.JAMMING
@@ -239,18 +266,22 @@ class MuseGAN(GANModel):
         training: bool,
         phase: Phase | None = None,
     ) -> tf.Tensor:
-        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1) (``tanh``) or {-1, 1}
-        (binary neurons).
+        """Generate model tensors ``(batch, bars, steps, pitches, channels)``: free tracks in
+        (-1, 1) (``tanh``) or {-1, 1} (binary neurons), voices as :mod:`gan.voices` makes them.
 
-        ``real`` (``(batch, bars, steps, pitches, tracks)`` in {-1, 1}) supplies the condition
-        track of a track-conditional model and is ignored otherwise. ``phase``: the phase
+        ``real`` (``(batch, bars, steps, pitches, channels)`` in {-1, 1}) supplies the
+        condition track (and its onsets if it is a voice) of a track-conditional model and is
+        ignored otherwise. ``phase``: the phase
         trained (None: the phase of the last step done, see :meth:`set_step`).
         """
         inputs = dict(noise)
         if self.condition_index is not None:
             if real is None:
                 raise ValueError("a track-conditional MuseGAN needs the real condition track")
-            inputs[CONDITION] = real[..., self.condition_index]
+            channels = self.spec.track_channels(self.condition_index)
+            inputs[CONDITION] = real[..., channels[0]]
+            if len(channels) > 1:
+                inputs[CONDITION_ONSETS] = real[..., channels[1]]
         name = (phase or self._phase).name
         if not training and tf.executing_eagerly():
             return self._infer(inputs, name)

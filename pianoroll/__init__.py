@@ -22,6 +22,19 @@ Value ranges, and the one place each is used:
   binary at 0; ``to_probability`` maps it to a probability in (0, 1) for Bernoulli sampling.
   A generator with binary neurons (``model.output``) outputs values in {-1, 1}, which both
   binarizations map to the same binary roll.
+
+Monophonic voices
+-----------------
+A track flagged ``monophonic`` (a voice: the chorales' four parts) sounds at most one pitch
+per step, and its notes' starts are kept, so a repeated note and a held one stay different.
+Such a track is one category per step, a pitch or a rest, plus a flag for a new note
+(:mod:`pianoroll.voices`). Models see every phrase as a *model tensor*
+``(bars, steps, pitches, channels)`` (``PhraseSpec.channel_shape``): the tracks' rolls, then
+one *onset roll* per voice (the cells where a note starts), in {-1, 1} as real data. A
+generator outputs a voice as the probabilities of its pitches (a rest is none of them), and
+its onset channel as the probability that the pitch sounds and starts there, both mapped to
+[-1, 1]; :func:`pianoroll.voices.decode` turns outputs into binary rolls and onsets. Without
+voices the model tensor is the phrase itself.
 """
 
 import contextlib

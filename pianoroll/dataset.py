@@ -21,14 +21,17 @@ import numpy as np
 from pianoroll.errors import DataError
 from pianoroll.io import atomic_path
 from pianoroll.spec import PhraseSpec
+from pianoroll.voices import to_channels
 
 __all__ = [
     "CACHE_FORMAT",
     "CHUNK_PHRASES",
     "Dataset",
     "Splits",
+    "pack_channels",
     "pack_phrases",
     "row_bytes",
+    "unpack_channels",
     "unpack_rows",
     "write_cache",
 ]
@@ -42,8 +45,9 @@ CHUNK_PHRASES = 1024
 
 
 def row_bytes(spec: PhraseSpec) -> int:
-    """Bytes of one packed phrase: its cells, 8 to a byte, the last byte zero-padded."""
-    return -(-int(np.prod(spec.shape)) // 8)
+    """Bytes of one packed phrase: its model tensor's cells (the rolls', then the voices'
+    onsets), 8 to a byte, the last byte zero-padded."""
+    return -(-int(np.prod(spec.channel_shape)) // 8)
 
 
 def pack_phrases(phrases: np.ndarray) -> np.ndarray:
@@ -60,8 +64,30 @@ def pack_phrases(phrases: np.ndarray) -> np.ndarray:
     return np.packbits(phrases.reshape(len(phrases), size), axis=1)
 
 
+def pack_channels(phrases: np.ndarray, spec: PhraseSpec) -> np.ndarray:
+    """Pack model tensors: every roll cell first (as :func:`pack_phrases` lays them out), then
+    the voices' onset cells, so the first bits of a row are its rolls whatever the voices.
+
+    Args:
+        phrases: ``(N, bars, steps, pitches, channels)``, binary
+            (:attr:`PhraseSpec.channel_shape`).
+        spec: their phrase spec.
+
+    Returns:
+        ``(N, row_bytes)`` ``uint8``.
+    """
+    phrases = np.asarray(phrases, bool)
+    if not spec.voices:
+        return pack_phrases(phrases)
+    n = len(phrases)
+    rolls = phrases[..., : spec.n_tracks].reshape(n, -1)
+    onsets = phrases[..., spec.n_tracks :].reshape(n, -1)
+    return np.packbits(np.concatenate([rolls, onsets], axis=1), axis=1)
+
+
 def unpack_rows(rows: np.ndarray, spec: PhraseSpec) -> np.ndarray:
-    """The inverse of :func:`pack_phrases`.
+    """The rolls of packed phrases (the inverse of :func:`pack_phrases`; the onsets of the
+    voices that :func:`pack_channels` adds are left out).
 
     Args:
         rows: ``(N, row_bytes)`` ``uint8`` packed phrases.
@@ -73,6 +99,20 @@ def unpack_rows(rows: np.ndarray, spec: PhraseSpec) -> np.ndarray:
     size = int(np.prod(spec.shape))
     bits = np.unpackbits(rows, axis=1, count=size).view(bool)
     return bits.reshape(len(rows), *spec.shape)
+
+
+def unpack_channels(rows: np.ndarray, spec: PhraseSpec) -> np.ndarray:
+    """The inverse of :func:`pack_channels`.
+
+    Returns:
+        ``(N, bars, steps, pitches, channels)``, binary model tensors.
+    """
+    if not spec.voices:
+        return unpack_rows(rows, spec)
+    size, shape = int(np.prod(spec.shape)), spec.channel_shape
+    bits = np.unpackbits(rows, axis=1, count=int(np.prod(shape))).view(bool)
+    onsets = bits[:, size:].reshape(len(rows), *shape[:3], len(spec.voices))
+    return np.concatenate([bits[:, :size].reshape(len(rows), *spec.shape), onsets], axis=-1)
 
 
 @dataclasses.dataclass
@@ -116,8 +156,13 @@ class Dataset:
         song_names: list[str],
         spec: PhraseSpec,
         summary: dict[str, Any] | None = None,
+        onsets: np.ndarray | None = None,
     ) -> Dataset:
         """A dataset of unpacked phrases ``(N, bars, steps, pitches, tracks)``, binary.
+
+        Args:
+            onsets: where the voices' notes start, the phrases' shape, binary (other tracks
+                are not read); None: every run of active steps is one note.
 
         Raises:
             DataError: the phrases do not have the spec's shape, or the song ids their count.
@@ -128,7 +173,8 @@ class Dataset:
                 f"phrases have shape {phrases.shape[1:]}, the spec says {spec.shape}",
                 "wrong shape",
             )
-        return cls(pack_phrases(phrases), np.asarray(song_ids), song_names, spec, summary or {})
+        packed = pack_channels(to_channels(phrases, onsets, spec), spec)
+        return cls(packed, np.asarray(song_ids), song_names, spec, summary or {})
 
     def __len__(self) -> int:
         return len(self.packed) if self.rows is None else len(self.rows)
@@ -158,6 +204,14 @@ class Dataset:
             ``(k, bars, steps, pitches, tracks)``, binary.
         """
         return unpack_rows(self.packed_at(indices), self.spec)
+
+    def channels_at(self, indices: np.ndarray | slice) -> np.ndarray:
+        """The phrases at some positions as model tensors (rolls, then the voices' onsets).
+
+        Returns:
+            ``(k, bars, steps, pitches, channels)``, binary.
+        """
+        return unpack_channels(self.packed_at(indices), self.spec)
 
     def chunks(self, size: int = CHUNK_PHRASES) -> Iterator[np.ndarray]:
         """Every phrase in order, unpacked ``size`` at a time.

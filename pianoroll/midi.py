@@ -49,6 +49,7 @@ __all__ = [
     "load_midi_repaired",
     "meter_sections",
     "midi_to_song",
+    "notes_to_onsets",
     "notes_to_roll",
     "read_midi",
     "roll_to_instruments",
@@ -96,6 +97,28 @@ def notes_to_roll(
     np.add.at(delta, (starts, pitches, tracks), 1)
     np.add.at(delta, (ends, pitches, tracks), -1)
     return np.cumsum(delta[:-1], axis=0) > 0
+
+
+def notes_to_onsets(
+    starts: np.ndarray, pitches: np.ndarray, tracks: np.ndarray, n_tracks: int, n_steps: int
+) -> np.ndarray:
+    """Mark where notes start, on the grid of :func:`notes_to_roll`.
+
+    Args:
+        starts: ``(notes,)`` first step of each note.
+        pitches: ``(notes,)`` MIDI pitches 0-127.
+        tracks: ``(notes,)`` track indices.
+        n_tracks: number of tracks.
+        n_steps: length of the roll in steps (starts past it are dropped).
+
+    Returns:
+        ``(n_steps, 128, n_tracks)``, binary.
+    """
+    onsets = np.zeros((n_steps, 128, n_tracks), bool)
+    starts = np.maximum(np.asarray(starts, np.int64), 0)
+    inside = starts < n_steps
+    onsets[starts[inside], np.asarray(pitches)[inside], np.asarray(tracks)[inside]] = True
+    return onsets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,6 +342,7 @@ def midi_to_song(
     grid = BeatGrid.of(midi, spec.steps_per_quarter)
     starts, ends = grid.to_step(start), grid.to_step(end)
     roll = notes_to_roll(starts, ends, pitch, track, spec.n_tracks)
+    onsets = notes_to_onsets(starts, pitch, track, spec.n_tracks, len(roll))
     # The first time signature marks the first downbeat; notes before it are a pickup.
     # (pretty_midi's get_downbeats would put a downbeat at 0 s whatever the file says.)
     changes = sorted(midi.time_signature_changes, key=lambda c: c.time)
@@ -334,7 +358,7 @@ def midi_to_song(
             "other time signature",
             report,
         )
-    return SongRoll(path.name, roll, first_downbeat, tuple(sections), report)
+    return SongRoll(path.name, roll, first_downbeat, tuple(sections), report, onsets)
 
 
 def roll_to_notes(

@@ -17,6 +17,7 @@ from pianoroll.midi import roll_to_midi, save_midi, write_midi
 from pianoroll.plot import save_grid
 from pianoroll.spec import PhraseSpec
 from pianoroll.values import binarize_bernoulli, binarize_threshold
+from pianoroll.voices import decode
 
 __all__ = [
     "BINARIZATIONS",
@@ -45,17 +46,25 @@ def binarize(outputs: np.ndarray, method: str, rng: np.random.Generator) -> np.n
     raise ValueError(f"unknown binarization {method!r}; choose one of {', '.join(BINARIZATIONS)}")
 
 
-def save_phrases(path: str | os.PathLike[str], phrases: np.ndarray, spec: PhraseSpec) -> None:
+def save_phrases(
+    path: str | os.PathLike[str],
+    phrases: np.ndarray,
+    spec: PhraseSpec,
+    onsets: np.ndarray | None = None,
+) -> None:
     """Save a batch of phrases ``(N, bars, steps, pitches, tracks)`` (binary) with its spec.
 
-    The file has two arrays: ``phrases`` and ``spec`` (the spec as JSON bytes); load it with
+    The file has the arrays ``phrases`` and ``spec`` (the spec as JSON bytes), and ``onsets``
+    (the phrases' shape, binary: where the voices' notes start) when given; load it with
     ``np.load(path)`` (no pickles) and ``PhraseSpec.from_dict(json.loads(f["spec"].tobytes()))``.
     """
+    extra = {} if onsets is None else {"onsets": np.asarray(onsets, bool)}
     with atomic_path(path) as tmp:
         np.savez_compressed(
             tmp,
             phrases=np.asarray(phrases, bool),
             spec=np.frombuffer(json.dumps(spec.to_dict()).encode(), np.uint8),
+            **extra,
         )
 
 
@@ -91,14 +100,15 @@ def write_sample_set(
     rng: np.random.Generator,
     tempo: float = 100.0,
 ) -> dict[str, SampleFiles]:
-    """Write generated phrases binarized both ways, as ``<stem>-<method>.{png,mid,npz}``.
+    """Write generated phrases decoded both ways, as ``<stem>-<method>.{png,mid,npz}``.
 
     The MIDI file plays the phrases one after the other.
 
     Args:
         directory: the output folder.
         stem: the file name stem (e.g. ``step-001000``).
-        outputs: ``(N, bars, steps, pitches, tracks)`` generator outputs in (-1, 1).
+        outputs: ``(N, bars, steps, pitches, channels)`` generator outputs in [-1, 1] (model
+            tensors, see :func:`pianoroll.voices.decode`).
         spec: the phrase spec.
         rng: random generator for the Bernoulli binarization.
         tempo: quarter notes per minute.
@@ -108,11 +118,12 @@ def write_sample_set(
     """
     written = {}
     for method in BINARIZATIONS:
-        binary = binarize(outputs, method, rng)
+        binary, onsets = decode(outputs, spec, method, rng)
         files = written[method] = SampleFiles.at(Path(directory) / f"{stem}-{method}")
         save_grid(files.png, binary, spec)
-        write_midi(files.mid, binary.reshape(-1, *binary.shape[2:]), spec, tempo)
-        save_phrases(files.npz, binary, spec)
+        flat_onsets = None if onsets is None else onsets.reshape(-1, *onsets.shape[2:])
+        write_midi(files.mid, binary.reshape(-1, *binary.shape[2:]), spec, tempo, flat_onsets)
+        save_phrases(files.npz, binary, spec, onsets)
     return written
 
 
@@ -165,6 +176,7 @@ def write_piece(
     audio: bool = False,
     midi: pretty_midi.PrettyMIDI | None = None,
     sample_rate: int = 22050,
+    onsets: np.ndarray | None = None,
 ) -> dict[str, Path]:
     """Write one piece as ``<name>.mid``, ``<name>.npz`` (pypianoroll), ``<name>.png`` and,
     with ``audio``, ``<name>.wav``.
@@ -179,13 +191,15 @@ def write_piece(
         midi: the MIDI to write instead of the roll's own (e.g. one that keeps a user's
             original track).
         sample_rate: WAV samples per second.
+        onsets: the roll's shape, binary: where the voices' notes start, so the MIDI file
+            keeps repeated notes apart (the pypianoroll ``.npz``, a binary roll, cannot).
 
     Returns:
         Kind (``mid``, ``npz``, ``png``, ``wav``) -> path.
     """
     roll = np.asarray(roll, bool)
     base = Path(directory) / name
-    midi = midi if midi is not None else roll_to_midi(roll, spec, tempo)
+    midi = midi if midi is not None else roll_to_midi(roll, spec, tempo, onsets)
     files = {kind: base.with_suffix(f".{kind}") for kind in ("mid", "npz", "png")}
     save_midi(files["mid"], midi)
     save_multitrack(files["npz"], to_multitrack(roll, spec, tempo, name))

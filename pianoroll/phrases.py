@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from pianoroll.spec import PhraseSpec
+from pianoroll.voices import make_monophonic, run_starts
 
 __all__ = ["PhraseCut", "SongRoll", "count_onsets", "cut_phrases"]
 
@@ -32,6 +33,8 @@ class SongRoll:
             the pickup to the end.
         report: counts of what reading found, for the summary (sections by time signature and
             fate, repairs).
+        onsets: ``(time_steps, 128, tracks)``, binary: where notes start (a note tied to the
+            one before starts nothing); None: every run of active steps is one note.
     """
 
     name: str
@@ -39,6 +42,7 @@ class SongRoll:
     first_downbeat: int = 0
     sections: tuple[tuple[int, int], ...] | None = None
     report: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    onsets: np.ndarray | None = None
 
     def bar_sections(self, bar: int) -> tuple[tuple[int, int], ...]:
         """:attr:`sections`, or the one section of a song without them, for bars of ``bar``
@@ -54,14 +58,18 @@ class PhraseCut:
     """The phrases of one song and what was dropped on the way.
 
     Attributes:
-        phrases: ``(n, bars, steps, pitches, tracks)``, binary.
+        phrases: ``(n, bars, steps, pitches, channels)``, binary model tensors: the tracks'
+            rolls, then each voice's onset roll (see :mod:`pianoroll.voices`).
         notes_out_of_range: Notes whose pitch lies outside the spec's pitch range.
         phrases_too_sparse: Phrases dropped for having fewer than ``min_notes`` notes.
+        voice_overlaps: Steps of the song's voices (monophonic tracks) that sounded more than
+            one pitch in range, resolved by keeping the highest.
     """
 
     phrases: np.ndarray
     notes_out_of_range: int
     phrases_too_sparse: int
+    voice_overlaps: int = 0
 
 
 def count_onsets(roll: np.ndarray) -> np.ndarray:
@@ -94,7 +102,9 @@ def cut_phrases(song: SongRoll, spec: PhraseSpec, hop_bars: int, min_notes: int)
         min_notes: phrases with fewer note onsets (all tracks together) are dropped.
 
     Returns:
-        The phrases ``(n, bars, steps, pitches, tracks)`` (binary) and drop counts.
+        The phrases ``(n, bars, steps, pitches, channels)`` (binary model tensors: the rolls,
+        then each voice's onsets, its overlaps resolved by :func:`pianoroll.voices.make_monophonic`)
+        and drop counts.
     """
     if hop_bars < 1:
         raise ValueError(f"hop_bars must be at least 1, got {hop_bars}")
@@ -102,20 +112,40 @@ def cut_phrases(song: SongRoll, spec: PhraseSpec, hop_bars: int, min_notes: int)
     low, high = spec.lowest_pitch, spec.lowest_pitch + spec.n_pitches
     outside = np.concatenate([roll[:, :low], roll[:, high:]], axis=1)
     notes_out_of_range = int(count_onsets(outside.reshape(len(outside), -1)))
-    roll = roll[:, low:high]
-    parts, sparse = [np.zeros((0, *spec.shape), bool)], 0
+    roll, overlaps = _with_voices(song, roll[:, low:high], spec)
+    parts, sparse = [np.zeros((0, *spec.channel_shape), bool)], 0
     for start, end in song.bar_sections(spec.steps_per_bar):
         phrases, dropped = _cut_section(roll, start, end, spec, hop_bars, min_notes)
         parts.append(phrases)
         sparse += dropped
-    return PhraseCut(np.concatenate(parts), notes_out_of_range, sparse)
+    return PhraseCut(np.concatenate(parts), notes_out_of_range, sparse, overlaps)
+
+
+def _with_voices(song: SongRoll, roll: np.ndarray, spec: PhraseSpec) -> tuple[np.ndarray, int]:
+    """A song's roll in the spec's pitch range ``(time, pitches, tracks)`` as channels
+    ``(time, pitches, channels)``: each voice made monophonic, its onsets appended; and the
+    number of steps whose overlaps that resolved."""
+    if not spec.voices:
+        return roll, 0
+    low = spec.lowest_pitch
+    if song.onsets is None:
+        onsets = run_starts(roll, axis=0)
+    else:
+        onsets = np.asarray(song.onsets, bool)[:, low : low + spec.n_pitches]
+    roll, voice_onsets, overlaps = roll.copy(), [], 0
+    for k in spec.voices:
+        roll[:, :, k], onset, count = make_monophonic(roll[:, :, k], onsets[:, :, k])
+        voice_onsets.append(onset)
+        overlaps += count
+    return np.concatenate([roll, np.stack(voice_onsets, axis=-1)], axis=-1), overlaps
 
 
 def _cut_section(
     roll: np.ndarray, start: int, end: int, spec: PhraseSpec, hop_bars: int, min_notes: int
 ) -> tuple[np.ndarray, int]:
-    """The phrases of steps ``[start, end)`` of a roll ``(time_steps, pitches, tracks)``, and
-    how many were dropped with too few notes; silence pads the steps before 0."""
+    """The phrases of steps ``[start, end)`` of a roll ``(time_steps, pitches, channels)``, and
+    how many were dropped with too few notes (counted on the tracks' rolls); silence pads the
+    steps before 0."""
     section = roll[max(start, 0) : max(end, 0)]
     if start < 0:
         section = np.concatenate([np.zeros((-start, *roll.shape[1:]), bool), section], axis=0)
@@ -123,11 +153,11 @@ def _cut_section(
     starts = np.arange(0, len(section) // bar - spec.n_bars + 1, hop_bars)
     length = spec.n_bars * bar
     if starts.size == 0:
-        return np.zeros((0, *spec.shape), bool), 0
+        return np.zeros((0, *spec.channel_shape), bool), 0
     # A strided view: phrases share memory with the song until the copy below.
     windows = np.lib.stride_tricks.sliding_window_view(section, length, axis=0)[starts * bar]
     shape = (len(starts), spec.n_bars, bar, *roll.shape[1:])
     phrases = np.moveaxis(windows, -1, 1).reshape(shape)
-    notes = count_onsets(phrases.reshape(len(starts), length, -1))
+    notes = count_onsets(phrases[..., : spec.n_tracks].reshape(len(starts), length, -1))
     keep = notes >= min_notes
     return np.ascontiguousarray(phrases[keep]), int((~keep).sum())

@@ -65,8 +65,9 @@ def batch_stream(
     them, so the stream holds no copy of the dataset.
 
     Args:
-        data: the phrases: a :class:`pianoroll.dataset.Dataset` (packed), or an array
-            ``(N, bars, steps, pitches, tracks)``, binary (packed here).
+        data: the phrases: a :class:`pianoroll.dataset.Dataset` (packed; its model tensors,
+            the voices' onsets included, are streamed), or an array
+            ``(N, bars, steps, pitches, channels)``, binary (packed here).
         batch_size: the global batch size (every batch has exactly this many phrases).
         seed: the shuffle and transposition seed.
         start_batch: the index of the first batch (to resume a run where it stopped).
@@ -75,13 +76,16 @@ def batch_stream(
             dataset's spec's, or no drums for an array.
 
     Returns:
-        A dataset of ``(batch_size, bars, steps, pitches, tracks)`` ``float32`` batches in
-        {-1, 1}, prefetched.
+        A dataset of ``(batch_size, bars, steps, pitches, channels)`` ``float32`` batches in
+        {-1, 1} (model tensors: see :mod:`pianoroll`), prefetched.
     """
+    voices = 0
     if isinstance(data, Dataset):
-        packed, rows, shape = data.packed, data.row_indices(), data.spec.shape
+        packed, rows, shape = data.packed, data.row_indices(), data.spec.channel_shape
+        voices = len(data.spec.voices)
         if drum_mask is None:
             drum_mask = data.spec.drum_mask
+        drum_mask = [*drum_mask, *[False] * voices]  # onsets move with their voice
     else:
         phrases = np.asarray(data, bool)
         packed, rows, shape = pack_phrases(phrases), np.arange(len(phrases)), phrases.shape[1:]
@@ -109,7 +113,7 @@ def batch_stream(
         bytes_ = tf.ensure_shape(bytes_, [batch_size, width])
         bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bytes_[:, :, None], bit_shifts), 1)
         flat = tf.reshape(bits, [batch_size, width * 8])[:, :size]
-        phrases = tf.cast(tf.reshape(flat, [batch_size, *shape]), tf.bool)
+        phrases = tf.cast(_model_tensors(flat, shape, voices), tf.bool)
         if max_shift > 0:
             phrases = tf.map_fn(transpose, (phrases, index), fn_output_signature=tf.bool)
         return tf.cast(phrases, tf.float32) * 2.0 - 1.0
@@ -121,3 +125,16 @@ def batch_stream(
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _model_tensors(flat: tf.Tensor, shape: tuple[int, ...], voices: int) -> tf.Tensor:
+    """Unpacked rows ``(batch, cells)`` laid out as :func:`pianoroll.dataset.pack_channels`
+    does (every roll cell, then the voices' onset cells) as ``(batch, *shape)`` model tensors."""
+    batch = tf.shape(flat)[0]
+    if not voices:
+        return tf.reshape(flat, [batch, *shape])
+    tracks = shape[-1] - voices
+    size = int(np.prod(shape[:3])) * tracks
+    rolls = tf.reshape(flat[:, :size], [batch, *shape[:3], tracks])
+    onsets = tf.reshape(flat[:, size:], [batch, *shape[:3], voices])
+    return tf.concat([rolls, onsets], axis=-1)

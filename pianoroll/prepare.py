@@ -29,7 +29,7 @@ from pianoroll.dataset import (
     CHUNK_PHRASES,
     Dataset,
     Splits,
-    pack_phrases,
+    pack_channels,
     row_bytes,
     write_cache,
 )
@@ -38,6 +38,7 @@ from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
 from pianoroll.targets import instantiate
+from pianoroll.voices import Voices
 
 __all__ = [
     "cache_path",
@@ -51,15 +52,22 @@ __all__ = [
 ]
 
 #: Keys of the data config that change the cached phrases (the rest act at training time).
-PROCESSING_KEYS = ("source", "spec", "hop_bars", "min_notes")
+PROCESSING_KEYS = ("source", "spec", "hop_bars", "min_notes", "voices")
 
 
 def make_spec(data_cfg: DictConfig) -> PhraseSpec:
-    """The phrase spec of a data config."""
+    """The phrase spec of a data config: ``data.spec``, its tracks' ``monophonic`` flags
+    cleared when ``data.voices`` is ``free`` (every track a free roll)."""
     try:
-        return PhraseSpec.from_dict(OmegaConf.to_container(data_cfg.spec, resolve=True))
+        voices = Voices(str(data_cfg.get("voices", Voices.MONOPHONIC)))
+    except ValueError:
+        choices = ", ".join(v.value for v in Voices)
+        raise UserError(f"data.voices={data_cfg.get('voices')}: choose one of {choices}") from None
+    try:
+        spec = PhraseSpec.from_dict(OmegaConf.to_container(data_cfg.spec, resolve=True))
     except (TypeError, ValueError) as err:
         raise UserError(f"data.spec: {err}") from None
+    return spec.free_rolls() if voices is Voices.FREE else spec
 
 
 def make_source(data_cfg: DictConfig) -> Source:
@@ -124,10 +132,11 @@ def _load_and_cut(job: _Job) -> dict[str, Any]:
     result = {
         "key": key,
         "name": song.name,
-        "phrases": pack_phrases(cut.phrases),
+        "phrases": pack_channels(cut.phrases, spec),
         "n": len(cut.phrases),
         "out_of_range": cut.notes_out_of_range,
         "sparse": cut.phrases_too_sparse,
+        "overlaps": cut.voice_overlaps,
         "report": dict(song.report),
     }
     if not cut.phrases.size:
@@ -323,6 +332,15 @@ def _summary(songs: list[dict[str, Any]], name: str, spec: PhraseSpec) -> dict[s
         "phrases_too_sparse": sum(song.get("sparse", 0) for song in songs),
         "notes_out_of_range": sum(song.get("out_of_range", 0) for song in songs),
         "shape": [n, *spec.shape],
+        **(
+            {
+                "voices": [spec.tracks[k].name for k in spec.voices],
+                # Steps where a voice sounded two pitches or more: the highest was kept.
+                "voice_overlaps_resolved": sum(song.get("overlaps", 0) for song in songs),
+            }
+            if spec.voices
+            else {}
+        ),
     }
 
 
@@ -384,6 +402,14 @@ def format_summary(dataset: Dataset, path: Path) -> str:
         f"songs repaired  {s.get('songs_repaired', 0)}{_counts(repairs)}",
         f"phrases kept    {s.get('phrases')} (dropped {s.get('phrases_too_sparse')} with too few notes)",
         f"notes dropped   {s.get('notes_out_of_range')} outside the pitch range",
+        *(
+            [
+                f"voices          {', '.join(s['voices'])}: one pitch a step, notes' starts kept"
+                f" ({s.get('voice_overlaps_resolved', 0)} steps sounding more, highest pitch kept)"
+            ]
+            if s.get("voices")
+            else []
+        ),
         f"tensor shape    {dataset.shape} bool (kept packed, 8 cells a byte)",
         f"cache           {path} ({path.stat().st_size / 2**20:.1f} MiB)",
         f"time            {s.get('seconds')} s with {s.get('workers')} workers",

@@ -17,7 +17,13 @@ from typing import ClassVar
 import numpy as np
 
 from pianoroll.errors import DataError
-from pianoroll.midi import METER_POLICIES, notes_to_roll, read_midi, roll_to_notes
+from pianoroll.midi import (
+    METER_POLICIES,
+    notes_to_onsets,
+    notes_to_roll,
+    read_midi,
+    roll_to_notes,
+)
 from pianoroll.phrases import SongRoll
 from pianoroll.spec import PhraseSpec
 from pianoroll.targets import buildable
@@ -220,10 +226,10 @@ class LPDDirectory(_FileTree):
         first_downbeat = 0
         if multitrack.downbeat is not None and np.asarray(multitrack.downbeat).any():
             first_downbeat = round(np.flatnonzero(multitrack.downbeat)[0] * float(factor))
-        roll = notes_to_roll(
-            start, end, np.concatenate(pitches), np.concatenate(tracks), spec.n_tracks
-        )
-        return SongRoll(Path(key).name, roll, first_downbeat)
+        pitch, track = np.concatenate(pitches), np.concatenate(tracks)
+        roll = notes_to_roll(start, end, pitch, track, spec.n_tracks)
+        onsets = notes_to_onsets(start, pitch, track, spec.n_tracks, len(roll))
+        return SongRoll(Path(key).name, roll, first_downbeat, onsets=onsets)
 
 
 class BachChorales(Source):
@@ -303,7 +309,7 @@ class BachChorales(Source):
                     "other time signature",
                 )
         parts = self._map_parts(key, list(score.parts), spec)
-        starts, ends, pitches, tracks = [], [], [], []
+        starts, ends, pitches, tracks, tied = [], [], [], [], []
         spb = spec.steps_per_quarter
         for index, part in enumerate(parts):
             for note in part.flatten().notes:
@@ -311,11 +317,14 @@ class BachChorales(Source):
                 if length <= 0:  # grace notes take no time on the grid
                     continue
                 offset = Fraction(note.offset)
+                # A note tied from the one before continues it: no new onset.
+                continues = note.tie is not None and note.tie.type in ("stop", "continue")
                 for pitch in note.pitches:
                     starts.append(round(offset * spb))
                     ends.append(round((offset + length) * spb))
                     pitches.append(pitch.midi)
                     tracks.append(index)
+                    tied.append(continues)
         if not starts:
             raise DataError(f"{Path(key).name}: no notes", "no notes")
         measures = list(parts[0].getElementsByClass("Measure"))
@@ -324,7 +333,10 @@ class BachChorales(Source):
             bar = measures[0].barDuration.quarterLength
             if measures[0].duration.quarterLength < bar:  # a pickup bar
                 first_downbeat = round(Fraction(measures[1].offset) * spb)
-        roll = notes_to_roll(
-            np.array(starts), np.array(ends), np.array(pitches), np.array(tracks), spec.n_tracks
+        starts, pitches, tracks = np.array(starts), np.array(pitches), np.array(tracks)
+        roll = notes_to_roll(starts, np.array(ends), pitches, tracks, spec.n_tracks)
+        struck = ~np.array(tied, bool)
+        onsets = notes_to_onsets(
+            starts[struck], pitches[struck], tracks[struck], spec.n_tracks, len(roll)
         )
-        return SongRoll(Path(key).stem, roll, first_downbeat)
+        return SongRoll(Path(key).stem, roll, first_downbeat, onsets=onsets)

@@ -21,11 +21,15 @@ class Track:
         name: Track name, e.g. ``"Piano"``.
         program: General MIDI program number, 0-127 (ignored for drums).
         is_drum: Whether the track is played on the drum channel (MIDI channel 10).
+        monophonic: Whether the track is a voice that plays one note at a time (see
+            :mod:`pianoroll.voices`): its phrases carry where each note starts, and models
+            generate it as one category (a pitch or a rest) per step.
     """
 
     name: str
     program: int = 0
     is_drum: bool = False
+    monophonic: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= int(self.program) <= 127:
@@ -126,6 +130,28 @@ class PhraseSpec:
         return (self.n_bars, self.steps_per_bar, self.n_pitches, self.n_tracks)
 
     @property
+    def voices(self) -> tuple[int, ...]:
+        """Indices of the monophonic tracks, in track order."""
+        return tuple(k for k, t in enumerate(self.tracks) if t.monophonic)
+
+    @property
+    def n_channels(self) -> int:
+        """Channels of a model tensor: one per track, then one onset channel per voice."""
+        return self.n_tracks + len(self.voices)
+
+    @property
+    def channel_shape(self) -> tuple[int, int, int, int]:
+        """Shape of a model tensor ``(bars, steps, pitches, channels)``: the tracks' rolls, then
+        the onset roll of each voice (see :mod:`pianoroll.voices`)."""
+        return (*self.shape[:3], self.n_channels)
+
+    def track_channels(self, track: int) -> tuple[int, ...]:
+        """The model-tensor channels of track ``track``: its roll, and its onsets if a voice."""
+        if track in self.voices:
+            return (track, self.n_tracks + self.voices.index(track))
+        return (track,)
+
+    @property
     def track_names(self) -> tuple[str, ...]:
         """Track names in channel order."""
         return tuple(t.name for t in self.tracks)
@@ -145,6 +171,11 @@ class PhraseSpec:
             if track.name.lower() == name.lower():
                 return i
         raise KeyError(f"no track named {name!r}; the tracks are {', '.join(self.track_names)}")
+
+    def free_rolls(self) -> PhraseSpec:
+        """The same spec with every track a free roll (no monophonic voice)."""
+        tracks = tuple(dataclasses.replace(t, monophonic=False) for t in self.tracks)
+        return dataclasses.replace(self, tracks=tracks)
 
     def with_bars(self, n_bars: int) -> PhraseSpec:
         """The same spec with another number of bars per phrase."""

@@ -1,0 +1,97 @@
+"""A generator's output for monophonic voices: one category per step, made differentiable.
+
+A voice (see :mod:`pianoroll.voices`) is generated from two maps of pre-activations over its
+pitches at each step: pitch logits ``l`` and start logits ``s``. The categories are the
+pitches plus a rest whose logit is fixed at 0, so ``softmax([l, 0])`` gives each pitch's
+probability ``q_p`` and the rest's; ``sigmoid(s_p)`` is the probability that pitch ``p``, if it
+sounds, starts a note. The output is the voice's two model-tensor channels in [-1, 1]:
+``2 q - 1`` (the roll) and ``2 q sigmoid(s) - 1`` (the onsets), the form of real voices, where
+``q`` is one-hot and the onsets mark where a note starts.
+
+How the critic's gradient reaches the logits (``model.voices``, :class:`Relaxation`):
+
+- ``softmax``: the probabilities themselves go to the critic (a real voice is one-hot, so the
+  critic can tell soft outputs apart, and the generator learns to sharpen them).
+- ``straight_through``: the forward pass is the most likely category, one-hot, and the start
+  rounded; the backward pass takes the gradient of the soft probabilities as if they had been
+  used (the straight-through estimator, Bengio et al. 2013, arXiv:1308.3432). The critic sees
+  exactly what decoding gives.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = ["Relaxation", "VoiceOutput", "parse_relaxation"]
+
+
+class Relaxation(str, enum.Enum):
+    """How a voice's categorical output is made differentiable (``model.voices``)."""
+
+    SOFTMAX = "softmax"
+    STRAIGHT_THROUGH = "straight_through"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_relaxation(value: str | Relaxation) -> Relaxation:
+    """The :class:`Relaxation` spelled ``value`` in the config.
+
+    Raises:
+        ValueError: an unknown spelling (naming ``model.voices`` and the choices).
+    """
+    try:
+        return Relaxation(value)
+    except ValueError:
+        raise ValueError(
+            f"voices: unknown relaxation {value!r}; choose one of {', '.join(Relaxation)}"
+        ) from None
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class VoiceOutput(keras.layers.Layer):
+    """Pitch and start logits of voices to their roll and onset channels.
+
+    Args:
+        relaxation: a :class:`Relaxation` (or its spelling).
+        **kwargs: layer arguments; ``dtype`` defaults to ``"float32"`` whatever the global
+            policy, like the other output layers.
+
+    Call arguments:
+        inputs: ``[pitch_logits, start_logits]``, each ``(batch, ..., pitches)`` unbounded, any
+            floating dtype (computed in float32).
+
+    Returns:
+        ``(roll, onsets)``, each ``(batch, ..., pitches)`` float32 in [-1, 1]: ``2 q - 1`` and
+        ``2 q sigmoid(s) - 1``, ``q`` the pitch probabilities (soft, or one-hot in the forward
+        pass of the straight-through relaxation; all -1 for a rest).
+    """
+
+    def __init__(self, relaxation: Relaxation | str, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.relaxation = parse_relaxation(relaxation)
+
+    def call(self, inputs: Any) -> tuple[Any, Any]:
+        logits, start_logits = (ops.cast(x, "float32") for x in inputs)
+        rest = ops.zeros_like(logits[..., :1])
+        categories = ops.softmax(ops.concatenate([logits, rest], axis=-1), axis=-1)
+        start = ops.sigmoid(start_logits)
+        if self.relaxation is Relaxation.STRAIGHT_THROUGH:
+            hard = ops.one_hot(ops.argmax(categories, axis=-1), categories.shape[-1])
+            categories = categories + ops.stop_gradient(hard - categories)
+            start = start + ops.stop_gradient(ops.cast(start > 0.5, "float32") - start)
+        pitch = categories[..., :-1]
+        return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
+
+    def compute_output_spec(self, inputs: Any) -> tuple[Any, Any]:
+        spec = keras.KerasTensor(inputs[0].shape, dtype="float32")
+        return spec, spec
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "relaxation": self.relaxation.value}
