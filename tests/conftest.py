@@ -267,6 +267,32 @@ def smoke_data_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
+#: Cuts the chorales to two of their four tracks (Soprano and Bass): with
+#: :func:`two_track_data_dir`, for tests whose point needs per-track networks but not four of
+#: them (the per-track layers are most of what tracing a training iteration goes through).
+TWO_TRACKS = (
+    "data.spec.tracks=[{name: Soprano, program: 52, is_drum: false},"
+    " {name: Bass, program: 52, is_drum: false}]"
+)
+
+
+@pytest.fixture(scope="session")
+def two_track_data_dir(smoke_data_dir) -> Path:
+    """:func:`smoke_data_dir` with the two-track cache (:data:`TWO_TRACKS`) prepared too.
+
+    Pass ``TWO_TRACKS`` with it to the smoke preset's configs and command lines.
+    """
+    from hydra import compose, initialize_config_module
+
+    from pianoroll.prepare import load_or_prepare
+
+    overrides = ["+experiment=smoke", f"paths.data_dir={smoke_data_dir}", TWO_TRACKS]
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=overrides)
+    load_or_prepare(cfg.data, smoke_data_dir, progress=False)
+    return smoke_data_dir
+
+
 #: A small two-track spec for evaluation tests: 2 bars of 16 steps, 24 pitches from MIDI 48.
 TWO_TRACK_SPEC = PhraseSpec(
     n_bars=2,
@@ -290,13 +316,16 @@ def note_cells(start: int, end: int, pitch: int, track: int) -> set[tuple[int, i
 @pytest.fixture(scope="session")
 def trained_runs(smoke_data_dir, tmp_path_factory) -> dict[str, Path]:
     """Two finished smoke-sized MuseGAN runs (2 steps each): ``hybrid`` and ``conditional``
-    (hybrid, accompanying the Soprano track)."""
+    (hybrid, accompanying the Soprano track). The tests read their checkpoints (``ckpt-1`` and
+    ``ckpt-2``), configs and logs: one critic update a step and samples at the end suffice."""
     from gan.loop import train
 
     root = tmp_path_factory.mktemp("trained")
     runs = {}
+    # Free rolls: the run tools' own tests; tests/test_voices.py has runs with voices.
+    cheap = ["train.critic_steps=1", "train.sample_every=0", "data.voices=free"]
     for name, extra in (("hybrid", []), ("conditional", ["model.condition_track=Soprano"])):
-        cfg = compose_smoke("musegan", smoke_data_dir, *extra)
+        cfg = compose_smoke("musegan", smoke_data_dir, *cheap, *extra)
         runs[name] = root / name
         train(cfg, runs[name], progress=False)
     return runs
@@ -388,10 +417,11 @@ def sigterm_after_step(
 
 @pytest.fixture(scope="session")
 def crnngan_run(smoke_data_dir, tmp_path_factory) -> Path:
-    """A finished smoke-sized C-RNN-GAN run of the recurrent model (2 steps)."""
+    """A finished smoke-sized C-RNN-GAN run of the recurrent model (2 steps; samples at the end:
+    the tests read its checkpoints, config and log)."""
     from gan.loop import train
 
-    cfg = compose_smoke("crnngan", smoke_data_dir, "model=recurrent")
+    cfg = compose_smoke("crnngan", smoke_data_dir, "model=recurrent", "train.sample_every=0")
     run = tmp_path_factory.mktemp("crnngan") / "recurrent"
     train(cfg, run, progress=False)
     return run

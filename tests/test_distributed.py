@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import checkpoint_values
+from conftest import TWO_TRACKS, checkpoint_values
 
 #: Builds the smoke model under a strategy, runs one training iteration and saves every
 #: variable (each replica's copy), for MirroredStrategy over 2 CPU devices and the default.
@@ -101,34 +101,13 @@ def env() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WANDB_MODE": "disabled"}
 
 
-#: Two of the chorales' four tracks: every per-track network (and v2's private critic branches)
-#: is still there to keep in step across replicas, in half the layers to trace. Tracing the
-#: iteration on two replicas is most of what these tests cost.
-TWO_TRACKS = (
-    "data.spec.tracks=[{name: Soprano, program: 52, is_drum: false},"
-    " {name: Bass, program: 52, is_drum: false}]"
-)
-
-
-@pytest.fixture(scope="module")
-def two_track_data_dir(smoke_data_dir) -> Path:
-    """The smoke data folder, with the two-track cache prepared here too (the replica script
-    cannot prepare: the worker processes of a preparation would run the script again)."""
-    from hydra import compose, initialize_config_module
-
-    from pianoroll.prepare import load_or_prepare
-
-    overrides = ["+experiment=smoke", "+mode=hybrid", f"paths.data_dir={smoke_data_dir}"]
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose("musegan", overrides=[*overrides, TWO_TRACKS])
-    load_or_prepare(cfg.data, smoke_data_dir, progress=False)
-    return smoke_data_dir
-
-
 # The AAAI networks at the first step, with two critic updates; and the v2 networks with
 # stochastic binary neurons and a refiner trained jointly, in the refiner's phase (from step 1),
 # with one critic update (the AAAI case checks the critic updates after the first). Both on two
-# tracks. Each: the step, the overrides, a generator weight name that must move, and the
+# tracks (TWO_TRACKS: every per-track network, and v2's private critic branches, are still kept
+# in step across replicas, in half the layers to trace; the cache is prepared beforehand by
+# two_track_data_dir, as the script cannot prepare: a preparation's worker processes would run
+# it again). Each: the step, the overrides, a generator weight name that must move, and the
 # absolute tolerance. Adam's first update is lr * g / (|g| + eps): a weight whose gradient is
 # round-off small moves by a share of lr that round-off decides, and the straight-through
 # gradients of binary neurons have more of those.

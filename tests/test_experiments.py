@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import read_offline_run
+from conftest import TWO_TRACKS, read_offline_run
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
@@ -79,7 +79,7 @@ def env() -> dict[str, str]:
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
 def test_every_sweep_expands_to_commands_that_train_and_log_its_metric(
-    path, smoke_data_dir, tmp_path
+    path, two_track_data_dir, tmp_path
 ):
     sweep = yaml.safe_load(path.read_text())
     assert sweep["program"] and sweep["metric"]["name"].startswith("eval/")
@@ -89,11 +89,16 @@ def test_every_sweep_expands_to_commands_that_train_and_log_its_metric(
         command = [
             *command_line(sweep, point),
             "+experiment=smoke",
-            f"paths.data_dir={smoke_data_dir}",
+            f"paths.data_dir={two_track_data_dir}",
             f"hydra.run.dir={run_dir}",
             "wandb.mode=disabled",
         ]
         if i == 0:
+            # Smoke sizes: two tracks, samples at the end only, one critic update unless the
+            # sweep sets it.
+            command += [TWO_TRACKS, "train.sample_every=0"]
+            if "train.critic_steps" not in point:
+                command.append("train.critic_steps=1")
             result = subprocess.run(
                 command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300
             )
@@ -118,13 +123,15 @@ def test_every_sweep_expands_to_commands_that_train_and_log_its_metric(
 
 
 def test_a_multirun_of_the_three_modes_leaves_three_separate_offline_wandb_runs(
-    smoke_data_dir, tmp_path
+    two_track_data_dir, tmp_path
 ):
     result = subprocess.run(
         [
             sys.executable, "-m", "musegan.train", "-m",
             "+experiment=smoke", "+mode=jamming,composer,hybrid",
-            f"paths.data_dir={smoke_data_dir}", f"paths.runs_dir={tmp_path}",
+            # Smoke sizes: two tracks, one critic update, samples at the end (step 2).
+            TWO_TRACKS, "train.critic_steps=1", "train.sample_every=0",
+            f"paths.data_dir={two_track_data_dir}", f"paths.runs_dir={tmp_path}",
             "wandb.mode=offline",
         ],
         cwd=tmp_path, env={**env(), "WANDB_MODE": "offline"}, capture_output=True, text=True,
