@@ -1,5 +1,6 @@
 """The MuseGAN ablation on the bundled chorales: the AAAI baseline, its critic streams, the
-current networks, binary neurons and the refiner, each trained for the same steps and batch.
+current networks, binary neurons and the refiner, and monophonic voices, each trained for the
+same steps and batch.
 
     python experiments/ablation.py run aaai aaai_onset --steps 300   # train (or resume), evaluate
     python experiments/ablation.py table                              # the table of every row
@@ -39,8 +40,12 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "v2_dbn": ("current + deterministic binary neurons", ["model=musegan_v2", "model.output=deterministic"]),
     "v2_sbn": ("current + stochastic binary neurons", ["model=musegan_v2", "model.output=stochastic"]),
     "v2_refiner": ("current + refiner (two stages: 200 + 100, DBN)", ["model=musegan_v2", "model.output=deterministic", REFINER]),
+    "voices": ("AAAI networks, monophonic voices (straight-through)", ["data.voices=monophonic"]),
+    "voices_softmax": ("AAAI networks, monophonic voices (softmax)", ["data.voices=monophonic", "model.voices=softmax"]),
 }  # fmt: skip
-BINARY = {"v2_dbn", "v2_sbn", "v2_refiner"}
+#: Rows whose outputs are exact (binary neurons, one-hot voices): Bernoulli sampling would
+#: give the threshold's phrases again.
+BINARY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices"}
 
 METRICS = (
     "empty_bar_rate",

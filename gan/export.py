@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from gan.noise import draw_noise
 from gan.run import TrainedRun, load_run
+from gan.voices import threshold_channels
 from pianoroll.errors import UserError
 from pianoroll.io import atomic_path, write_json
 
@@ -58,8 +59,10 @@ def export_generator(run: TrainedRun, out: str | os.PathLike[str]) -> dict[str, 
     """Write ``saved_model/``, ``generator.keras`` and ``export.json`` into ``out``.
 
     The SavedModel's ``serving_default`` signature takes the inputs of :func:`serving_inputs`
-    and returns ``pianoroll``: ``(batch, bars, steps, pitches, tracks)`` in (-1, 1), and
-    ``binary``: the same thresholded at 0 (``bool``). ``generator.keras`` is the bare network
+    and returns ``pianoroll``: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (model
+    tensors: the tracks, then each monophonic voice's onsets), and ``binary``: the same
+    decoded (``bool``; :func:`gan.voices.threshold_channels`: free tracks thresholded at 0, a
+    voice's likeliest pitch or rest). ``generator.keras`` is the bare network
     (C-RNN-GAN's takes the ``noise`` tensor and returns ``(batch, time, pitches * tracks)``
     sequences). ``export.json`` records the inputs'
     shapes, the phrase spec and the run and checkpoint the weights come from.
@@ -76,7 +79,7 @@ def export_generator(run: TrainedRun, out: str | os.PathLike[str]) -> dict[str, 
     def serve(**kwargs: tf.Tensor) -> dict[str, tf.Tensor]:
         output = generator(model.generator_feed(kwargs), training=False)
         pianoroll = tf.cast(model.phrases_from_generator(output), tf.float32)
-        return {"pianoroll": pianoroll, "binary": pianoroll > 0}
+        return {"pianoroll": pianoroll, "binary": threshold_channels(pianoroll, model.spec)}
 
     function = tf.function(serve).get_concrete_function(**inputs)
     files = {
@@ -105,8 +108,8 @@ def export_generator(run: TrainedRun, out: str | os.PathLike[str]) -> dict[str, 
         "signature": SIGNATURE,
         "inputs": {k: [None, *map(int, v.shape[1:])] for k, v in inputs.items()},
         "outputs": {
-            "pianoroll": "(batch, bars, steps, pitches, tracks) float32 in (-1, 1)",
-            "binary": "(batch, bars, steps, pitches, tracks) bool",
+            "pianoroll": "(batch, bars, steps, pitches, channels) float32 in [-1, 1]",
+            "binary": "(batch, bars, steps, pitches, channels) bool",
         },
         "spec": run.model.spec.to_dict(),
         "noise": "standard normal per input; see the model's sample_noise",

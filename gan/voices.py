@@ -24,9 +24,12 @@ import enum
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-__all__ = ["Relaxation", "VoiceOutput", "parse_relaxation"]
+from pianoroll.spec import PhraseSpec
+
+__all__ = ["Relaxation", "VoiceOutput", "parse_relaxation", "threshold_channels"]
 
 
 class Relaxation(str, enum.Enum):
@@ -95,3 +98,32 @@ class VoiceOutput(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "relaxation": self.relaxation.value}
+
+
+def threshold_channels(outputs: tf.Tensor, spec: PhraseSpec) -> tf.Tensor:
+    """The hard decoding of generator outputs in TensorFlow (an exported model's ``binary``).
+
+    Free tracks are thresholded at 0; a voice takes its likeliest category (a rest: no pitch),
+    and its onset where the start probability of the chosen pitch is over one half (a change of
+    pitch starts a note whatever it says; see :func:`pianoroll.voices.decode`, the NumPy twin).
+
+    Args:
+        outputs: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (model tensors).
+        spec: the phrase spec.
+
+    Returns:
+        The same shape, ``bool``.
+    """
+    if not spec.voices:
+        return outputs > 0
+    probability = (tf.cast(outputs, tf.float32) + 1.0) / 2.0
+    channels = [outputs[..., k] > 0 for k in range(spec.n_tracks)]
+    onsets = []
+    for j, k in enumerate(spec.voices):
+        pitch = probability[..., k]
+        rest = 1.0 - tf.reduce_sum(pitch, axis=-1, keepdims=True)
+        chosen = tf.argmax(tf.concat([pitch, rest], axis=-1), axis=-1)
+        channels[k] = tf.one_hot(chosen, spec.n_pitches + 1)[..., :-1] > 0.5
+        start = probability[..., spec.n_tracks + j]
+        onsets.append(channels[k] & (start > 0.5 * pitch))
+    return tf.stack(channels + onsets, axis=-1)

@@ -160,6 +160,7 @@ def _load_midi(path: Path, data_cfg: DictConfig) -> tuple[np.ndarray, PhraseSpec
             print(f"skipped {err}", file=sys.stderr)
             continue
         cut = cut_phrases(song, spec, int(data_cfg.hop_bars), int(data_cfg.min_notes))
+        cut.phrases = cut.phrases[..., : spec.n_tracks]  # the rolls (metrics read no onsets)
         if not len(cut.phrases):
             print(f"skipped {file}: no phrase with enough notes in range", file=sys.stderr)
             continue

@@ -258,7 +258,7 @@ def _sharpen(probability: np.ndarray, temperature: float) -> np.ndarray:
     if temperature == 1.0:
         return probability
     p = np.clip(probability, 1e-7, 1 - 1e-7)
-    return 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) / temperature))
+    return 0.5 * (1.0 + np.tanh(np.log(p / (1 - p)) / (2.0 * temperature)))  # no overflow
 
 
 def _decode_voice_output(

@@ -62,7 +62,7 @@ def test_every_model_and_mode_instantiates(model, mode, tmp_path):
     cfg = compose_musegan(f"+mode={mode}", f"model={model}", f"data={MODEL_DATA[model]}")
     spec = make_spec(cfg.data)
     built = build_model(cfg, spec)
-    assert tuple(built.generator.output.shape[1:]) == spec.shape
+    assert tuple(built.generator.output.shape[1:]) == spec.channel_shape
     assert tuple(built.critic.output.shape[1:]) == (1,)
     build_objective(cfg.train)
 

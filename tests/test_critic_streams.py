@@ -251,4 +251,5 @@ def test_musegan_trains_with_both_streams(smoke_data_dir, tmp_path):
     saved = {
         tuple(shape) for _, shape in tf.train.list_variables(str(run / "checkpoints" / "ckpt-2"))
     }
-    assert {(1, 1, 12, 4, 32), (1, 2, 1, 4, 16)} <= saved  # chroma0 and onset0 kernels
+    # chroma0 and onset0 kernels: over the 4 voices' rolls and their 4 onset rolls.
+    assert {(1, 1, 12, 8, 32), (1, 2, 1, 8, 16)} <= saved

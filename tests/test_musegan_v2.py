@@ -74,20 +74,23 @@ SMALL_V2 = {
 }
 
 
-def compose_model(model: str, data: str):
+def compose_model(model: str, data: str, *overrides: str):
     with initialize_config_module(config_module="conf", version_base="1.3"):
-        return compose("musegan", overrides=["+mode=hybrid", f"model={model}", f"data={data}"])
+        return compose(
+            "musegan", overrides=["+mode=hybrid", f"model={model}", f"data={data}", *overrides]
+        )
 
 
 @pytest.mark.parametrize(
-    ("model", "data", "generator", "critic"),
+    ("model", "data", "voices", "generator", "critic"),
     [
-        ("musegan_v2", "bach_chorales", 4_570_804, 1_117_137),
-        ("musegan_v2_lpd5", "lpd5", 4_847_961, 1_231_249),
+        ("musegan_v2", "bach_chorales", "monophonic", 4_570_952, 1_296_465),
+        ("musegan_v2", "bach_chorales", "free", 4_570_804, 1_117_137),
+        ("musegan_v2_lpd5", "lpd5", "monophonic", 4_847_961, 1_231_249),
     ],
 )
-def test_the_v2_presets_have_the_sizes_their_comments_state(model, data, generator, critic):
-    cfg = compose_model(model, data)
+def test_the_v2_presets_have_the_sizes_their_comments_state(model, data, voices, generator, critic):
+    cfg = compose_model(model, data, f"data.voices={voices}")
     built = build_model(cfg, make_spec(cfg.data))
     assert built.generator.count_params() == generator
     assert built.critic.count_params() == critic
@@ -199,6 +202,7 @@ def test_bad_variant_options_are_one_line(options, message):
 
 
 REFINER_RUN = [
+    "data.voices=free",  # the refiner binarizes free rolls
     "model.output=deterministic",
     "+model.refiner={schedule: two_stage, first_stage_steps: 2, filters: 4}",
     "train.critic_steps=1",
@@ -297,9 +301,9 @@ def test_a_refiner_runs_samples_are_binary_and_its_tools_use_the_refiner(refiner
     [
         [*V2_SMOKE, "mode=composer"],
         [*V2_SMOKE, "model.output=stochastic", "model.slope={start: 0, end: 2, end_value: 3.0}",
-         "+model.refiner={schedule: end_to_end, filters: 4}"],
+         "+model.refiner={schedule: end_to_end, filters: 4}", "data.voices=free"],
         ["mode=jamming", "model.output=stochastic",
-         "+model.refiner={schedule: joint, first_stage_steps: 1, filters: 4}"],
+         "+model.refiner={schedule: joint, first_stage_steps: 1, filters: 4}", "data.voices=free"],
     ],
     ids=["v2-composer", "v2-sbn-annealed-end_to_end", "aaai-jamming-joint"],
 )  # fmt: skip

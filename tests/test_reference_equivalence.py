@@ -38,6 +38,7 @@ from gan.builder import build_model
 from gan.losses import gradient_penalty, wasserstein_discriminator_loss, wasserstein_generator_loss
 from gan.objectives import WassersteinGP
 from musegan.model import MuseGAN
+from pianoroll.prepare import make_spec
 from pianoroll.spec import PhraseSpec
 
 BATCH = 4
@@ -115,8 +116,8 @@ def straightforward(spec: PhraseSpec, sizes: dict[str, Any]) -> StraightforwardM
 def setup() -> Setup:
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose("musegan", overrides=["+experiment=reference"])
-    spec = PhraseSpec.from_dict(OmegaConf.to_container(cfg.data.spec, resolve=True))
-    assert spec.shape == (2, 16, 84, 4)
+    spec = make_spec(cfg.data)  # free rolls, as the reference layout has them
+    assert spec.shape == spec.channel_shape == (2, 16, 84, 4)
     keras.utils.set_random_seed(0)
     model = build_model(cfg, spec)
     sizes = OmegaConf.to_container(cfg.model, resolve=True)

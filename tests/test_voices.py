@@ -1,0 +1,512 @@
+"""Monophonic voices: the spec flag, overlap resolution, the categorical encoding, decoding,
+MIDI output, the voices' output layer, and MuseGAN generators with voices in every mode."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pretty_midi
+import pytest
+import tensorflow as tf
+from conftest import compose_smoke, write_midi_file
+from hydra import compose, initialize_config_module
+
+from pianoroll.dataset import Dataset, unpack_channels
+from pianoroll.errors import UserError
+from pianoroll.midi import read_midi, write_midi
+from pianoroll.phrases import SongRoll, cut_phrases
+from pianoroll.pipeline import batch_stream
+from pianoroll.prepare import make_spec, prepare
+from pianoroll.sources import TrackFamilies
+from pianoroll.spec import PhraseSpec, Track
+from pianoroll.voices import (
+    decode,
+    decode_voice,
+    encode_voice,
+    make_monophonic,
+    rest,
+    split_channels,
+    to_channels,
+)
+
+#: 1 bar of 8 steps, 6 pitches from MIDI 60; a voice, a free track, a second voice.
+SPEC = PhraseSpec(
+    n_bars=1,
+    steps_per_beat=2,
+    beats_per_bar=4,
+    n_pitches=6,
+    lowest_pitch=60,
+    tracks=(Track("Melody", 0, False, True), Track("Chords", 0), Track("Bass", 32, False, True)),
+)
+
+
+def test_the_spec_flag_orders_channels_as_tracks_then_voice_onsets():
+    assert SPEC.voices == (0, 2)
+    assert SPEC.n_channels == 5 and SPEC.channel_shape == (1, 8, 6, 5)
+    assert SPEC.track_channels(0) == (0, 3)
+    assert SPEC.track_channels(1) == (1,)
+    assert SPEC.track_channels(2) == (2, 4)
+    assert SPEC.free_rolls().voices == () and SPEC.free_rolls().n_channels == 3
+    assert PhraseSpec.from_dict(SPEC.to_dict()) == SPEC
+
+
+def test_the_chorale_voices_are_monophonic_by_default_and_free_one_override_away():
+    import gan.config  # noqa: F401  (registers the C-RNN-GAN config's resolvers)
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        default = compose("musegan", overrides=["+mode=hybrid"])
+        free = compose("musegan", overrides=["+mode=hybrid", "data.voices=free"])
+        lpd = compose("musegan", overrides=["+mode=hybrid", "data=lpd5"])
+        crnngan = compose("crnngan")
+        bad = compose("musegan", overrides=["+mode=hybrid", "data.voices=mono"])
+    assert make_spec(default.data).voices == (0, 1, 2, 3)
+    assert make_spec(free.data).voices == ()
+    assert make_spec(lpd.data).voices == ()
+    assert make_spec(crnngan.data).voices == ()  # until C-RNN-GAN generates voices
+    with pytest.raises(UserError, match=r"data\.voices=mono: choose one of monophonic, free"):
+        make_spec(bad.data)
+
+
+def test_overlaps_keep_the_highest_pitch_and_are_counted():
+    roll = np.zeros((6, 4), bool)
+    onsets = np.zeros((6, 4), bool)
+    roll[0:6, 1] = True  # a long low note
+    onsets[0, 1] = True
+    roll[2:4, 3] = True  # a higher one over steps 2 and 3
+    onsets[2, 3] = True
+    kept, starts, overlaps = make_monophonic(roll, onsets)
+    assert overlaps == 2
+    assert kept[:, 1].tolist() == [True, True, False, False, True, True]
+    assert kept[:, 3].tolist() == [False, False, True, True, False, False]
+    # The low note starts at 0, the high one at 2, and the low one again where it re-emerges.
+    assert np.argwhere(starts).tolist() == [[0, 1], [2, 3], [4, 1]]
+
+
+def test_held_and_repeated_notes_round_trip_through_categories_and_midi(tmp_path):
+    categories = np.array([2, 2, 2, 2, 4, rest(6), 0, 0])
+    starts = np.array([1, 0, 1, 0, 1, 0, 1, 0], bool)  # 2 repeated (0-1 and 2-3), then 4, 0
+    roll, onsets = decode_voice(categories, starts, 6)
+    assert roll.sum() == 7 and onsets.sum() == 4
+    again, again_starts = encode_voice(roll, onsets)
+    np.testing.assert_array_equal(again, categories)
+    np.testing.assert_array_equal(again_starts, starts)
+    rolls = np.zeros((8, 6, 3), bool)
+    all_onsets = np.zeros((8, 6, 3), bool)
+    rolls[:, :, 0], all_onsets[:, :, 0] = roll, onsets
+    write_midi(tmp_path / "voice.mid", rolls, SPEC, tempo=120.0, onsets=all_onsets)
+    melody = pretty_midi.PrettyMIDI(str(tmp_path / "voice.mid")).instruments[0]
+    step = 60.0 / 120.0 / SPEC.steps_per_quarter
+    notes = [(round(n.start / step), round(n.end / step), n.pitch - 60) for n in melody.notes]
+    assert sorted(notes) == [(0, 2, 2), (2, 4, 2), (4, 5, 4), (6, 8, 0)]
+
+
+def test_a_change_of_pitch_always_starts_a_note_but_the_first_step_may_continue():
+    categories = np.array([[3, 3, 1, 1]])
+    _, starts = encode_voice(*decode_voice(categories, np.zeros((1, 4), bool), 6))
+    assert starts.tolist() == [[False, False, True, False]]
+
+
+def test_encoding_refuses_a_chord():
+    roll = np.zeros((2, 6), bool)
+    roll[0, [1, 3]] = True
+    with pytest.raises(ValueError, match="more than one pitch"):
+        encode_voice(roll, roll)
+
+
+def test_cut_phrases_resolves_overlaps_and_appends_the_voices_onsets():
+    roll = np.zeros((8, 128, 3), bool)
+    onsets = np.zeros((8, 128, 3), bool)
+    roll[0:4, 62, 0] = onsets[0, 62, 0] = onsets[2, 62, 0] = True  # repeated D
+    roll[0:8, 60, 0] = onsets[0, 60, 0] = True  # a C under it: an overlap of 4 steps
+    roll[0:8, [60, 64], 1] = onsets[0, [60, 64], 1] = True  # a free chord
+    cut = cut_phrases(SongRoll("song", roll, onsets=onsets), SPEC, hop_bars=1, min_notes=1)
+    assert cut.voice_overlaps == 4
+    assert cut.phrases.shape == (1, *SPEC.channel_shape)
+    rolls, starts = split_channels(cut.phrases[0], SPEC)
+    assert rolls[0, :, 2, 0].tolist() == [True] * 4 + [False] * 4
+    assert rolls[0, :, 0, 0].tolist() == [False] * 4 + [True] * 4
+    assert rolls[0, :, :, 1].sum() == 16  # the free track keeps its chord
+    assert np.argwhere(starts[0, :, :, 0]).tolist() == [[0, 2], [2, 2], [4, 0]]
+    assert not starts[..., 1].any()
+
+
+def test_preparation_counts_the_overlaps_it_resolved(tmp_path, compose_prepare):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    melody = [(0, 4, 64), (1, 2, 67), (4, 5, 64), (5, 6, 64), (6, 8, 65)]  # 2 beats overlap
+    write_midi_file(songs / "a.mid", melody, program=0)
+    cfg = compose_prepare(
+        [
+            "data=midi_dir",
+            f"data.source.path={songs}",
+            "data.spec.n_bars=2",
+            "data.spec.tracks=[{name: Melody, program: 0, is_drum: false, monophonic: true}]",
+            "data.source.families={Melody: [[0, 127]]}",
+            "data.hop_bars=1",
+            "data.min_notes=1",
+        ]
+    )
+    dataset = prepare(cfg.data, workers=1, cache=tmp_path / "cache.npz")
+    assert dataset.summary["voices"] == ["Melody"]
+    assert dataset.summary["voice_overlaps_resolved"] == 12  # one beat at 12 steps per beat
+    phrase = dataset.channels_at(slice(0, 1))[0]
+    rolls, starts = split_channels(phrase, dataset.spec)
+    voice = rolls[..., 0].reshape(-1, rolls.shape[2])
+    assert (voice.sum(axis=1) <= 1).all()
+    # E, the G over it, E again where it re-emerges, then the repeated E (beats 4 and 5) as two
+    # notes, and F.
+    notes = np.argwhere(starts[..., 0].reshape(-1, rolls.shape[2]))[:, 0].tolist()
+    assert notes == [0, 12, 24, 48, 60, 72]
+
+
+def test_chorale_ties_continue_a_note(tmp_path):
+    spec = PhraseSpec(tracks=(Track("Soprano", 52, False, True),), n_bars=1)
+    path = write_midi_file(tmp_path / "s.mid", [(0, 2, 67), (2, 4, 67)], program=52)
+    song = read_midi(path, spec, TrackFamilies(spec, {"Soprano": [[0, 127]]}))
+    assert np.argwhere(song.onsets[:, 67, 0]).ravel().tolist() == [0, 8]  # struck twice
+
+
+def test_datasets_pack_the_onsets_after_the_rolls_and_the_pipeline_streams_both():
+    rng = np.random.default_rng(0)
+    categories = rng.integers(0, 7, size=(5, 1, 8, 2))
+    starts = rng.random((5, 1, 8, 2)) < 0.5
+    rolls = rng.random((5, *SPEC.shape)) < 0.3
+    onsets = np.zeros_like(rolls)
+    for j, k in enumerate(SPEC.voices):
+        flat = categories[..., j].reshape(5, 8)
+        roll, onset = decode_voice(flat, starts[..., j].reshape(5, 8), 6)
+        rolls[..., k], onsets[..., k] = roll.reshape(5, 1, 8, 6), onset.reshape(5, 1, 8, 6)
+    dataset = Dataset.from_phrases(rolls, np.zeros(5, int), ["s"], SPEC, onsets=onsets)
+    expected = to_channels(rolls, onsets, SPEC)
+    np.testing.assert_array_equal(dataset.phrases_at(slice(None)), rolls)
+    np.testing.assert_array_equal(dataset.channels_at(slice(None)), expected)
+    np.testing.assert_array_equal(unpack_channels(dataset.packed, SPEC), expected)
+    batch = next(iter(batch_stream(dataset, 5, seed=0, max_shift=0)))
+    assert batch.shape == (5, *SPEC.channel_shape)
+    got = np.sort((batch.numpy() > 0).reshape(5, -1), axis=0)
+    np.testing.assert_array_equal(got, np.sort(expected.reshape(5, -1), axis=0))
+
+
+def _outputs(pitch: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Model tensors of SPEC, one phrase, from a voice's pitch and start probabilities
+    ``(8, 6)`` for both voices; the free track silent."""
+    out = np.full((1, *SPEC.channel_shape), -1.0, np.float32)
+    for j, k in enumerate(SPEC.voices):
+        out[0, 0, :, :, k] = 2 * pitch - 1
+        out[0, 0, :, :, 3 + j] = 2 * pitch * start - 1
+    return out
+
+
+def test_threshold_decoding_takes_the_likeliest_category_and_its_start():
+    pitch = np.zeros((8, 6), np.float32)
+    pitch[:, 2] = 0.4  # a rest (0.6) is likelier on every step but those below
+    pitch[2:4, 2] = 0.7
+    pitch[4:8, 5] = 0.6
+    pitch[4:8, 2] = 0.0
+    start = np.full((8, 6), 0.2, np.float32)
+    start[3, 2] = 0.9  # the D restarts at step 3
+    rolls, onsets = decode(_outputs(pitch, start), SPEC, "threshold", np.random.default_rng(0))
+    voice = rolls[0, 0, :, :, 0]
+    assert np.argwhere(voice).tolist() == [[2, 2], [3, 2], [4, 5], [5, 5], [6, 5], [7, 5]]
+    assert np.argwhere(onsets[0, 0, :, :, 0]).tolist() == [[2, 2], [3, 2], [4, 5]]
+    assert not rolls[..., 1].any() and not onsets[..., 1].any()
+
+
+def test_sampling_follows_the_probabilities_and_a_low_temperature_gives_the_argmax():
+    pitch = np.zeros((8, 6), np.float32)
+    pitch[:, 1], pitch[:, 4] = 0.7, 0.2  # rest 0.1
+    start = np.ones((8, 6), np.float32)
+    outputs = np.repeat(_outputs(pitch, start), 2000, axis=0)
+    rolls, _ = decode(outputs, SPEC, "bernoulli", np.random.default_rng(0))
+    shares = rolls[..., 0].reshape(-1, 6).mean(axis=0)
+    np.testing.assert_allclose(shares[[1, 4]], [0.7, 0.2], atol=0.02)
+    cold, _ = decode(outputs, SPEC, "bernoulli", np.random.default_rng(0), temperature=0.01)
+    assert cold[..., 0].reshape(-1, 6)[:, 1].all()
+
+
+def test_decoding_without_voices_is_binarization():
+    from pianoroll.output import binarize
+
+    spec = SPEC.free_rolls()
+    outputs = np.random.default_rng(1).uniform(-1, 1, (4, *spec.shape)).astype(np.float32)
+    for method in ("threshold", "bernoulli"):
+        rolls, onsets = decode(outputs, spec, method, np.random.default_rng(2))
+        assert onsets is None
+        np.testing.assert_array_equal(rolls, binarize(outputs, method, np.random.default_rng(2)))
+
+
+@pytest.mark.parametrize("relaxation", ["softmax", "straight_through"])
+def test_the_voice_output_layer_values_and_gradients(relaxation):
+    from gan.voices import VoiceOutput
+
+    logits = tf.constant([[1.0, 0.5, -2.0], [-3.0, -3.0, -3.0]])
+    start_logits = tf.constant([[2.0, -1.0, 0.0], [0.0, 0.0, 0.0]])
+    layer = VoiceOutput(relaxation)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        roll, onsets = layer([logits, start_logits])
+        target = tf.reduce_sum(roll * tf.constant([[1.0, 2.0, 3.0]]))
+    full = np.concatenate([logits.numpy(), np.zeros((2, 1))], axis=1)
+    soft = np.exp(full) / np.exp(full).sum(axis=1, keepdims=True)
+    sigmoid = 1 / (1 + np.exp(-start_logits.numpy()))
+    if relaxation == "softmax":
+        q, s = soft[:, :3], sigmoid
+    else:  # one-hot forward: pitch 0 in the first row, the rest in the second
+        q, s = np.array([[1.0, 0, 0], [0, 0, 0]]), (sigmoid > 0.5).astype(float)
+    np.testing.assert_allclose(roll.numpy(), 2 * q - 1, atol=1e-6)
+    np.testing.assert_allclose(onsets.numpy(), 2 * q * s - 1, atol=1e-6)
+    # Either way the gradient is the softmax's: d(sum 2 w q)/dl = 2 (J^T w) over the pitches.
+    w = np.array([1.0, 2.0, 3.0, 0.0])
+    jacobian = soft[:, :, None] * (np.eye(4)[None] - soft[:, None, :])  # dq_i / dl_j
+    expected = 2 * np.einsum("i,nij->nj", w, jacobian)[:, :3]
+    np.testing.assert_allclose(tape.gradient(target, logits).numpy(), expected, rtol=1e-5)
+
+
+#: The smallest MuseGAN sizes (the model tests' own).
+SMALL = dict(
+    z_dim=8,
+    temporal_filters=16,
+    bar_generator=dict(dense_units=32, time_filters=[8], pitch_filters=[8], pitch_strides=[2, 3]),
+    critic=dict(
+        bar_filters=[8, 8],
+        pitch_filters=[8, 8],
+        pitch_strides=[2, 3],
+        time_layers=[[8, 2, 2]],
+        dense_units=8,
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "mode,temporal,condition,relaxation",
+    [
+        ("jamming", True, None, "straight_through"),
+        ("composer", True, None, "straight_through"),
+        ("hybrid", True, None, "softmax"),
+        ("hybrid", False, None, "straight_through"),
+        ("hybrid", True, "Melody", "straight_through"),
+        ("hybrid", True, "Chords", "softmax"),
+    ],
+)
+def test_musegan_generates_one_category_per_voice_and_step(mode, temporal, condition, relaxation):
+    from musegan.model import MuseGAN
+
+    spec = PhraseSpec(**{**SPEC.to_dict(), "n_bars": 2})
+    model = MuseGAN(
+        spec,
+        {"name": mode, "temporal": temporal},
+        condition_track=condition,
+        voices=relaxation,
+        **SMALL,
+    )
+    real = -np.ones((3, *spec.channel_shape), np.float32)
+    real[:, :, :, 1, 0] = real[:, :, 0, 1, 3] = 1.0  # a given melody note, and its start
+    out = model.generate(model.sample_noise(3, tf.constant([0, 1])), tf.constant(real), False)
+    assert out.shape == (3, *spec.channel_shape)
+    assert model.critic(out).shape == (3, 1)
+    x = (out.numpy() + 1) / 2
+    for j, k in enumerate(spec.voices):
+        total = x[..., k].sum(axis=-1)
+        assert (total <= 1 + 1e-5).all()
+        assert (x[..., 3 + j] <= x[..., k] + 1e-6).all()  # a start only where the pitch sounds
+        if relaxation == "straight_through":
+            assert set(np.unique(np.round(x[..., [k, 3 + j]], 6))) <= {0.0, 1.0}
+    if condition == "Melody":
+        np.testing.assert_array_equal(out.numpy()[..., [0, 3]], real[..., [0, 3]])
+
+
+def test_v2_networks_generate_voices_and_refuse_the_refiner():
+    from musegan.model import MuseGAN
+
+    spec = PhraseSpec(n_bars=2, tracks=SPEC.tracks)  # 16 steps, 84 pitches: v2's factors
+    sizes = dict(
+        generator=dict(dense_units=32, shared=[[8, 4, 7], [8, 2, 1]], private_filters=[4, 4]),
+        critic=dict(
+            private_filters=[4, 4],
+            merged_filters=4,
+            shared_time=[[8, 4], [8, 2]],
+            shared_pitch_filters=8,
+            merge_filters=8,
+            chroma_filters=[4, 4],
+            onset_filters=[4, 4, 4],
+        ),
+    )
+    model = MuseGAN(spec, {"name": "hybrid"}, z_dim=8, networks="v2", **sizes)
+    out = model.generate(model.sample_noise(2, tf.constant([0, 1])), None, False)
+    assert out.shape == (2, *spec.channel_shape)
+    with pytest.raises(UserError, match="refiner: the refiner binarizes free rolls"):
+        MuseGAN(
+            spec,
+            {"name": "hybrid"},
+            output="deterministic",
+            refiner={"schedule": "two_stage", "first_stage_steps": 1},
+            **SMALL,
+        )
+
+
+def test_binary_neurons_need_a_free_track_and_crnngan_refuses_voices(smoke_data_dir):
+    from gan.builder import build_model
+    from musegan.model import MuseGAN
+
+    voices_only = PhraseSpec(**{**SPEC.to_dict(), "tracks": [SPEC.tracks[0]]})
+    with pytest.raises(UserError, match="output=deterministic: binary neurons act on free"):
+        MuseGAN(voices_only, {"name": "hybrid"}, output="deterministic", **SMALL)
+    # A mixed spec: binary neurons on the free track only.
+    model = MuseGAN(SPEC, {"name": "hybrid"}, output="stochastic", **SMALL)
+    assert model.noise_shapes["binary_noise"] == (*SPEC.shape[:3], 1)
+    cfg = compose_smoke("crnngan", smoke_data_dir, "data.voices=monophonic")
+    with pytest.raises(UserError, match="C-RNN-GAN generates free rolls"):
+        build_model(cfg, make_spec(cfg.data))
+
+
+def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path):
+    from gan.loop import train
+
+    tracks = (
+        "data.spec.tracks=[{name: Soprano, program: 52, is_drum: false, monophonic: true},"
+        " {name: Bass, program: 52, is_drum: false}]"
+    )
+    cfg = compose_smoke(
+        "musegan", smoke_data_dir, tracks, "train.critic_steps=1", "train.sample_every=0"
+    )
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    with np.load(run / "samples" / "step-000002-threshold.npz") as saved:
+        phrases, onsets = saved["phrases"], saved["onsets"]
+    assert phrases.shape[-1] == 2 and onsets.shape == phrases.shape
+    assert (phrases[..., 0].sum(axis=-1) <= 1).all()
+    # The MIDI file plays the phrases one after the other: a note starts where the soprano
+    # sounds after silence or another pitch, or where its onset says it is struck again.
+    soprano = pretty_midi.PrettyMIDI(str(run / "samples" / "step-000002-threshold.mid"))
+    flat = phrases[..., 0].reshape(-1, phrases.shape[3])
+    struck = onsets[..., 0].reshape(flat.shape)
+    previous = np.concatenate([np.zeros_like(flat[:1]), flat[:-1]])
+    expected = int((flat & (struck | ~previous)).sum())
+    assert len(soprano.instruments[0].notes) == expected
+
+
+@pytest.fixture(scope="module")
+def voice_runs(smoke_data_dir, tmp_path_factory):
+    """Smoke hybrid runs (2 steps) with the chorales' four voices: ``hybrid``, and
+    ``conditional`` accompanying the Soprano voice."""
+    from gan.loop import train
+
+    root = tmp_path_factory.mktemp("voices")
+    runs = {}
+    cheap = ["train.critic_steps=1", "train.sample_every=0"]
+    for name, extra in (("hybrid", []), ("conditional", ["model.condition_track=Soprano"])):
+        runs[name] = root / name
+        train(compose_smoke("musegan", smoke_data_dir, *cheap, *extra), runs[name], progress=False)
+    return runs
+
+
+def run_generate(run, out, **options):
+    from gan.generate import generate
+
+    with initialize_config_module(config_module="conf.tools", version_base="1.3"):
+        cfg = compose("generate", overrides=[f"{k}={v}" for k, v in {"run": run, "out": out, **options}.items()])  # fmt: skip
+    return generate(cfg, "musegan")
+
+
+def midi_notes(path, instrument: int = 0) -> list[tuple[float, float, int]]:
+    notes = pretty_midi.PrettyMIDI(str(path)).instruments[instrument].notes
+    return sorted((round(n.start, 4), round(n.end, 4), n.pitch) for n in notes)
+
+
+def expected_note_count(roll: np.ndarray, onsets: np.ndarray) -> int:
+    """Notes of one track's ``(time, pitches)`` roll and onsets: a note starts where a pitch
+    sounds after silence or another pitch, or is struck again."""
+    previous = np.concatenate([np.zeros_like(roll[:1]), roll[:-1]])
+    return int((roll & (onsets | ~previous)).sum())
+
+
+@pytest.mark.parametrize("options", [{}, {"binarize": "bernoulli", "temperature": 0.7}])
+def test_samples_of_a_voice_run_are_one_pitch_a_step_with_their_notes_in_midi(
+    voice_runs, tmp_path, options
+):
+    result = run_generate(voice_runs["hybrid"], tmp_path, n=3, **options)
+    with np.load(tmp_path / "phrases.npz") as saved:
+        phrases, onsets = saved["phrases"], saved["onsets"]
+    assert phrases.shape == onsets.shape == (3, 4, 16, 84, 4)
+    assert (phrases.sum(axis=3) <= 1).all() and not (onsets & ~phrases).any()
+    for piece, roll, starts in zip(result["pieces"], phrases, onsets, strict=True):
+        for k in range(4):
+            flat, flat_starts = roll[..., k].reshape(64, 84), starts[..., k].reshape(64, 84)
+            notes = pretty_midi.PrettyMIDI(str(piece["mid"])).instruments
+            count = next((len(i.notes) for i in notes if i.name == SPEC_NAMES[k]), 0)
+            assert count == expected_note_count(flat, flat_starts)
+
+
+SPEC_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
+
+
+def test_long_pieces_and_interpolations_of_a_voice_run(voice_runs, tmp_path):
+    long = run_generate(voice_runs["hybrid"], tmp_path / "long", n=1, bars=10)
+    (piece,) = long["pieces"]
+    end = pretty_midi.PrettyMIDI(str(piece["mid"])).get_end_time()
+    assert end <= 10 * 4 * 60 / 100 + 1e-6
+    steps = run_generate(
+        voice_runs["hybrid"], tmp_path / "interpolation", mode="interpolate", steps=3
+    )
+    assert len(steps["pieces"]) == 3
+    with np.load(tmp_path / "interpolation" / "phrases.npz") as saved:
+        assert (saved["phrases"].sum(axis=3) <= 1).all() and "onsets" in saved.files
+
+
+def test_accompanying_a_voice_keeps_its_repeated_notes(voice_runs, tmp_path):
+    # Repeated Gs, a held A, and a chord the voice cannot hold (its highest note is kept).
+    melody = [(0, 1, 67), (1, 2, 67), (2, 4, 69), (4, 6, 72), (4, 6, 64), (6, 8, 71)]
+    path = write_midi_file(tmp_path / "melody.mid", melody, program=52, tempo=100.0)
+    result = run_generate(voice_runs["conditional"], tmp_path / "acc", mode="accompany", input=path)
+    (piece,) = result["pieces"]
+    soprano = midi_notes(piece["mid"], 0)
+    assert soprano == midi_notes(path, 0)  # the user's track is written as given
+    written = pretty_midi.PrettyMIDI(str(piece["mid"]))
+    assert [i.name for i in written.instruments[1:]] == ["Alto", "Tenor", "Bass"]
+    for instrument in written.instruments[1:]:  # generated voices: one note at a time
+        ends = sorted((n.start, n.end) for n in instrument.notes)
+        assert all(a[1] <= b[0] + 1e-6 for a, b in itertools.pairwise(ends))
+
+
+def test_a_voice_condition_is_fed_with_its_onsets_and_exports(voice_runs, tmp_path):
+    from gan.export import SIGNATURE, export, serving_inputs
+    from gan.run import load_run
+
+    with initialize_config_module(config_module="conf.tools", version_base="1.3"):
+        cfg = compose("export", overrides=[f"run={voice_runs['conditional']}", f"out={tmp_path}"])
+    files = export(cfg, "musegan")
+    run = load_run(voice_runs["conditional"])
+    assert set(serving_inputs(run)) >= {"condition", "condition_onsets"}
+    from gan.noise import draw_noise
+
+    feed = {k: tf.constant(v) for k, v in draw_noise(run.model, 2, seed=3).items()}
+    condition = -np.ones((2, 4, 16, 84), np.float32)
+    condition[:, :, :, 40] = 1.0  # a held note, struck on every bar
+    onsets = -np.ones_like(condition)
+    onsets[:, :, 0, 40] = 1.0
+    feed["condition"], feed["condition_onsets"] = tf.constant(condition), tf.constant(onsets)
+    served = tf.saved_model.load(str(files["saved_model"])).signatures[SIGNATURE](**feed)
+    pianoroll = served["pianoroll"].numpy()
+    assert pianoroll.shape == (2, 4, 16, 84, 8)
+    np.testing.assert_array_equal(pianoroll[..., 0], condition)
+    np.testing.assert_array_equal(pianoroll[..., 4], onsets)
+    binary = served["binary"].numpy()
+    assert (binary[..., :4].sum(axis=3) <= 1).all() and not (
+        binary[..., 4:] & ~binary[..., :4]
+    ).any()
+
+
+def test_evaluating_a_voice_run_saves_its_onsets(voice_runs, tmp_path):
+    from gan.evaluate import evaluate_run
+
+    with initialize_config_module(config_module="conf.tools", version_base="1.3"):
+        cfg = compose(
+            "evaluate",
+            overrides=[f"run={voice_runs['hybrid']}", f"out={tmp_path}", "n=64", "wandb.mode=disabled", "samples=0"],
+        )  # fmt: skip
+    result = evaluate_run(cfg, "musegan")
+    with np.load(tmp_path / "generated.npz") as saved:
+        assert saved["phrases"].shape == saved["onsets"].shape == (64, 4, 16, 84, 4)
+        assert (saved["phrases"].sum(axis=3) <= 1).all()
+    assert result["files"]
