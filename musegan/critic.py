@@ -17,7 +17,7 @@ import keras
 from keras import layers, ops
 
 from musegan.layers import AxisConv, LeakyReLU, bar_axis_kernels, check_pitch_strides, normal_init
-from musegan.streams import parse_streams, stream_features
+from musegan.streams import configured_streams, parse_streams
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["CriticConfig", "build_critic", "critic_network"]
@@ -105,15 +105,7 @@ def critic_network(spec: PhraseSpec, cfg: CriticConfig, channels: int, name: str
         x = conv(x, filters, 2, kernel, stride, "same", f"time{i}")
     x = layers.Flatten()(x)
     if cfg.streams:  # none: the same layers as before streams existed (checkpoints load)
-        extra = stream_features(
-            inp,
-            spec,
-            cfg.streams,
-            chroma_filters=cfg.chroma_filters,
-            onset_filters=cfg.onset_filters,
-            leak=cfg.leak,
-            name=name,
-        )
+        extra = configured_streams(inp, spec, cfg, name)
         x = layers.Concatenate(name=f"{name}_features")([x, *extra])
     x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(x)
     x = LeakyReLU(cfg.leak)(x)

@@ -21,7 +21,7 @@ import keras
 from keras import layers, ops
 
 from musegan.layers import AxisConv, bar_axis_kernels, normal_init
-from musegan.streams import parse_streams, stream_features
+from musegan.streams import configured_streams, parse_streams
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["SharedPrivateCriticConfig", "shared_private_critic"]
@@ -120,15 +120,7 @@ def shared_private_critic(
         x = conv(x, filters, 2, kernel, f"shared_time{i}")
     x = conv(x, cfg.shared_pitch_filters, 3, spec.n_pitches // cfg.pitch_stride, "shared_pitch")
     if cfg.streams:
-        extra = stream_features(
-            inp,
-            spec,
-            cfg.streams,
-            chroma_filters=cfg.chroma_filters,
-            onset_filters=cfg.onset_filters,
-            leak=cfg.leak,
-            name=name,
-        )
+        extra = configured_streams(inp, spec, cfg, name)
         # Each stream's features are (bars, 1, 1, filters) flattened bar by bar.
         bars = spec.n_bars
         extra = [ops.reshape(e, (-1, bars, 1, 1, e.shape[-1] // bars)) for e in extra]

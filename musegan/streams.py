@@ -34,6 +34,7 @@ from pianoroll.spec import PhraseSpec
 __all__ = [
     "Stream",
     "chroma",
+    "configured_streams",
     "onset_offset",
     "parse_streams",
     "split_strides",
@@ -224,3 +225,17 @@ def stream_features(
                 h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_onset{i}")(h)
         out.append(layers.Flatten(name=f"{name}_{stream}_flatten")(h))
     return out
+
+
+def configured_streams(x: Any, spec: PhraseSpec, cfg: Any, name: str) -> list[Any]:
+    """:func:`stream_features` with the sizes of a critic config (``streams``,
+    ``chroma_filters``, ``onset_filters``, ``leak``: both MuseGAN critics' configs have them)."""
+    return stream_features(
+        x,
+        spec,
+        cfg.streams,
+        chroma_filters=cfg.chroma_filters,
+        onset_filters=cfg.onset_filters,
+        leak=cfg.leak,
+        name=name,
+    )
