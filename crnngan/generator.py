@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from gan.voices import ChannelOutput
 from pianoroll.targets import buildable
 
 __all__ = [
@@ -93,8 +94,15 @@ class GeneratorConfig(abc.ABC):
         """Noise for ``batch_size`` sequences of ``length`` steps, a pure function of ``seed``."""
 
     @abc.abstractmethod
-    def build(self, seq_len: int, n_features: int) -> keras.Model:
-        """The network: noise -> ``(batch, time, n_features)`` in (-1, 1)."""
+    def build(
+        self, seq_len: int, n_features: int, channels: dict[str, Any] | None = None
+    ) -> keras.Model:
+        """The network: noise -> ``(batch, time, n_features)`` in [-1, 1].
+
+        ``channels``: :class:`gan.voices.ChannelOutput` arguments (``n_tracks``, ``voices``,
+        ``relaxation``) when the features are ``pitches * channels`` with monophonic voices
+        among them; None: every feature a ``tanh``.
+        """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +125,10 @@ class DenseGenerator(GeneratorConfig):
         """Standard normal ``(batch, noise_dim)``; ``length`` is the trained length only."""
         return tf.random.stateless_normal([batch_size, self.noise_dim], seed)
 
-    def build(self, seq_len: int, n_features: int) -> keras.Model:
-        """``(batch, noise_dim)`` -> ``(batch, seq_len, n_features)`` in (-1, 1)."""
+    def build(
+        self, seq_len: int, n_features: int, channels: dict[str, Any] | None = None
+    ) -> keras.Model:
+        """``(batch, noise_dim)`` -> ``(batch, seq_len, n_features)`` in [-1, 1]."""
         z = keras.Input((self.noise_dim,), name="noise")
         x = z
         for i, units in enumerate(self.units):
@@ -127,11 +137,16 @@ class DenseGenerator(GeneratorConfig):
             x = layers.BatchNormalization(momentum=self.momentum, name=f"dense{i}_norm")(x)
         x = layers.Dense(
             seq_len * n_features,
-            activation="tanh",
+            activation=None if channels else "tanh",
             bias_initializer=self.output_bias(),
             dtype="float32",
             name="output",
         )(x)
+        if channels:
+            head = ChannelOutput(**channels, name="channels")
+            width = head.n_tracks + len(head.voices)
+            x = layers.Reshape((seq_len, n_features // width, width), dtype="float32")(x)
+            x = head(x)
         out = layers.Reshape((seq_len, n_features), dtype="float32", name="sequence")(x)
         return keras.Model(z, out, name="generator")
 
@@ -160,10 +175,12 @@ class RecurrentGenerator(GeneratorConfig):
         """Uniform(0, 1) ``(batch, length, noise_dim)``."""
         return tf.random.stateless_uniform([batch_size, length, self.noise_dim], seed)
 
-    def build(self, seq_len: int, n_features: int) -> RecurrentGeneratorNetwork:
+    def build(
+        self, seq_len: int, n_features: int, channels: dict[str, Any] | None = None
+    ) -> RecurrentGeneratorNetwork:
         """The network (it runs for the length of the noise it is given, ``seq_len`` or not)."""
         network = RecurrentGeneratorNetwork(
-            n_features, self.noise_dim, self.units, output_bias=self.output_bias()
+            n_features, self.noise_dim, self.units, self.output_bias(), channels
         )
         network.build((None, seq_len, self.noise_dim))
         return network
@@ -183,6 +200,8 @@ class RecurrentGeneratorNetwork(keras.Model):
         units: LSTM widths.
         output_bias: the output layer's bias initializer (saved in the config, so that a
             ``.keras`` file rebuilds the same network; its weights come from the file).
+        channels: :class:`gan.voices.ChannelOutput` arguments when the features are
+            ``pitches * channels`` with monophonic voices; None: each output a ``tanh``.
     """
 
     def __init__(
@@ -191,6 +210,7 @@ class RecurrentGeneratorNetwork(keras.Model):
         noise_dim: int,
         units: Sequence[int],
         output_bias: keras.initializers.Initializer | str = "zeros",
+        channels: dict[str, Any] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(name=kwargs.pop("name", "generator"), **kwargs)
@@ -205,6 +225,8 @@ class RecurrentGeneratorNetwork(keras.Model):
         self.output_layer = layers.Dense(
             self.n_features, bias_initializer=self.output_bias, dtype="float32", name="output"
         )
+        self.channels = dict(channels) if channels else None
+        self.head = ChannelOutput(**self.channels, name="channels") if self.channels else None
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (so that a ``.keras`` file rebuilds the network)."""
@@ -213,6 +235,7 @@ class RecurrentGeneratorNetwork(keras.Model):
             "noise_dim": self.noise_dim,
             "units": list(self.units),
             "output_bias": keras.initializers.serialize(self.output_bias),
+            "channels": self.channels,
             "name": self.name,
         }
 
@@ -230,6 +253,15 @@ class RecurrentGeneratorNetwork(keras.Model):
             width = lstm.units
         self.output_layer.build((None, width))
         self.built = True
+
+    def activate(self, preactivations: tf.Tensor) -> tf.Tensor:
+        """One step's outputs ``(batch, n_features)`` in [-1, 1] from its pre-activations: a
+        ``tanh``, or the voices' categorical output (see ``channels``)."""
+        if self.head is None:
+            return tf.tanh(preactivations)
+        width = self.head.n_tracks + len(self.head.voices)
+        cells = tf.reshape(preactivations, [-1, self.n_features // width, width])
+        return tf.reshape(self.head(cells), [-1, self.n_features])
 
     def teacher_forced(
         self, noise: tf.Tensor, previous: tf.Tensor, training: bool = False
@@ -269,7 +301,7 @@ class RecurrentGeneratorNetwork(keras.Model):
             for lstm, state in zip(self.lstms, states, strict=True):
                 x, state = lstm.cell(x, state, training=training)
                 new_states.append(list(state))
-            output = tf.tanh(self.output_layer(x))
+            output = self.activate(self.output_layer(x))
             return t + 1, output, new_states, outputs.write(t, output)
 
         _, _, _, outputs = tf.while_loop(

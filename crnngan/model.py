@@ -12,6 +12,7 @@ import tensorflow as tf
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
 from crnngan.generator import GeneratorConfig
 from gan.model import GANModel, Phase
+from gan.voices import ChannelOutput, Relaxation, parse_relaxation
 from pianoroll.errors import UserError
 from pianoroll.spec import PhraseSpec
 
@@ -21,9 +22,10 @@ __all__ = ["CRNNGAN"]
 class CRNNGAN(GANModel):
     """C-RNN-GAN (Mogren 2016, arXiv:1611.09904) over pianoroll phrases read as sequences.
 
-    A phrase ``(bars, steps, pitches, tracks)`` is a sequence of ``seq_len = bars * steps``
-    time steps, each the multi-hot vector of every track's pitches (``pitches * tracks``
-    features, pitch-major: feature ``p * tracks + k`` is pitch ``p`` of track ``k``).
+    A phrase's model tensor ``(bars, steps, pitches, channels)`` (the tracks, then each
+    monophonic voice's onsets: see :mod:`pianoroll`) is a sequence of ``seq_len = bars * steps``
+    time steps, each the vector of every channel's pitches (``pitches * channels``
+    features, pitch-major: feature ``p * channels + c`` is pitch ``p`` of channel ``c``).
 
     Args:
         spec: the phrase spec of the data.
@@ -32,6 +34,8 @@ class CRNNGAN(GANModel):
         discriminator: :class:`~crnngan.discriminator.DiscriminatorConfig` fields.
         seq_len: time steps per training sequence; must be the data's phrase length (the
             configs derive ``data.spec.n_bars`` from it). None: the phrase length.
+        voices: how the monophonic tracks' categories are made differentiable, a
+            :class:`~gan.voices.Relaxation` value (see :mod:`gan.voices`).
     """
 
     recurrent = True
@@ -43,14 +47,9 @@ class CRNNGAN(GANModel):
         generator: GeneratorConfig,
         discriminator: Mapping[str, Any] | None = None,
         seq_len: int | None = None,
+        voices: str = Relaxation.STRAIGHT_THROUGH.value,
     ) -> None:
         self.spec = spec
-        if spec.voices:
-            names = ", ".join(spec.tracks[k].name for k in spec.voices)
-            raise UserError(
-                f"data.voices: C-RNN-GAN generates free rolls, and {names} are monophonic voices;"
-                " set data.voices=free"
-            )
         phrase_steps = spec.n_bars * spec.steps_per_bar
         self.seq_len = phrase_steps if seq_len is None else int(seq_len)
         if self.seq_len != phrase_steps:
@@ -64,15 +63,23 @@ class CRNNGAN(GANModel):
                 f"model.generator: {type(generator).__name__} is not a generator config"
                 " (give it a _target_ such as crnngan.generator.RecurrentGenerator)"
             )
-        self.n_features = spec.n_pitches * spec.n_tracks
+        self.n_features = spec.n_pitches * spec.n_channels
         try:
             self.discriminator_config = DiscriminatorConfig(**dict(discriminator or {}))
         except (TypeError, ValueError) as err:
             raise UserError(f"model.discriminator: {err}") from None
+        try:
+            self.relaxation = parse_relaxation(voices)
+        except ValueError as err:
+            raise UserError(f"model.{err}") from None
         self.generator_config = generator
-        self.generator = generator.build(self.seq_len, self.n_features)
+        channels = None
+        if spec.voices:
+            channels = ChannelOutput.of(spec, self.relaxation).get_config()
+            channels = {k: channels[k] for k in ("n_tracks", "voices", "relaxation")}
+        self.generator = generator.build(self.seq_len, self.n_features, channels)
         self.critic, self.critic_with_features = build_discriminator(
-            spec.shape, self.discriminator_config
+            spec.channel_shape, self.discriminator_config
         )
 
     @property
@@ -138,7 +145,7 @@ class CRNNGAN(GANModel):
             raise UserError(
                 f"length {length}: not a whole number of {self.spec.steps_per_bar}-step bars"
             )
-        shape = (length // self.spec.steps_per_bar, *self.spec.shape[1:])
+        shape = (length // self.spec.steps_per_bar, *self.spec.channel_shape[1:])
         return tf.reshape(sequence, [-1, *shape])
 
     def to_sequence(self, phrases: tf.Tensor) -> tf.Tensor:

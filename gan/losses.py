@@ -8,7 +8,7 @@ Without ``global_batch_size`` the loss is a plain mean over the batch it sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -264,7 +264,11 @@ def feature_matching_loss(
 
 
 def teacher_forcing_loss(
-    real: tf.Tensor, preactivations: tf.Tensor, global_batch_size: int | None = None
+    real: tf.Tensor,
+    preactivations: tf.Tensor,
+    global_batch_size: int | None = None,
+    voices: Sequence[int] = (),
+    n_tracks: int | None = None,
 ) -> tf.Tensor:
     """Maximum-likelihood loss of a tanh generator on binary data, for teacher-forced
     pretraining as in C-RNN-GAN (Mogren 2016, arXiv:1611.09904).
@@ -276,15 +280,64 @@ def teacher_forcing_loss(
     saturates. (Mogren's pretraining minimizes a squared error on continuous note features;
     for binary cells the Bernoulli likelihood is the maximum-likelihood loss.)
 
+    Monophonic voices (``voices``, model tensors ``(batch, ..., pitches, channels)``: see
+    :mod:`gan.voices`) are one category per step: their term is the categorical negative
+    log-likelihood of the real pitch or rest under ``softmax([l, 0])`` (``l`` the roll channel's
+    pitch logits, the rest's logit 0), plus, where the voice sounds, the Bernoulli negative
+    log-likelihood of the real start under ``sigmoid(s)`` at the sounding pitch (``s`` the
+    onset channel's logits); in nats per voice step, added to the free cells' mean.
+
     Args:
         real: ``(batch, ...)`` real data in {-1, 1}.
         preactivations: ``(batch, ...)`` the generator's pre-tanh outputs, unbounded reals.
         global_batch_size: see the module doc.
+        voices: the voices' track indices (their onset channels follow the ``n_tracks`` rolls).
+        n_tracks: tracks of the model tensor; needed with ``voices``.
 
     Returns:
-        A scalar ``float32``: nats per cell.
+        A scalar ``float32``: nats per cell (plus nats per voice step with voices).
     """
-    targets = (tf.cast(real, tf.float32) + 1.0) / 2.0
-    logits = 2.0 * tf.cast(preactivations, tf.float32)
-    cells = tf.nn.sigmoid_cross_entropy_with_logits(targets, logits)
+    real = tf.cast(real, tf.float32)
+    preactivations = tf.cast(preactivations, tf.float32)
+    if not voices:
+        return _free_cells_loss(real, preactivations, global_batch_size)
+    free = [k for k in range(int(n_tracks)) if k not in voices]
+    loss = tf.constant(0.0)
+    if free:
+        gather = [tf.gather(x, free, axis=-1) for x in (real, preactivations)]
+        loss = _free_cells_loss(*gather, global_batch_size)
+    for j, k in enumerate(voices):
+        onset = int(n_tracks) + j
+        loss += _voice_loss(
+            real[..., k], real[..., onset], preactivations[..., k], preactivations[..., onset]
+        ) / _batch_divisor(real, global_batch_size)
+    return loss
+
+
+def _free_cells_loss(
+    real: tf.Tensor, preactivations: tf.Tensor, global_batch_size: int | None
+) -> tf.Tensor:
+    """The Bernoulli term of :func:`teacher_forcing_loss`: nats per cell."""
+    targets = (real + 1.0) / 2.0
+    cells = tf.nn.sigmoid_cross_entropy_with_logits(targets, 2.0 * preactivations)
     return _batch_mean(cells, global_batch_size)
+
+
+def _batch_divisor(real: tf.Tensor, global_batch_size: int | None) -> tf.Tensor:
+    """What a sum over this replica's examples is divided by for a (global) batch mean."""
+    if global_batch_size is None:
+        return tf.cast(tf.shape(real)[0], tf.float32)
+    return tf.cast(global_batch_size, tf.float32)
+
+
+def _voice_loss(roll: tf.Tensor, onsets: tf.Tensor, logits: tf.Tensor, starts: tf.Tensor):
+    """One voice's term of :func:`teacher_forcing_loss`, summed over the examples: ``(batch,
+    ..., pitches)`` real roll and onsets in {-1, 1}, pitch and start logits."""
+    sounding = tf.cast(roll > 0, tf.float32)
+    category = tf.concat([sounding, 1.0 - tf.reduce_max(sounding, -1, keepdims=True)], -1)
+    full = tf.concat([logits, tf.zeros_like(logits[..., :1])], -1)
+    choice = tf.nn.softmax_cross_entropy_with_logits(category, full)  # (batch, ...)
+    struck = tf.cast(onsets > 0, tf.float32)
+    start = tf.reduce_sum(sounding * tf.nn.sigmoid_cross_entropy_with_logits(struck, starts), -1)
+    per_step = tf.reshape(choice + start, [tf.shape(roll)[0], -1])
+    return tf.reduce_sum(tf.reduce_mean(per_step, axis=1))

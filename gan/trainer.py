@@ -296,7 +296,10 @@ class Trainer:
         variables = self.model.generator.trainable_variables
         with tf.GradientTape() as tape:
             predicted = self.model.teacher_forced(noise, real, training=True)
-            loss = teacher_forcing_loss(real, predicted, self.global_batch)
+            spec = self.model.spec
+            loss = teacher_forcing_loss(
+                real, predicted, self.global_batch, spec.voices, spec.n_tracks
+            )
             scaled = self._scaled(self.pretrain_optimizer, loss)
         self.pretrain_optimizer.apply(tape.gradient(scaled, variables), variables)
         return {"pretrain_loss": loss}

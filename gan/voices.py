@@ -29,7 +29,14 @@ from keras import ops
 
 from pianoroll.spec import PhraseSpec
 
-__all__ = ["Relaxation", "VoiceOutput", "parse_relaxation", "threshold_channels"]
+__all__ = [
+    "ChannelOutput",
+    "Relaxation",
+    "VoiceOutput",
+    "parse_relaxation",
+    "threshold_channels",
+    "voice_channels",
+]
 
 
 class Relaxation(str, enum.Enum):
@@ -54,6 +61,21 @@ def parse_relaxation(value: str | Relaxation) -> Relaxation:
         raise ValueError(
             f"voices: unknown relaxation {value!r}; choose one of {', '.join(Relaxation)}"
         ) from None
+
+
+def voice_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tuple[Any, Any]:
+    """A voice's roll and onset channels from its pitch and start logits (see
+    :class:`VoiceOutput`, which calls it)."""
+    logits, start_logits = ops.cast(logits, "float32"), ops.cast(start_logits, "float32")
+    rest = ops.zeros_like(logits[..., :1])
+    categories = ops.softmax(ops.concatenate([logits, rest], axis=-1), axis=-1)
+    start = ops.sigmoid(start_logits)
+    if relaxation is Relaxation.STRAIGHT_THROUGH:
+        hard = ops.one_hot(ops.argmax(categories, axis=-1), categories.shape[-1])
+        categories = categories + ops.stop_gradient(hard - categories)
+        start = start + ops.stop_gradient(ops.cast(start > 0.5, "float32") - start)
+    pitch = categories[..., :-1]
+    return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
 
 
 @keras.saving.register_keras_serializable(package="gan")
@@ -81,16 +103,7 @@ class VoiceOutput(keras.layers.Layer):
         self.relaxation = parse_relaxation(relaxation)
 
     def call(self, inputs: Any) -> tuple[Any, Any]:
-        logits, start_logits = (ops.cast(x, "float32") for x in inputs)
-        rest = ops.zeros_like(logits[..., :1])
-        categories = ops.softmax(ops.concatenate([logits, rest], axis=-1), axis=-1)
-        start = ops.sigmoid(start_logits)
-        if self.relaxation is Relaxation.STRAIGHT_THROUGH:
-            hard = ops.one_hot(ops.argmax(categories, axis=-1), categories.shape[-1])
-            categories = categories + ops.stop_gradient(hard - categories)
-            start = start + ops.stop_gradient(ops.cast(start > 0.5, "float32") - start)
-        pitch = categories[..., :-1]
-        return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
+        return voice_channels(*inputs, self.relaxation)
 
     def compute_output_spec(self, inputs: Any) -> tuple[Any, Any]:
         spec = keras.KerasTensor(inputs[0].shape, dtype="float32")
@@ -98,6 +111,67 @@ class VoiceOutput(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "relaxation": self.relaxation.value}
+
+
+@keras.saving.register_keras_serializable(package="gan")
+class ChannelOutput(keras.layers.Layer):
+    """Pre-activations of every model-tensor channel to a generator's output: ``tanh`` for the
+    free tracks, :func:`voice_channels` for each voice (its roll channel holds the pitch logits,
+    its onset channel the start logits).
+
+    Args:
+        n_tracks: tracks of the spec (the first ``n_tracks`` channels are their rolls).
+        voices: the voices' track indices, in order (their onset channels follow the rolls).
+        relaxation: a :class:`Relaxation` (or its spelling).
+        **kwargs: layer arguments; ``dtype`` defaults to ``"float32"``.
+
+    Call arguments:
+        inputs: ``(batch, ..., pitches, channels)`` pre-activations, any floating dtype.
+
+    Returns:
+        The same shape, ``float32`` in [-1, 1] (a model tensor).
+    """
+
+    def __init__(
+        self,
+        n_tracks: int,
+        voices: tuple[int, ...] | list[int] = (),
+        relaxation: Relaxation | str = Relaxation.STRAIGHT_THROUGH,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.n_tracks, self.voices = int(n_tracks), tuple(int(k) for k in voices)
+        self.relaxation = parse_relaxation(relaxation)
+
+    @classmethod
+    def of(cls, spec: PhraseSpec, relaxation: Relaxation | str, **kwargs: Any) -> ChannelOutput:
+        """The layer for ``spec``'s tracks and voices."""
+        return cls(spec.n_tracks, spec.voices, relaxation, **kwargs)
+
+    def call(self, inputs: Any) -> Any:
+        a = ops.cast(inputs, "float32")
+        if not self.voices:
+            return ops.tanh(a)
+        channels = [ops.tanh(a[..., k]) for k in range(self.n_tracks)]
+        onsets = []
+        for j, k in enumerate(self.voices):
+            channels[k], onset = voice_channels(
+                a[..., k], a[..., self.n_tracks + j], self.relaxation
+            )
+            onsets.append(onset)
+        return ops.stack(channels + onsets, axis=-1)
+
+    def compute_output_spec(self, inputs: Any) -> Any:
+        return keras.KerasTensor(inputs.shape, dtype="float32")
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "n_tracks": self.n_tracks,
+            "voices": list(self.voices),
+            "relaxation": self.relaxation.value,
+        }
 
 
 def threshold_channels(outputs: tf.Tensor, spec: PhraseSpec) -> tf.Tensor:

@@ -63,7 +63,7 @@ def test_the_chorale_voices_are_monophonic_by_default_and_free_one_override_away
     assert make_spec(default.data).voices == (0, 1, 2, 3)
     assert make_spec(free.data).voices == ()
     assert make_spec(lpd.data).voices == ()
-    assert make_spec(crnngan.data).voices == ()  # until C-RNN-GAN generates voices
+    assert make_spec(crnngan.data).voices == (0, 1, 2, 3)
     with pytest.raises(UserError, match=r"data\.voices=mono: choose one of monophonic, free"):
         make_spec(bad.data)
 
@@ -345,8 +345,7 @@ def test_v2_networks_generate_voices_and_refuse_the_refiner():
         )
 
 
-def test_binary_neurons_need_a_free_track_and_crnngan_refuses_voices(smoke_data_dir):
-    from gan.builder import build_model
+def test_binary_neurons_need_a_free_track():
     from musegan.model import MuseGAN
 
     voices_only = PhraseSpec(**{**SPEC.to_dict(), "tracks": [SPEC.tracks[0]]})
@@ -355,9 +354,56 @@ def test_binary_neurons_need_a_free_track_and_crnngan_refuses_voices(smoke_data_
     # A mixed spec: binary neurons on the free track only.
     model = MuseGAN(SPEC, {"name": "hybrid"}, output="stochastic", **SMALL)
     assert model.noise_shapes["binary_noise"] == (*SPEC.shape[:3], 1)
-    cfg = compose_smoke("crnngan", smoke_data_dir, "data.voices=monophonic")
-    with pytest.raises(UserError, match="C-RNN-GAN generates free rolls"):
-        build_model(cfg, make_spec(cfg.data))
+
+
+@pytest.mark.parametrize("kind", ["dense", "recurrent"])
+def test_crnngan_generates_one_category_per_voice_and_step(kind):
+    from crnngan.generator import DenseGenerator, RecurrentGenerator
+    from crnngan.model import CRNNGAN
+
+    generator = (
+        DenseGenerator(noise_dim=8, units=(16,))
+        if kind == "dense"
+        else RecurrentGenerator(noise_dim=4, units=(8,))
+    )
+    critic = dict(units=[8], bidirectional=[True], dense_units=[])
+    model = CRNNGAN(SPEC, generator, critic)
+    out = model.generate(model.sample_noise(3, tf.constant([0, 1])), None, False).numpy()
+    assert out.shape == (3, *SPEC.channel_shape)
+    assert model.critic(out).shape == (3, 1)
+    x = (out + 1) / 2
+    for j, k in enumerate(SPEC.voices):
+        assert set(np.unique(np.round(x[..., k].sum(axis=-1), 5))) <= {0.0, 1.0}
+        assert (x[..., 3 + j] <= x[..., k] + 1e-6).all()
+    assert ((out[..., 1] > -1) & (out[..., 1] < 1)).all()  # the free track: a tanh
+    if kind == "recurrent":  # any length, one pass
+        long = model.generate_bars(2, 3, tf.constant([0, 2]))
+        assert long.shape == (2, 3, *SPEC.channel_shape[1:])
+
+
+def test_teacher_forcing_loss_of_a_voice_by_hand():
+    from gan.losses import teacher_forcing_loss
+
+    # One voice of 2 pitches over 2 steps: pitch 1 struck at step 0, a rest at step 1.
+    real = -np.ones((1, 1, 2, 2, 2), np.float32)  # (batch, bars, steps, pitches, channels)
+    real[0, 0, 0, 1, 0] = real[0, 0, 0, 1, 1] = 1.0
+    pre = np.zeros_like(real)
+    pre[0, 0, 0, :, 0], pre[0, 0, 1, :, 0] = [0.5, 1.0], [-1.0, 2.0]  # pitch logits
+    pre[0, 0, 0, :, 1] = [0.3, -0.7]  # start logits at step 0
+    loss = teacher_forcing_loss(real, pre, None, voices=(0,), n_tracks=1)
+
+    def nll(logits, index):
+        full = np.array([*logits, 0.0])
+        return -(full[index] - np.log(np.exp(full).sum()))
+
+    step0 = nll([0.5, 1.0], 1) + np.log1p(np.exp(0.7))  # -log sigmoid(-0.7)
+    step1 = nll([-1.0, 2.0], 2)  # the rest
+    np.testing.assert_allclose(float(loss), (step0 + step1) / 2, rtol=1e-6)
+    # Without voices it stays the Bernoulli loss of every cell.
+    free = teacher_forcing_loss(real, pre)
+    cells = (real + 1) / 2
+    bce = np.log1p(np.exp(-2 * pre)) * cells + np.log1p(np.exp(2 * pre)) * (1 - cells)
+    np.testing.assert_allclose(float(free), bce.mean(), rtol=1e-6)
 
 
 def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path):
