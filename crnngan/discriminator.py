@@ -1,7 +1,7 @@
 """The C-RNN-GAN discriminator: LSTM layers over the time steps of a phrase.
 
-The phrase ``(bars, steps, pitches, tracks)`` is read as a sequence of ``bars * steps`` time
-steps of ``pitches * tracks`` features. The discriminator has no sigmoid: it outputs a logit
+The model tensor ``(bars, steps, pitches, channels)`` is read as a sequence of ``bars * steps`` time
+steps of ``pitches * channels`` features. The discriminator has no sigmoid: it outputs a logit
 (the standard GAN loss applies the sigmoid) or, for WGAN-GP, a score.
 
 Two heads:
@@ -109,19 +109,19 @@ def build_discriminator(
     """The discriminator, and the same network returning its last hidden features too.
 
     Args:
-        phrase_shape: ``(bars, steps, pitches, tracks)``.
+        phrase_shape: ``(bars, steps, pitches, channels)`` (a model tensor's).
         cfg: sizes and head.
 
     Returns:
-        ``critic``: ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] -> ``(batch, 1)``
+        ``critic``: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] -> ``(batch, 1)``
         ``float32`` logits (or scores); ``with_features``: the same input -> ``[output,
         features]``, where ``features`` are the last hidden layer's activations,
         ``(batch, units)`` or, with ``per_step``, ``(batch, time, units)``. Both share every
         layer.
     """
-    bars, steps, pitches, tracks = (int(n) for n in phrase_shape)
-    phrase = keras.Input((bars, steps, pitches, tracks), name="phrase")
-    x = layers.Reshape((bars * steps, pitches * tracks), name="sequence")(phrase)
+    bars, steps, pitches, channels = (int(n) for n in phrase_shape)
+    phrase = keras.Input((bars, steps, pitches, channels), name="phrase")
+    x = layers.Reshape((bars * steps, pitches * channels), name="sequence")(phrase)
     last = len(cfg.units) - 1
     for i, (units, both_ways) in enumerate(zip(cfg.units, cfg.bidirectional, strict=True)):
         lstm = layers.LSTM(units, return_sequences=cfg.per_step or i < last, name=f"lstm{i}")

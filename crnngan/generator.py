@@ -1,7 +1,7 @@
 """C-RNN-GAN generators: a dense one (the whole sequence at once) and a recurrent one.
 
 A generator maps noise to a sequence ``(batch, time, features)`` in (-1, 1), where a time step
-is one pianoroll step and its features are every track's pitches (``pitches * tracks``, the
+is one pianoroll step and its features are every track's pitches (``pitches * channels``, the
 phrase's last two axes flattened). Each generator's config is a frozen dataclass instantiated
 from ``model.generator`` (its ``_target_`` picks the kind); ``build`` makes the network.
 
@@ -195,7 +195,7 @@ class RecurrentGeneratorNetwork(keras.Model):
     whole sequence of given previous steps with the LSTM layers, cuDNN's kernel on a GPU.
 
     Args:
-        n_features: features per time step (``pitches * tracks``).
+        n_features: features per time step (``pitches * channels``).
         noise_dim: noise features per time step.
         units: LSTM widths.
         output_bias: the output layer's bias initializer (saved in the config, so that a

@@ -117,7 +117,7 @@ class CRNNGAN(GANModel):
             training: training mode (batch-norm statistics of the dense generator).
 
         Returns:
-            ``(batch, time, pitches * tracks)`` ``float32`` in (-1, 1).
+            ``(batch, time, pitches * channels)`` ``float32`` in (-1, 1).
         """
         return self.generator(noise["noise"], training=training)
 
@@ -126,7 +126,7 @@ class CRNNGAN(GANModel):
         return inputs["noise"]
 
     def phrases_from_generator(self, output: tf.Tensor) -> tf.Tensor:
-        """``(batch, time, pitches * tracks)`` sequences as phrases."""
+        """``(batch, time, pitches * channels)`` sequences as phrases."""
         return self.to_phrases(output)
 
     def generate_bars(self, count: int, bars: int, seed: tf.Tensor) -> np.ndarray | None:
@@ -138,7 +138,7 @@ class CRNNGAN(GANModel):
         return np.asarray(self.to_phrases(self.generate_sequence(noise)), np.float32)
 
     def to_phrases(self, sequence: tf.Tensor) -> tf.Tensor:
-        """``(batch, time, pitches * tracks)`` -> ``(batch, time / steps_per_bar, steps, pitches,
+        """``(batch, time, pitches * channels)`` -> ``(batch, time / steps_per_bar, steps, pitches,
         tracks)``; ``time`` must be a whole number of bars."""
         length = int(sequence.shape[1])
         if length % self.spec.steps_per_bar:
@@ -149,7 +149,7 @@ class CRNNGAN(GANModel):
         return tf.reshape(sequence, [-1, *shape])
 
     def to_sequence(self, phrases: tf.Tensor) -> tf.Tensor:
-        """``(batch, bars, steps, pitches, tracks)`` -> ``(batch, bars * steps, pitches * tracks)``."""
+        """``(batch, bars, steps, pitches, channels)`` -> ``(batch, bars * steps, pitches * channels)``."""
         return tf.reshape(phrases, [-1, phrases.shape[1] * phrases.shape[2], self.n_features])
 
     def generate(
@@ -159,7 +159,7 @@ class CRNNGAN(GANModel):
         training: bool,
         phase: Phase | None = None,
     ) -> tf.Tensor:
-        """Generate ``(batch, bars, steps, pitches, tracks)`` in (-1, 1); ``real`` is unused,
+        """Generate ``(batch, bars, steps, pitches, channels)`` in (-1, 1); ``real`` is unused,
         and so is ``phase`` (one phase)."""
         return self.to_phrases(self.generate_sequence(noise, training))
 

@@ -45,7 +45,7 @@ class GANModel(abc.ABC):
     Attributes:
         spec: the phrase spec.
         generator: the generator network (its weights are checkpointed and exported).
-        critic: maps ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] to ``(batch, 1)``
+        critic: maps ``(batch, bars, steps, pitches, channels)`` in [-1, 1] to ``(batch, 1)``
             scores (a WGAN critic) or logits (a standard discriminator).
         penalty_group_axis: the axis of independent critics for the gradient penalty, or None.
         recurrent: the networks have recurrent layers (LSTMs); their training step is never
@@ -96,7 +96,7 @@ class GANModel(abc.ABC):
         training: bool,
         phase: Phase | None = None,
     ) -> tf.Tensor:
-        """Generate ``(batch, bars, steps, pitches, tracks)`` in [-1, 1] from noise.
+        """Generate ``(batch, bars, steps, pitches, channels)`` in [-1, 1] from noise.
 
         ``real`` is the real batch in {-1, 1}, for models conditioned on part of it. ``phase``
         is the phase being trained (the trainer passes it); None for inference, which uses
@@ -119,11 +119,11 @@ class GANModel(abc.ABC):
 
         Args:
             noise: from :meth:`sample_noise`.
-            real: ``(batch, bars, steps, pitches, tracks)`` in {-1, 1}.
+            real: ``(batch, bars, steps, pitches, channels)`` in {-1, 1}.
             training: training mode.
 
         Returns:
-            ``(batch, bars, steps, pitches, tracks)`` unbounded pre-activations ``a`` (the
+            ``(batch, bars, steps, pitches, channels)`` unbounded pre-activations ``a`` (the
             generator's output would be ``tanh(a)``), each predicting ``real`` at its step.
         """
         raise NotImplementedError(f"{type(self).__name__} has no teacher-forced generator")
@@ -139,7 +139,7 @@ class GANModel(abc.ABC):
         return dict(inputs)
 
     def phrases_from_generator(self, output: tf.Tensor) -> tf.Tensor:
-        """The generator network's output as ``(batch, bars, steps, pitches, tracks)``."""
+        """The generator network's output as ``(batch, bars, steps, pitches, channels)``."""
         return output
 
     def generate_bars(self, count: int, bars: int, seed: tf.Tensor) -> np.ndarray | None:
@@ -148,7 +148,7 @@ class GANModel(abc.ABC):
         consecutive phrases (see :mod:`gan.generate`).
 
         Returns:
-            ``(count, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1), or None.
+            ``(count, bars, steps, pitches, channels)`` ``float32`` in (-1, 1), or None.
         """
         return None
 
@@ -162,12 +162,12 @@ class GANModel(abc.ABC):
 
         Args:
             noise: input name -> ``(N, *shape)`` noise.
-            real: ``(N, bars, steps, pitches, tracks)`` in {-1, 1} holding the condition track
+            real: ``(N, bars, steps, pitches, channels)`` in {-1, 1} holding the condition track
                 of a conditional model; None otherwise.
             chunk: examples per forward pass (bounds the memory used).
 
         Returns:
-            ``(N, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1).
+            ``(N, bars, steps, pitches, channels)`` ``float32`` in (-1, 1).
         """
         count = len(next(iter(noise.values())))
         out = []

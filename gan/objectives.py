@@ -56,7 +56,7 @@ class Objective(abc.ABC):
 
         Args:
             model: the model; ``model.critic`` is called in training mode.
-            real: ``(batch, bars, steps, pitches, tracks)`` in {-1, 1}.
+            real: ``(batch, bars, steps, pitches, channels)`` in {-1, 1}.
             fake: the same shape, generator output in (-1, 1).
             epsilon: ``(batch,)`` uniform(0, 1) draws for objectives that interpolate.
             global_batch_size: the batch size summed over replicas.

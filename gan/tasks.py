@@ -130,7 +130,7 @@ class WriteSamples(Task):
         tracker: logs them.
         directory: where the files go (``<run dir>/samples``).
         count: phrases per set.
-        conditions: ``(count, bars, steps, pitches, tracks)`` in {-1, 1} for a conditional
+        conditions: ``(count, bars, steps, pitches, channels)`` in {-1, 1} for a conditional
             model's condition track, else None.
         audio: also render and log the threshold set as WAV (FluidSynth checked first).
         every: generator steps between two sets.

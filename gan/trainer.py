@@ -381,12 +381,12 @@ class Trainer:
         Args:
             count: phrases to generate.
             stream: the random stream of the noise.
-            real: ``(count, bars, steps, pitches, tracks)`` in {-1, 1}, the condition tracks
+            real: ``(count, bars, steps, pitches, channels)`` in {-1, 1}, the condition tracks
                 of a conditional model; else None.
             chunk: phrases per generator call.
 
         Returns:
-            ``(count, bars, steps, pitches, tracks)`` ``float32`` in (-1, 1).
+            ``(count, bars, steps, pitches, channels)`` ``float32`` in (-1, 1).
         """
         seed = tf.stack([self.seed, tf.constant(int(stream), tf.int64)])
         return self.model.generate_numpy(self.model.sample_noise(count, seed), real, chunk)

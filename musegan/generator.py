@@ -1,8 +1,9 @@
 """The MuseGAN generator: temporal networks, per-track bar generators and the bar encoder.
 
-Shapes follow the tensor contract of :mod:`pianoroll`: the generator returns
-``(batch, bars, steps, pitches, tracks)`` in (-1, 1) (a ``tanh``), or in {-1, 1} with binary
-neurons at its output (``model.output``, see :mod:`musegan.binary`). Bars are folded into the
+Shapes follow the tensor contract of :mod:`pianoroll`: the generator returns model tensors
+``(batch, bars, steps, pitches, channels)``: free tracks in (-1, 1) (a ``tanh``), or in {-1, 1}
+with binary neurons at its output (``model.output``, see :mod:`musegan.binary`); monophonic
+voices as :mod:`gan.voices` makes them. Bars are folded into the
 batch axis, so each bar generator is called once per forward pass, not once per bar.
 """
 
