@@ -55,12 +55,13 @@ def tiny(generator, **discriminator) -> CRNNGAN:
 def test_each_preset_has_the_documented_shapes(preset):
     cfg = compose_crnngan(f"model={preset}")
     spec = make_spec(cfg.data)
-    assert spec.shape == (4, 16, 84, 4) and cfg.model.seq_len == 64
+    # The four chorale voices: their rolls, then their onset rolls.
+    assert spec.channel_shape == (4, 16, 84, 8) and cfg.model.seq_len == 64
     model = build_model(cfg, spec)
     noise = model.sample_noise(2, SEED)
     phrases = model.generate(noise, None, training=False)
-    assert tuple(phrases.shape) == (2, *spec.shape)
-    assert np.all(np.abs(phrases.numpy()) < 1)
+    assert tuple(phrases.shape) == (2, *spec.channel_shape)
+    assert np.all(np.abs(phrases.numpy()) <= 1)
     output, features = model.critic_features(phrases, training=False)
     assert tuple(model.critic(phrases).shape) == (2, 1)
     np.testing.assert_allclose(output.numpy(), model.critic(phrases).numpy(), rtol=1e-6)
@@ -70,7 +71,7 @@ def test_each_preset_has_the_documented_shapes(preset):
         dense = [
             layer.units for layer in model.generator.layers if isinstance(layer, keras.layers.Dense)
         ]
-        assert dense == [256, 512, 1024, 64 * 336]
+        assert dense == [256, 512, 1024, 64 * 84 * 8]
         norms = [
             layer.momentum
             for layer in model.generator.layers
