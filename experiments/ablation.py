@@ -119,7 +119,8 @@ def table() -> str:
     """The markdown table of every evaluated row (and the data's and the floor's values)."""
     header = ["row", "steps", "binarization", "Fréchet distance", "exact / near copies"]
     lines = []
-    data = floor = None
+    # The voice rows train on the voices' data (overlaps resolved): their own data and floor.
+    data, floor = {}, {}
     for report in sorted(REPORTS.glob("*/metrics.json"), key=_order):
         parts = json.loads(report.read_text())["comparisons"]
         main = next(c for label, c in parts.items() if "noise floor" not in label)
@@ -128,9 +129,10 @@ def table() -> str:
         row, steps = name.removesuffix("-bernoulli").rsplit("-", 1)
         memo = main["memorization"]
         values = _means(main, "a")
-        data = _means(main, "b")
+        kind = "voices" if "data.voices=monophonic" in ROWS.get(row, ("", []))[1] else "free rolls"
+        data[kind] = _means(main, "b")
         if floor_c is not None:
-            floor = (_means(floor_c, "a"), floor_c["frechet_distance"])
+            floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
         cells = [
             f"{row} ({ROWS[row][0]})" if row in ROWS else row,
             steps,
@@ -140,12 +142,15 @@ def table() -> str:
             *(_cell(values[m]) for m in METRICS),
         ]
         lines.append(cells)
-    if data is not None:
-        lines.append(["training data", "", "", "0", "", *(_cell(data[m]) for m in METRICS)])
-    if floor is not None:
+    for kind, means in data.items():
         lines.append(
-            ["validation data (floor)", "", "", _cell(floor[1]), "", *(_cell(floor[0][m]) for m in METRICS)]
-        )  # fmt: skip
+            [f"training data ({kind})", "", "", "0", "", *(_cell(means[m]) for m in METRICS)]
+        )
+        if kind in floor:
+            values, distance = floor[kind]
+            lines.append(
+                [f"validation data ({kind}; floor)", "", "", _cell(distance), "", *(_cell(values[m]) for m in METRICS)]
+            )  # fmt: skip
     header += list(METRICS)
     rows = [header, ["---"] * len(header), *lines]
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
