@@ -86,8 +86,9 @@ def _compose(config: str, overrides: list[str]) -> Any:
 
 
 def _phrases(spec: Any, count: int, seed: int = 0) -> np.ndarray:
-    """``(count, bars, steps, pitches, tracks)`` random binary phrases of :data:`DENSITY`."""
-    return np.random.default_rng(seed).random((count, *spec.shape)) < DENSITY
+    """``(count, bars, steps, pitches, channels)`` random binary model tensors of
+    :data:`DENSITY` (monophonic voices' rolls are not one-hot: the timing is all they are for)."""
+    return np.random.default_rng(seed).random((count, *spec.channel_shape)) < DENSITY
 
 
 def _trainer(cfg: Any, strategy: Any, jit: bool = False) -> Any:
@@ -225,7 +226,7 @@ def sampling(gpu: bool, smallest: bool = False) -> dict[str, Any]:
     import tensorflow as tf
 
     from gan.noise import draw_noise
-    from pianoroll.values import binarize_threshold
+    from pianoroll.voices import decode
 
     size = _size(gpu, smallest)
     trainer = _trainer(_compose("musegan", size["musegan"]), tf.distribute.get_strategy())
@@ -233,9 +234,8 @@ def sampling(gpu: bool, smallest: bool = False) -> dict[str, Any]:
 
     def sample() -> np.ndarray:
         seed[0] += 1
-        return binarize_threshold(
-            trainer.model.generate_numpy(draw_noise(trainer.model, count, seed[0]))
-        )
+        outputs = trainer.model.generate_numpy(draw_noise(trainer.model, count, seed[0]))
+        return decode(outputs, trainer.model.spec, "threshold", np.random.default_rng(0))[0]
 
     timing = measure(sample, 2, warmup=1)
     return {"phrases": count, "phrases_per_second": count / timing["seconds"], **timing}

@@ -47,7 +47,7 @@ class CRNNGAN(GANModel):
         generator: GeneratorConfig,
         discriminator: Mapping[str, Any] | None = None,
         seq_len: int | None = None,
-        voices: str = Relaxation.STRAIGHT_THROUGH.value,
+        voices: str = Relaxation.SOFTMAX.value,
     ) -> None:
         self.spec = spec
         phrase_steps = spec.n_bars * spec.steps_per_bar

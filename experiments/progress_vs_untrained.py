@@ -35,7 +35,7 @@ from gan.trainer import Trainer
 from pianoroll.dataset import Dataset
 from pianoroll.evaluation import metrics_by_chunks, summarize_metrics
 from pianoroll.prepare import load_splits
-from pianoroll.values import binarize_bernoulli, binarize_threshold
+from pianoroll.voices import decode
 
 
 def summary(phrases: np.ndarray | Dataset, spec: Any) -> dict[str, float]:
@@ -62,10 +62,11 @@ def summary(phrases: np.ndarray | Dataset, spec: Any) -> dict[str, float]:
 
 
 def both(outputs: np.ndarray, spec: Any) -> dict[str, Any]:
-    """Generator outputs in (-1, 1) under both binarizations."""
+    """Generator outputs (model tensors in [-1, 1]) under both binarizations."""
+    rng = np.random.default_rng(0)
     return {
-        "threshold": summary(binarize_threshold(outputs), spec),
-        "bernoulli": summary(binarize_bernoulli(outputs, np.random.default_rng(0)), spec),
+        "threshold": summary(decode(outputs, spec, "threshold", rng)[0], spec),
+        "bernoulli": summary(decode(outputs, spec, "bernoulli", rng)[0], spec),
         "mean_output": float(outputs.mean()),
     }
 

@@ -356,7 +356,7 @@ def finish_tracks(
     output: Output,
     condition_index: int | None,
     spec: PhraseSpec,
-    relaxation: Relaxation = Relaxation.STRAIGHT_THROUGH,
+    relaxation: Relaxation = Relaxation.SOFTMAX,
     activated: bool = True,
     name: str = "output_binary",
 ):
@@ -419,7 +419,7 @@ def build_generator(
     bar: BarGeneratorConfig,
     condition_index: int | None = None,
     output: Output = Output.TANH,
-    relaxation: Relaxation = Relaxation.STRAIGHT_THROUGH,
+    relaxation: Relaxation = Relaxation.SOFTMAX,
 ) -> keras.Model:
     """The whole MuseGAN generator for one mode.
 

@@ -122,7 +122,7 @@ def build_shared_private_generator(
     temporal_filters: int,
     cfg: SharedPrivateConfig,
     output: Output = Output.TANH,
-    relaxation: Relaxation = Relaxation.STRAIGHT_THROUGH,
+    relaxation: Relaxation = Relaxation.SOFTMAX,
 ) -> keras.Model:
     """The shared/private generator of one mode.
 

@@ -134,7 +134,7 @@ class MuseGAN(GANModel):
         refiner: Mapping[str, Any] | None = None,
         networks: str = Networks.AAAI.value,
         generator: Mapping[str, Any] | None = None,
-        voices: str = Relaxation.STRAIGHT_THROUGH.value,
+        voices: str = Relaxation.SOFTMAX.value,
     ) -> None:
         self.spec = spec
         self.mode = _mode(mode)

@@ -77,7 +77,7 @@ def test_every_crnngan_model_and_train_preset_instantiates(model, train_preset):
     spec = make_spec(cfg.data)
     built = build_model(cfg, spec)
     noise = built.sample_noise(1, tf.constant([0, 0], tf.int64))
-    assert tuple(built.generate(noise, None, training=False).shape[1:]) == spec.shape
+    assert tuple(built.generate(noise, None, training=False).shape[1:]) == spec.channel_shape
     assert tuple(built.critic.output.shape[1:]) == (1,)
     build_objective(cfg.train)
 

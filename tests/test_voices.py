@@ -357,7 +357,8 @@ def test_binary_neurons_need_a_free_track():
 
 
 @pytest.mark.parametrize("kind", ["dense", "recurrent"])
-def test_crnngan_generates_one_category_per_voice_and_step(kind):
+@pytest.mark.parametrize("relaxation", ["softmax", "straight_through"])
+def test_crnngan_generates_one_category_per_voice_and_step(kind, relaxation):
     from crnngan.generator import DenseGenerator, RecurrentGenerator
     from crnngan.model import CRNNGAN
 
@@ -367,13 +368,17 @@ def test_crnngan_generates_one_category_per_voice_and_step(kind):
         else RecurrentGenerator(noise_dim=4, units=(8,))
     )
     critic = dict(units=[8], bidirectional=[True], dense_units=[])
-    model = CRNNGAN(SPEC, generator, critic)
+    model = CRNNGAN(SPEC, generator, critic, voices=relaxation)
     out = model.generate(model.sample_noise(3, tf.constant([0, 1])), None, False).numpy()
     assert out.shape == (3, *SPEC.channel_shape)
     assert model.critic(out).shape == (3, 1)
     x = (out + 1) / 2
     for j, k in enumerate(SPEC.voices):
-        assert set(np.unique(np.round(x[..., k].sum(axis=-1), 5))) <= {0.0, 1.0}
+        total = x[..., k].sum(axis=-1)
+        if relaxation == "straight_through":
+            assert set(np.unique(np.round(total, 5))) <= {0.0, 1.0}
+        else:
+            assert (total < 1).all() and (total > 0).all()  # the rest takes the remainder
         assert (x[..., 3 + j] <= x[..., k] + 1e-6).all()
     assert ((out[..., 1] > -1) & (out[..., 1] < 1)).all()  # the free track: a tanh
     if kind == "recurrent":  # any length, one pass
@@ -429,7 +434,9 @@ def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp
     struck = onsets[..., 0].reshape(flat.shape)
     previous = np.concatenate([np.zeros_like(flat[:1]), flat[:-1]])
     expected = int((flat & (struck | ~previous)).sum())
-    assert len(soprano.instruments[0].notes) == expected
+    # (pretty_midi leaves out an instrument without notes: a silent soprano has none.)
+    notes = [i.notes for i in soprano.instruments if i.name == "Soprano"]
+    assert len(notes[0] if notes else []) == expected
 
 
 @pytest.fixture(scope="module")
@@ -509,8 +516,10 @@ def test_accompanying_a_voice_keeps_its_repeated_notes(voice_runs, tmp_path):
     soprano = midi_notes(piece["mid"], 0)
     assert soprano == midi_notes(path, 0)  # the user's track is written as given
     written = pretty_midi.PrettyMIDI(str(piece["mid"]))
-    assert [i.name for i in written.instruments[1:]] == ["Alto", "Tenor", "Bass"]
-    for instrument in written.instruments[1:]:  # generated voices: one note at a time
+    # The generated voices (pretty_midi leaves out one that is silent), one note at a time.
+    names = [i.name for i in written.instruments[1:]]
+    assert names == [n for n in ("Alto", "Tenor", "Bass") if n in names]
+    for instrument in written.instruments[1:]:
         ends = sorted((n.start, n.end) for n in instrument.notes)
         assert all(a[1] <= b[0] + 1e-6 for a, b in itertools.pairwise(ends))
 
