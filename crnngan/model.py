@@ -12,7 +12,7 @@ import tensorflow as tf
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
 from crnngan.generator import GeneratorConfig
 from gan.model import GANModel, Phase
-from gan.voices import ChannelOutput, Relaxation, parse_relaxation
+from gan.voices import Relaxation, parse_relaxation
 from pianoroll.errors import UserError
 from pianoroll.spec import PhraseSpec
 
@@ -73,10 +73,13 @@ class CRNNGAN(GANModel):
         except ValueError as err:
             raise UserError(f"model.{err}") from None
         self.generator_config = generator
-        channels = None
+        channels = None  # gan.voices.ChannelOutput's arguments
         if spec.voices:
-            channels = ChannelOutput.of(spec, self.relaxation).get_config()
-            channels = {k: channels[k] for k in ("n_tracks", "voices", "relaxation")}
+            channels = {
+                "n_tracks": spec.n_tracks,
+                "voices": list(spec.voices),
+                "relaxation": self.relaxation.value,
+            }
         self.generator = generator.build(self.seq_len, self.n_features, channels)
         self.critic, self.critic_with_features = build_discriminator(
             spec.channel_shape, self.discriminator_config

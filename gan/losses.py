@@ -308,9 +308,10 @@ def teacher_forcing_loss(
         loss = _free_cells_loss(*gather, global_batch_size)
     for j, k in enumerate(voices):
         onset = int(n_tracks) + j
-        loss += _voice_loss(
+        per_step = _voice_loss(
             real[..., k], real[..., onset], preactivations[..., k], preactivations[..., onset]
-        ) / _batch_divisor(real, global_batch_size)
+        )
+        loss += _batch_mean(per_step, global_batch_size)
     return loss
 
 
@@ -323,21 +324,13 @@ def _free_cells_loss(
     return _batch_mean(cells, global_batch_size)
 
 
-def _batch_divisor(real: tf.Tensor, global_batch_size: int | None) -> tf.Tensor:
-    """What a sum over this replica's examples is divided by for a (global) batch mean."""
-    if global_batch_size is None:
-        return tf.cast(tf.shape(real)[0], tf.float32)
-    return tf.cast(global_batch_size, tf.float32)
-
-
 def _voice_loss(roll: tf.Tensor, onsets: tf.Tensor, logits: tf.Tensor, starts: tf.Tensor):
-    """One voice's term of :func:`teacher_forcing_loss`, summed over the examples: ``(batch,
-    ..., pitches)`` real roll and onsets in {-1, 1}, pitch and start logits."""
+    """One voice's term of :func:`teacher_forcing_loss` at each step, ``(batch, ...)`` nats,
+    from ``(batch, ..., pitches)`` real roll and onsets in {-1, 1}, pitch and start logits."""
     sounding = tf.cast(roll > 0, tf.float32)
     category = tf.concat([sounding, 1.0 - tf.reduce_max(sounding, -1, keepdims=True)], -1)
     full = tf.concat([logits, tf.zeros_like(logits[..., :1])], -1)
     choice = tf.nn.softmax_cross_entropy_with_logits(category, full)  # (batch, ...)
     struck = tf.cast(onsets > 0, tf.float32)
     start = tf.reduce_sum(sounding * tf.nn.sigmoid_cross_entropy_with_logits(struck, starts), -1)
-    per_step = tf.reshape(choice + start, [tf.shape(roll)[0], -1])
-    return tf.reduce_sum(tf.reduce_mean(per_step, axis=1))
+    return choice + start

@@ -146,11 +146,6 @@ class ChannelOutput(keras.layers.Layer):
         self.n_tracks, self.voices = int(n_tracks), tuple(int(k) for k in voices)
         self.relaxation = parse_relaxation(relaxation)
 
-    @classmethod
-    def of(cls, spec: PhraseSpec, relaxation: Relaxation | str, **kwargs: Any) -> ChannelOutput:
-        """The layer for ``spec``'s tracks and voices."""
-        return cls(spec.n_tracks, spec.voices, relaxation, **kwargs)
-
     def call(self, inputs: Any) -> Any:
         a = ops.cast(inputs, "float32")
         if not self.voices:

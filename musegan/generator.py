@@ -46,7 +46,6 @@ __all__ = [
     "finish_tracks",
     "noise_shapes",
     "temporal_network",
-    "track_channels",
 ]
 
 
@@ -344,12 +343,6 @@ class BarLatents:
         ]
 
 
-def track_channels(spec: PhraseSpec, track: int) -> int:
-    """Channels a generator network makes for ``track``: 2 for a voice (pitch and start
-    logits, see :mod:`gan.voices`), else 1."""
-    return 2 if track in spec.voices else 1
-
-
 def finish_tracks(
     generated: list,
     inputs: dict,
@@ -405,9 +398,7 @@ def finish_tracks(
         if condition_index in spec.voices:
             onsets[condition_index] = ops.cast(inputs[CONDITION_ONSETS], "float32")
     channels = [rolls[k] for k in range(spec.n_tracks)] + [onsets[k] for k in spec.voices]
-    if len(channels) == 1:
-        return ops.expand_dims(channels[0], -1)
-    return ops.stack([ops.cast(c, "float32") for c in channels], axis=-1)
+    return ops.stack(channels, axis=-1)  # every part float32 already
 
 
 def build_generator(
@@ -473,7 +464,7 @@ def build_generator(
     tanh = output is Output.TANH
     if mode is Mode.COMPOSER:
         # One network for every track: each track's channels in turn.
-        widths = [track_channels(spec, k) for k in tracks]
+        widths = [len(spec.track_channels(k)) for k in tracks]
         activated = tanh and not set(tracks) & set(spec.voices)
         outputs = run_bars(
             ops.concatenate(shared, axis=-1), sum(widths), "bar_generator", activated
@@ -486,7 +477,8 @@ def build_generator(
         activated, per_track = tanh, []
         for i, k in enumerate(tracks):
             latent = ops.concatenate(shared + latents.private(inputs, i, k), axis=-1)
-            width = track_channels(spec, k)
+            # A voice's network makes its pitch and start logits: one per model-tensor channel.
+            width = len(spec.track_channels(k))
             net_name = f"bar_generator_{k}"
             per_track.append(run_bars(latent, width, net_name, tanh and width == 1))
     out = finish_tracks(per_track, inputs, output, condition_index, spec, relaxation, activated)

@@ -27,7 +27,7 @@ from keras import layers, ops
 
 from gan.voices import Relaxation
 from musegan.binary import Output
-from musegan.generator import BarLatents, Mode, finish_tracks, noise_shapes, track_channels
+from musegan.generator import BarLatents, Mode, finish_tracks, noise_shapes
 from musegan.layers import BatchNorm, PatchUpsample, normal_init
 from pianoroll.spec import PhraseSpec
 
@@ -169,7 +169,7 @@ def build_shared_private_generator(
             x = layers.Concatenate(axis=-1)([trunk, tiled])
         else:
             x = trunk
-        width = track_channels(spec, i)
+        width = len(spec.track_channels(i))  # a voice: pitch and start logits
         linear = output is not Output.TANH or width > 1
         track = _private_branches(x, spec, cfg, f"private_{i}", linear, width)
         per_track.append(ops.reshape(track, (-1, bars, steps, pitches, width)))

@@ -81,10 +81,7 @@ def count_onsets(roll: np.ndarray) -> np.ndarray:
     Returns:
         ``(...)``, ``int``: the number of onsets per leading index.
     """
-    roll = np.asarray(roll, bool)
-    onsets = roll.copy()
-    onsets[..., 1:, :] &= ~roll[..., :-1, :]
-    return onsets.sum(axis=(-2, -1))
+    return run_starts(roll, axis=-2).sum(axis=(-2, -1))
 
 
 def cut_phrases(song: SongRoll, spec: PhraseSpec, hop_bars: int, min_notes: int) -> PhraseCut:

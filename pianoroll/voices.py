@@ -96,7 +96,7 @@ def make_monophonic(roll: np.ndarray, onsets: np.ndarray) -> tuple[np.ndarray, n
     sounding = roll.any(axis=1)
     highest = roll.shape[1] - 1 - np.argmax(roll[:, ::-1], axis=1)
     categories = np.where(sounding, highest, rest(roll.shape[1]))
-    starts = np.asarray(onsets, bool)[np.arange(len(roll)), np.minimum(highest, roll.shape[1] - 1)]
+    starts = np.asarray(onsets, bool)[np.arange(len(roll)), highest]
     return (*decode_voice(categories, starts & sounding, roll.shape[1]), overlaps)
 
 
