@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -12,6 +13,7 @@ import tensorflow as tf
 from gan.model import GANModel
 from pianoroll.errors import UserError
 from pianoroll.io import write_json
+from pianoroll.spec import PhraseSpec
 
 __all__ = ["Checkpointer"]
 
@@ -22,6 +24,34 @@ def _unrestored_values_report(record: logging.LogRecord) -> bool:
     return not message.startswith(
         ("Detecting that an object or model", "Value in checkpoint could not be found")
     )
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A model's shape config as JSON values, its spec read through :class:`PhraseSpec` so that
+    a spec saved before a field existed compares equal to one with that field's default."""
+    config = json.loads(json.dumps(config))
+    if isinstance(config.get("spec"), dict):
+        # An unknown field: the spec is compared as written.
+        with contextlib.suppress(TypeError, ValueError):
+            config["spec"] = PhraseSpec.from_dict(config["spec"]).to_dict()
+    return config
+
+
+def _differences(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """``<keys> differ: <key>=<saved value>, ...``; a spec's differing fields by name (with
+    their saved value when it is a scalar)."""
+    keys = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    details = []
+    for key in keys:
+        old, new = saved.get(key), current.get(key)
+        if key == "spec" and isinstance(old, dict) and isinstance(new, dict):
+            for field in sorted(f for f in set(old) | set(new) if old.get(f) != new.get(f)):
+                value = old.get(field)
+                scalar = not isinstance(value, list | dict)
+                details.append(f"spec.{field}={value!r}" if scalar else f"spec.{field}")
+        else:
+            details.append(f"{key}={old!r}")
+    return f"{', '.join(keys)} differ: {', '.join(details)}"
 
 
 class Checkpointer:
@@ -104,15 +134,11 @@ class Checkpointer:
             return False
         model_json = self.directory / "model.json"
         if model_json.exists():
-            saved = json.loads(model_json.read_text())
-            current = json.loads(json.dumps(self.model.config()))
+            saved = _comparable(json.loads(model_json.read_text()))
+            current = _comparable(self.model.config())
             if saved != current:
-                diff = sorted(
-                    k for k in set(saved) | set(current) if saved.get(k) != current.get(k)
-                )
                 raise UserError(
-                    f"{path}: checkpoint is of another model ({', '.join(diff)} differ:"
-                    f" {', '.join(f'{k}={saved.get(k)!r}' for k in diff if k != 'spec')})"
+                    f"{path}: checkpoint is of another model ({_differences(saved, current)})"
                 )
         status = None
         try:

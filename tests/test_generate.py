@@ -386,3 +386,23 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(trained_runs, tmp_path, dam
     message = str(error.value)
     assert message.startswith(f"{run / 'checkpoints' / 'ckpt-2'}: checkpoint cannot be read (")
     assert "\n" not in message
+
+
+def test_a_checkpoint_saved_before_a_spec_field_existed_still_loads(trained_runs, tmp_path):
+    """A run's ``model.json`` from before ``Track.monophonic`` existed loads as a free-roll
+    model; a spec that really differs is refused naming the field."""
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_runs["hybrid"], run)
+    model_json = run / "checkpoints" / "model.json"
+    saved = json.loads(model_json.read_text())
+    for track in saved["spec"]["tracks"]:
+        assert track.pop("monophonic") is False
+    model_json.write_text(json.dumps(saved))
+    assert load_run(run).step == 2
+    saved["spec"]["tracks"][0]["monophonic"] = True
+    saved["spec"]["n_bars"] = 8
+    model_json.write_text(json.dumps(saved))
+    with pytest.raises(UserError, match=r"\(spec differ: spec.n_bars=8, spec.tracks\)$"):
+        load_run(run)
