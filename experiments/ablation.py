@@ -40,8 +40,9 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "v2_dbn": ("current + deterministic binary neurons", ["model=musegan_v2", "model.output=deterministic"]),
     "v2_sbn": ("current + stochastic binary neurons", ["model=musegan_v2", "model.output=stochastic"]),
     "v2_refiner": ("current + refiner (two stages: 200 + 100, DBN)", ["model=musegan_v2", "model.output=deterministic", REFINER]),
-    "voices": ("AAAI networks, monophonic voices (straight-through)", ["data.voices=monophonic"]),
+    "voices": ("AAAI networks, monophonic voices (straight-through)", ["data.voices=monophonic", "model.voices=straight_through"]),
     "voices_softmax": ("AAAI networks, monophonic voices (softmax)", ["data.voices=monophonic", "model.voices=softmax"]),
+    "voices_hold": ("AAAI networks, monophonic voices (softmax, hold)", ["data.voices=monophonic", "model.voices=softmax", "model.hold=true"]),
 }  # fmt: skip
 #: Rows whose outputs are exact (binary neurons, one-hot voices): Bernoulli sampling would
 #: give the threshold's phrases again.

@@ -18,10 +18,24 @@ How the critic's gradient reaches the logits (``model.voices``, :class:`Relaxati
   rounded; the backward pass takes the gradient of the soft probabilities as if they had been
   used (the straight-through estimator, Bengio et al. 2013, arXiv:1308.3432). The critic sees
   exactly what decoding gives.
+
+How a note lasts (``model.hold``, :class:`VoiceHead`):
+
+- without hold (the form above), each step chooses its pitch afresh: a held note is the same
+  choice made step after step, with a start logit saying whether it is a new note;
+- with hold (DeepBach's hold symbol, Hadjeres et al. 2017, arXiv:1612.01010), a step continues
+  the note sounding before it with probability ``sigmoid(s_p)`` (``p`` that note's pitch: the
+  start logits become hold logits), or else chooses a new note or a rest from
+  ``softmax([l, 0])``. The output is the same two channels, as marginals along the phrase:
+  ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and ``(1 - sum(r_{t-1} c_t)) q_t``
+  starts (``c = sigmoid(s)``; the time axes are every axis between batch and pitches, in
+  order). A sustained note is then one decision to keep holding, not the same pitch chosen
+  again at every step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from typing import Any
 
@@ -32,8 +46,10 @@ from keras import ops
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
+    "DEFAULT_HEAD",
     "ChannelOutput",
     "Relaxation",
+    "VoiceHead",
     "VoiceOutput",
     "parse_relaxation",
     "threshold_channels",
@@ -65,10 +81,80 @@ def parse_relaxation(value: str | Relaxation) -> Relaxation:
         ) from None
 
 
-def voice_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tuple[Any, Any]:
+@dataclasses.dataclass(frozen=True)
+class VoiceHead:
+    """How a generator ends its monophonic voices (``model.voices``, ``model.hold``).
+
+    Attributes:
+        relaxation: how the categories are made differentiable.
+        hold: a step holds the note before it or chooses a new one (see the module's text);
+            False: every step chooses its pitch, with a start flag.
+    """
+
+    relaxation: Relaxation = Relaxation.SOFTMAX
+    hold: bool = False
+
+    @classmethod
+    def of(cls, voices: str | Relaxation, hold: bool = False) -> VoiceHead:
+        """The head of the config's ``voices`` spelling and ``hold`` flag.
+
+        Raises:
+            ValueError: an unknown relaxation, or a ``hold`` that is not a boolean.
+        """
+        if not isinstance(hold, bool):
+            raise ValueError(f"hold={hold!r}: must be true or false")
+        return cls(parse_relaxation(voices), hold)
+
+
+#: The default :class:`VoiceHead`: softmax, no hold.
+DEFAULT_HEAD = VoiceHead()
+
+
+def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tuple[Any, Any]:
+    """The hold form's marginals ``(r, n)``, each shaped like ``logits``, float32 in [0, 1]:
+    probabilities that each pitch sounds and that it starts (see the module's text)."""
+    shape = tf.shape(logits)
+    n_pitches = logits.shape[-1]
+    batch = shape[0]
+    flat = [
+        tf.transpose(tf.reshape(x, [batch, -1, n_pitches]), [1, 0, 2])
+        for x in (logits, start_logits)
+    ]
+    rest = tf.zeros_like(flat[0][..., :1])
+    categories = tf.nn.softmax(tf.concat([flat[0], rest], axis=-1), axis=-1)
+    keep = tf.sigmoid(flat[1])
+    hard = relaxation is Relaxation.STRAIGHT_THROUGH
+
+    def step(previous, elements):
+        sounding, _ = previous  # (batch, pitches); one-hot or zero in a straight-through forward
+        q, c = elements
+        held = sounding * c
+        new = (1.0 - tf.reduce_sum(held, axis=-1, keepdims=True)) * q[:, :-1]
+        if not hard:
+            return held + new, new
+        holds = tf.reduce_sum(sounding * tf.cast(c > 0.5, tf.float32), axis=-1, keepdims=True)
+        holds = tf.round(holds)  # 0 or 1 (the previous step's forward value is one-hot)
+        chosen = tf.one_hot(tf.argmax(q, axis=-1), n_pitches + 1)[:, :-1] * (1.0 - holds)
+        sound = held + new
+        return (
+            sound + tf.stop_gradient(holds * sounding + chosen - sound),
+            new + tf.stop_gradient(chosen - new),
+        )
+
+    zeros = tf.zeros_like(flat[0][0])
+    sound, start = tf.scan(step, (categories, keep), initializer=(zeros, zeros))
+    return tuple(tf.reshape(tf.transpose(x, [1, 0, 2]), shape) for x in (sound, start))
+
+
+def voice_channels(
+    logits: Any, start_logits: Any, relaxation: Relaxation, hold: bool = False
+) -> tuple[Any, Any]:
     """A voice's roll and onset channels from its pitch and start logits (see
     :class:`VoiceOutput`, which calls it)."""
     logits, start_logits = ops.cast(logits, "float32"), ops.cast(start_logits, "float32")
+    if hold:
+        sound, start = _hold_channels(logits, start_logits, relaxation)
+        return 2.0 * sound - 1.0, 2.0 * start - 1.0
     rest = ops.zeros_like(logits[..., :1])
     categories = ops.softmax(ops.concatenate([logits, rest], axis=-1), axis=-1)
     start = ops.sigmoid(start_logits)
@@ -82,10 +168,12 @@ def voice_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tu
 
 @keras.saving.register_keras_serializable(package="gan")
 class VoiceOutput(keras.layers.Layer):
-    """Pitch and start logits of voices to their roll and onset channels.
+    """Pitch and start (or hold) logits of voices to their roll and onset channels.
 
     Args:
         relaxation: a :class:`Relaxation` (or its spelling).
+        hold: the hold form (see the module's text): the start logits are hold logits, and
+            the axes between batch and pitches are time.
         **kwargs: layer arguments; ``dtype`` defaults to ``"float32"`` whatever the global
             policy, like the other output layers.
 
@@ -94,25 +182,32 @@ class VoiceOutput(keras.layers.Layer):
             floating dtype (computed in float32).
 
     Returns:
-        ``(roll, onsets)``, each ``(batch, ..., pitches)`` float32 in [-1, 1]: ``2 q - 1`` and
-        ``2 q sigmoid(s) - 1``, ``q`` the pitch probabilities (soft, or one-hot in the forward
-        pass of the straight-through relaxation; all -1 for a rest).
+        ``(roll, onsets)``, each ``(batch, ..., pitches)`` float32 in [-1, 1]: ``2 r - 1`` and
+        ``2 n - 1``, ``r`` the probability that each pitch sounds and ``n`` that it starts a
+        note (soft, or one-hot in the forward pass of the straight-through relaxation; all -1
+        for a rest). Without hold, ``r = q`` and ``n = q sigmoid(s)``.
     """
 
-    def __init__(self, relaxation: Relaxation | str, **kwargs: Any) -> None:
+    def __init__(self, relaxation: Relaxation | str, hold: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.relaxation = parse_relaxation(relaxation)
+        self.hold = bool(hold)
+
+    @classmethod
+    def of(cls, head: VoiceHead, name: str) -> VoiceOutput:
+        """The layer ending voices as ``head`` says."""
+        return cls(head.relaxation, head.hold, name=name)
 
     def call(self, inputs: Any) -> tuple[Any, Any]:
-        return voice_channels(*inputs, self.relaxation)
+        return voice_channels(*inputs, self.relaxation, self.hold)
 
     def compute_output_spec(self, inputs: Any) -> tuple[Any, Any]:
         spec = keras.KerasTensor(inputs[0].shape, dtype="float32")
         return spec, spec
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "relaxation": self.relaxation.value}
+        return {**super().get_config(), "relaxation": self.relaxation.value, "hold": self.hold}
 
 
 @keras.saving.register_keras_serializable(package="gan")

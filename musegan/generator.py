@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from gan.voices import Relaxation, VoiceOutput
+from gan.voices import DEFAULT_HEAD, VoiceHead, VoiceOutput
 from musegan.binary import BinaryNeuron, Output
 from musegan.layers import (
     BatchNorm,
@@ -349,7 +349,7 @@ def finish_tracks(
     output: Output,
     condition_index: int | None,
     spec: PhraseSpec,
-    relaxation: Relaxation = Relaxation.SOFTMAX,
+    voices: VoiceHead = DEFAULT_HEAD,
     activated: bool = True,
     name: str = "output_binary",
 ):
@@ -367,7 +367,7 @@ def finish_tracks(
         output: the free tracks' output layer.
         condition_index: the condition track's index, or None.
         spec: the phrase spec (which tracks are voices).
-        relaxation: how the voices' categories are made differentiable.
+        voices: how the voices end (see :mod:`gan.voices`).
         activated: the free tracks' ``tanh`` is applied already (when ``output`` is ``tanh``).
         name: the binary neurons' layer name.
 
@@ -388,7 +388,7 @@ def finish_tracks(
         elif not activated:
             stacked = layers.Activation("tanh", dtype="float32", name="output_tanh")(stacked)
         rolls.update({k: stacked[..., i] for i, k in enumerate(free)})
-    voice_output = VoiceOutput(relaxation, name="output_voices")
+    voice_output = VoiceOutput.of(voices, name="output_voices")
     for k in tracks:
         if k in spec.voices:
             logits = generated[tracks.index(k)]
@@ -410,7 +410,7 @@ def build_generator(
     bar: BarGeneratorConfig,
     condition_index: int | None = None,
     output: Output = Output.TANH,
-    relaxation: Relaxation = Relaxation.SOFTMAX,
+    voices: VoiceHead = DEFAULT_HEAD,
 ) -> keras.Model:
     """The whole MuseGAN generator for one mode.
 
@@ -424,7 +424,7 @@ def build_generator(
         condition_index: the track given as a condition (track-conditional generation), or
             None. That track is not generated: the output carries the condition unchanged.
         output: the free tracks' output layer (``tanh`` or binary neurons).
-        relaxation: how the voices' categories are made differentiable (see :mod:`gan.voices`).
+        voices: how the voices end (see :mod:`gan.voices`).
 
     Returns:
         A model whose inputs are the noise dict of :func:`noise_shapes` (plus
@@ -481,5 +481,5 @@ def build_generator(
             width = len(spec.track_channels(k))
             net_name = f"bar_generator_{k}"
             per_track.append(run_bars(latent, width, net_name, tanh and width == 1))
-    out = finish_tracks(per_track, inputs, output, condition_index, spec, relaxation, activated)
+    out = finish_tracks(per_track, inputs, output, condition_index, spec, voices, activated)
     return keras.Model(inputs, out, name=f"musegan_{mode}_generator")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from gan.voices import Relaxation
+from gan.voices import DEFAULT_HEAD, VoiceHead
 from musegan.binary import Output
 from musegan.generator import BarLatents, Mode, finish_tracks, noise_shapes
 from musegan.layers import BatchNorm, PatchUpsample, normal_init
@@ -122,7 +122,7 @@ def build_shared_private_generator(
     temporal_filters: int,
     cfg: SharedPrivateConfig,
     output: Output = Output.TANH,
-    relaxation: Relaxation = Relaxation.SOFTMAX,
+    voices: VoiceHead = DEFAULT_HEAD,
 ) -> keras.Model:
     """The shared/private generator of one mode.
 
@@ -134,7 +134,7 @@ def build_shared_private_generator(
         temporal_filters: filters of the temporal networks' first layer.
         cfg: layer sizes.
         output: the free tracks' output layer (``tanh`` or binary neurons).
-        relaxation: how the voices' categories are made differentiable (see :mod:`gan.voices`).
+        voices: how the voices end (see :mod:`gan.voices`).
 
     Returns:
         A model whose inputs are the noise dict of :func:`musegan.generator.noise_shapes` and
@@ -173,5 +173,5 @@ def build_shared_private_generator(
         linear = output is not Output.TANH or width > 1
         track = _private_branches(x, spec, cfg, f"private_{i}", linear, width)
         per_track.append(ops.reshape(track, (-1, bars, steps, pitches, width)))
-    out = finish_tracks(per_track, inputs, output, None, spec, relaxation)
+    out = finish_tracks(per_track, inputs, output, None, spec, voices)
     return keras.Model(inputs, out, name=f"musegan_v2_{mode}_generator")

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from gan.model import GENERATOR_PHASE, GANModel, Phase
-from gan.voices import Relaxation, parse_relaxation
+from gan.voices import Relaxation, VoiceHead
 from musegan.binary import Output, SlopeSchedule, parse_output, set_slopes
 from musegan.critic import CriticConfig, build_critic, critic_network
 from musegan.critic_v2 import SharedPrivateCriticConfig, shared_private_critic
@@ -118,6 +118,8 @@ class MuseGAN(GANModel):
         generator: :class:`~musegan.generator_v2.SharedPrivateConfig` fields (v2 networks).
         voices: how the monophonic tracks' categories are made differentiable, a
             :class:`~gan.voices.Relaxation` value (see :mod:`gan.voices`).
+        hold: the voices' steps hold the note before them or choose a new one (see
+            :mod:`gan.voices`); False: every step chooses its pitch, with a start flag.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class MuseGAN(GANModel):
         networks: str = Networks.AAAI.value,
         generator: Mapping[str, Any] | None = None,
         voices: str = Relaxation.SOFTMAX.value,
+        hold: bool = False,
     ) -> None:
         self.spec = spec
         self.mode = _mode(mode)
@@ -145,7 +148,7 @@ class MuseGAN(GANModel):
         self.networks = _networks(networks, self.condition_index)
         try:
             self.output = parse_output(output)
-            self.relaxation = parse_relaxation(voices)
+            self.voices = VoiceHead.of(voices, hold)
             _check_voices(spec, self.output, refiner, self.condition_index)
             self.slope = SlopeSchedule(**dict(slope or {}))
             self.slope.check()
@@ -186,13 +189,13 @@ class MuseGAN(GANModel):
         args = (self.spec, self.mode, self.z_dim, self.temporal, temporal_filters)
         if self.networks is Networks.V2:
             base = build_shared_private_generator(
-                *args, SharedPrivateConfig(**dict(generator or {})), output, self.relaxation
+                *args, SharedPrivateConfig(**dict(generator or {})), output, self.voices
             )
             critic_cfg = SharedPrivateCriticConfig(**dict(critic or {}))
             network = shared_private_critic
         else:
             bar = BarGeneratorConfig(**dict(bar_generator or {}))
-            base = build_generator(*args, bar, self.condition_index, output, self.relaxation)
+            base = build_generator(*args, bar, self.condition_index, output, self.voices)
             critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
             network = critic_network
         per_track = self.mode is Mode.JAMMING

@@ -263,6 +263,64 @@ def test_the_voice_output_layer_values_and_gradients(relaxation):
     np.testing.assert_allclose(tape.gradient(target, logits).numpy(), expected, rtol=1e-5)
 
 
+def _hold_marginals(logits, keep_logits, hard):
+    """The hold form's (sound, start) by its definition, one step after another (NumPy)."""
+    n_steps, n_pitches = logits.shape
+    sound, start = np.zeros((n_steps, n_pitches)), np.zeros((n_steps, n_pitches))
+    previous = np.zeros(n_pitches)
+    for t in range(n_steps):
+        full = np.append(logits[t], 0.0)
+        q = np.exp(full) / np.exp(full).sum()
+        c = 1 / (1 + np.exp(-keep_logits[t]))
+        if hard:
+            holds = float((previous * (c > 0.5)).sum())
+            new = np.eye(n_pitches + 1)[q.argmax()][:-1] * (1 - holds)
+            sound[t] = holds * previous + new
+        else:
+            new = (1 - (previous * c).sum()) * q[:-1]
+            sound[t] = previous * c + new
+        start[t], previous = new, sound[t]
+    return sound, start
+
+
+@pytest.mark.parametrize("relaxation", ["softmax", "straight_through"])
+def test_the_hold_form_against_its_definition(relaxation):
+    """Values step by step (a held note, a new note, a rest), and the softmax form's gradient
+    against finite differences of the definition."""
+    from gan.voices import VoiceOutput
+
+    logits = np.array(
+        [[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [-1.0, 0.5, 3.0], [-4.0, -4.0, -4.0], [0.0, 1.0, 0.2]]
+    )  # (steps, pitches)
+    keep = np.array(
+        [[0.0, 0.0, 0.0], [3.0, -2.0, 0.0], [-3.0, 2.0, 1.0], [0.0, 0.0, -2.0], [1.0, 1.0, 1.0]]
+    )
+    hard = relaxation == "straight_through"
+    layer = VoiceOutput(relaxation, hold=True)
+    # (batch 1, bars 1, steps 5, pitches 3): the axes between batch and pitches are time.
+    x = tf.constant(logits[None, None], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        roll, onsets = layer([x, tf.constant(keep[None, None], tf.float32)])
+        weights = np.arange(15.0).reshape(5, 3) / 10
+        target = tf.reduce_sum(roll * weights)
+    sound, start = _hold_marginals(logits, keep, hard)
+    np.testing.assert_allclose((roll.numpy()[0, 0] + 1) / 2, sound, atol=1e-6)
+    np.testing.assert_allclose((onsets.numpy()[0, 0] + 1) / 2, start, atol=1e-6)
+    if hard:  # the pitches: 0 new, 0 held, 2 new, rest, 1 new
+        assert sound.argmax(1).tolist() == [0, 0, 2, 0, 1] and sound[3].sum() == 0
+        assert start.sum(1).tolist() == [1, 0, 1, 0, 1]
+        return
+    eps, numeric = 1e-6, np.zeros_like(logits)
+    for index in np.ndindex(logits.shape):
+        up, down = logits.copy(), logits.copy()
+        up[index] += eps
+        down[index] -= eps
+        f = [2 * (_hold_marginals(v, keep, False)[0] * weights).sum() for v in (up, down)]
+        numeric[index] = (f[0] - f[1]) / (2 * eps)
+    np.testing.assert_allclose(tape.gradient(target, x).numpy()[0, 0], numeric, atol=1e-4)
+
+
 #: The smallest MuseGAN sizes (the model tests' own).
 SMALL = dict(
     z_dim=8,
@@ -279,17 +337,20 @@ SMALL = dict(
 
 
 @pytest.mark.parametrize(
-    "mode,temporal,condition,relaxation",
+    "mode,temporal,condition,relaxation,hold",
     [
-        ("jamming", True, None, "straight_through"),
-        ("composer", True, None, "straight_through"),
-        ("hybrid", True, None, "softmax"),
-        ("hybrid", False, None, "straight_through"),
-        ("hybrid", True, "Melody", "straight_through"),
-        ("hybrid", True, "Chords", "softmax"),
+        ("jamming", True, None, "straight_through", False),
+        ("composer", True, None, "straight_through", True),
+        ("hybrid", True, None, "softmax", False),
+        ("hybrid", True, None, "softmax", True),
+        ("hybrid", False, None, "straight_through", False),
+        ("hybrid", True, "Melody", "straight_through", False),
+        ("hybrid", True, "Chords", "softmax", True),
     ],
 )
-def test_musegan_generates_one_category_per_voice_and_step(mode, temporal, condition, relaxation):
+def test_musegan_generates_one_category_per_voice_and_step(
+    mode, temporal, condition, relaxation, hold
+):
     from musegan.model import MuseGAN
 
     spec = PhraseSpec(**{**SPEC.to_dict(), "n_bars": 2})
@@ -298,6 +359,7 @@ def test_musegan_generates_one_category_per_voice_and_step(mode, temporal, condi
         {"name": mode, "temporal": temporal},
         condition_track=condition,
         voices=relaxation,
+        hold=hold,
         **SMALL,
     )
     real = -np.ones((3, *spec.channel_shape), np.float32)
