@@ -43,10 +43,12 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices": ("AAAI networks, monophonic voices (straight-through)", ["data.voices=monophonic", "model.voices=straight_through"]),
     "voices_softmax": ("AAAI networks, monophonic voices (softmax)", ["data.voices=monophonic", "model.voices=softmax"]),
     "voices_hold": ("AAAI networks, monophonic voices (softmax, hold)", ["data.voices=monophonic", "model.voices=softmax", "model.hold=true"]),
+    "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", ["data.voices=monophonic", "model.voices=straight_through", "model.hold=true"]),
 }  # fmt: skip
-#: Rows whose outputs are exact (binary neurons, one-hot voices): Bernoulli sampling would
-#: give the threshold's phrases again.
-BINARY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices"}
+#: Rows evaluated with the threshold only: exact outputs (binary neurons, one-hot voices), where
+#: Bernoulli sampling would give the threshold's phrases again, and the hold form, whose
+#: outputs are marginals along a chain that drawing each step on its own does not sample.
+THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st"}
 
 METRICS = (
     "empty_bar_rate",
@@ -83,7 +85,7 @@ def run_row(row: str, steps: int) -> None:
         else:
             overrides = [*BASE, *ROWS[row][1], f"train.steps={steps}", f"hydra.run.dir={run}"]
             _python("-m", "musegan.train", *overrides)
-    binarizations = ["threshold"] if row in BINARY else ["threshold", "bernoulli"]
+    binarizations = ["threshold"] if row in THRESHOLD_ONLY else ["threshold", "bernoulli"]
     for binarize in binarizations:
         suffix = "" if binarize == "threshold" else "-bernoulli"
         out = REPORTS / f"{row}-{steps}{suffix}"
