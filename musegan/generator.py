@@ -39,6 +39,7 @@ __all__ = [
     "TIME_NOISE",
     "BarGeneratorConfig",
     "BarLatents",
+    "GeneratorFrame",
     "Mode",
     "bar_encoder",
     "bar_generator",
@@ -401,30 +402,57 @@ def finish_tracks(
     return ops.stack(channels, axis=-1)  # every part float32 already
 
 
-def build_generator(
-    spec: PhraseSpec,
-    mode: Mode,
-    z_dim: int,
-    temporal: bool,
-    temporal_filters: int,
-    bar: BarGeneratorConfig,
-    condition_index: int | None = None,
-    output: Output = Output.TANH,
-    voices: VoiceHead = DEFAULT_HEAD,
-) -> keras.Model:
-    """The whole MuseGAN generator for one mode.
+@dataclasses.dataclass(frozen=True)
+class GeneratorFrame:
+    """What a MuseGAN generator is built for, whichever its networks (AAAI or v2).
 
-    Args:
+    Attributes:
         spec: the phrase spec.
         mode: how the tracks share noise.
         z_dim: size of each noise vector.
-        temporal: use temporal networks for the time-dependent inputs (else per-bar noise).
+        temporal: temporal networks for the time-dependent noise (else per-bar noise).
         temporal_filters: filters of the temporal networks' first layer.
-        bar: bar generator sizes.
         condition_index: the track given as a condition (track-conditional generation), or
             None. That track is not generated: the output carries the condition unchanged.
         output: the free tracks' output layer (``tanh`` or binary neurons).
         voices: how the voices end (see :mod:`gan.voices`).
+    """
+
+    spec: PhraseSpec
+    mode: Mode
+    z_dim: int
+    temporal: bool
+    temporal_filters: int
+    condition_index: int | None = None
+    output: Output = Output.TANH
+    voices: VoiceHead = DEFAULT_HEAD
+
+    def noise_inputs(self) -> dict:
+        """A ``keras.Input`` per noise input of :func:`noise_shapes`, by name."""
+        shapes = noise_shapes(
+            self.spec, self.mode, self.z_dim, self.temporal, self.condition_index, self.output
+        )
+        return {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
+
+    def latents(self, momentum: float) -> BarLatents:
+        """The per-bar latents of the noise inputs, batch norm with ``momentum``."""
+        return BarLatents(
+            self.spec.n_bars, self.z_dim, self.temporal, self.temporal_filters, momentum
+        )
+
+    def finish(self, per_track: list, inputs: dict, activated: bool = True):
+        """The generator's output from its generated tracks (see :func:`finish_tracks`)."""
+        return finish_tracks(
+            per_track, inputs, self.output, self.condition_index, self.spec, self.voices, activated
+        )
+
+
+def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Model:
+    """The whole MuseGAN generator (the AAAI 2018 networks) for one mode.
+
+    Args:
+        frame: the spec, mode, noise, condition and output the generator is built for.
+        bar: bar generator sizes.
 
     Returns:
         A model whose inputs are the noise dict of :func:`noise_shapes` (plus
@@ -433,11 +461,11 @@ def build_generator(
         ``(batch, bars, steps, pitches, channels)`` (a model tensor): free tracks in (-1, 1),
         or in {-1, 1} with binary neurons; voices as :class:`gan.voices.VoiceOutput` makes them.
     """
-    shapes = noise_shapes(spec, mode, z_dim, temporal, condition_index, output)
-    inputs = {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
+    spec, mode, condition_index = frame.spec, frame.mode, frame.condition_index
+    inputs = frame.noise_inputs()
     n_bars = spec.n_bars
     tracks = [k for k in range(spec.n_tracks) if k != condition_index]
-    latents = BarLatents(n_bars, z_dim, temporal, temporal_filters, bar.momentum)
+    latents = frame.latents(bar.momentum)
     shared = latents.shared(inputs)
     features = []
     if condition_index is not None:
@@ -461,7 +489,7 @@ def build_generator(
         out = net([folded, *features] if features else folded)
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
-    tanh = output is Output.TANH
+    tanh = frame.output is Output.TANH
     if mode is Mode.COMPOSER:
         # One network for every track: each track's channels in turn.
         widths = [len(spec.track_channels(k)) for k in tracks]
@@ -481,5 +509,6 @@ def build_generator(
             width = len(spec.track_channels(k))
             net_name = f"bar_generator_{k}"
             per_track.append(run_bars(latent, width, net_name, tanh and width == 1))
-    out = finish_tracks(per_track, inputs, output, condition_index, spec, voices, activated)
-    return keras.Model(inputs, out, name=f"musegan_{mode}_generator")
+    return keras.Model(
+        inputs, frame.finish(per_track, inputs, activated), name=f"musegan_{mode}_generator"
+    )

@@ -25,9 +25,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from gan.voices import DEFAULT_HEAD, VoiceHead
 from musegan.binary import Output
-from musegan.generator import BarLatents, Mode, finish_tracks, noise_shapes
+from musegan.generator import GeneratorFrame
 from musegan.layers import BatchNorm, PatchUpsample, normal_init
 from pianoroll.spec import PhraseSpec
 
@@ -114,27 +113,13 @@ def _private_branches(
     return layers.Activation(activation, dtype="float32", name=f"{name}_{activation}")(x)
 
 
-def build_shared_private_generator(
-    spec: PhraseSpec,
-    mode: Mode,
-    z_dim: int,
-    temporal: bool,
-    temporal_filters: int,
-    cfg: SharedPrivateConfig,
-    output: Output = Output.TANH,
-    voices: VoiceHead = DEFAULT_HEAD,
-) -> keras.Model:
+def build_shared_private_generator(frame: GeneratorFrame, cfg: SharedPrivateConfig) -> keras.Model:
     """The shared/private generator of one mode.
 
     Args:
-        spec: the phrase spec.
-        mode: how the tracks share noise.
-        z_dim: size of each noise vector.
-        temporal: temporal networks for the time-dependent noise (else per-bar noise).
-        temporal_filters: filters of the temporal networks' first layer.
+        frame: the spec, mode, noise and output the generator is built for (no condition
+            track: the v2 networks have no track-conditional form).
         cfg: layer sizes.
-        output: the free tracks' output layer (``tanh`` or binary neurons).
-        voices: how the voices end (see :mod:`gan.voices`).
 
     Returns:
         A model whose inputs are the noise dict of :func:`musegan.generator.noise_shapes` and
@@ -144,10 +129,10 @@ def build_shared_private_generator(
     Raises:
         ValueError: sizes that do not fit the spec.
     """
+    spec, mode = frame.spec, frame.mode
     cfg.private_factors(spec)
-    shapes = noise_shapes(spec, mode, z_dim, temporal, None, output)
-    inputs = {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
-    latents = BarLatents(spec.n_bars, z_dim, temporal, temporal_filters, cfg.momentum)
+    inputs = frame.noise_inputs()
+    latents = frame.latents(cfg.momentum)
     bars, steps, pitches = spec.shape[:3]
 
     def fold(latent):  # (batch, bars, d) -> (batch * bars, d)
@@ -170,8 +155,7 @@ def build_shared_private_generator(
         else:
             x = trunk
         width = len(spec.track_channels(i))  # a voice: pitch and start logits
-        linear = output is not Output.TANH or width > 1
+        linear = frame.output is not Output.TANH or width > 1
         track = _private_branches(x, spec, cfg, f"private_{i}", linear, width)
         per_track.append(ops.reshape(track, (-1, bars, steps, pitches, width)))
-    out = finish_tracks(per_track, inputs, output, None, spec, voices)
-    return keras.Model(inputs, out, name=f"musegan_v2_{mode}_generator")
+    return keras.Model(inputs, frame.finish(per_track, inputs), name=f"musegan_v2_{mode}_generator")

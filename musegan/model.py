@@ -21,6 +21,7 @@ from musegan.generator import (
     CONDITION_ONSETS,
     TIME_NOISE,
     BarGeneratorConfig,
+    GeneratorFrame,
     Mode,
     build_generator,
     noise_shapes,
@@ -185,17 +186,24 @@ class MuseGAN(GANModel):
         Raises:
             ValueError: sizes that do not fit the spec; TypeError: an unknown size key.
         """
-        output = Output.TANH if self.refiner else self.output
-        args = (self.spec, self.mode, self.z_dim, self.temporal, temporal_filters)
+        frame = GeneratorFrame(
+            self.spec,
+            self.mode,
+            self.z_dim,
+            self.temporal,
+            temporal_filters,
+            self.condition_index,
+            Output.TANH if self.refiner else self.output,
+            self.voices,
+        )
         if self.networks is Networks.V2:
             base = build_shared_private_generator(
-                *args, SharedPrivateConfig(**dict(generator or {})), output, self.voices
+                frame, SharedPrivateConfig(**dict(generator or {}))
             )
             critic_cfg = SharedPrivateCriticConfig(**dict(critic or {}))
             network = shared_private_critic
         else:
-            bar = BarGeneratorConfig(**dict(bar_generator or {}))
-            base = build_generator(*args, bar, self.condition_index, output, self.voices)
+            base = build_generator(frame, BarGeneratorConfig(**dict(bar_generator or {})))
             critic_cfg = CriticConfig(**dict(critic or {}))  # ValueError: unknown streams
             network = critic_network
         per_track = self.mode is Mode.JAMMING
