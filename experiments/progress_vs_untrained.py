@@ -8,7 +8,8 @@ training) before and after restoring the checkpoint (default: the latest), and p
 for threshold and Bernoulli binarization, the sounding (pitch, track) cells per time step,
 the pitch range, the in-scale rate, the polyphony rate within a voice and the qualified-note
 rate (:mod:`pianoroll.metrics`), next to the same values of the validation and training
-phrases, and the run's median seconds per pretraining and per adversarial step.
+phrases; how much the outputs vary with the noise and over time (a generator that gives the
+same output for every noise, or at every step, shows it there); and the run's median seconds per pretraining and per adversarial step.
 ``key=value`` arguments override the saved config before the untrained networks are built
 (``model.generator.initial_density=null``).
 """
@@ -62,12 +63,27 @@ def summary(phrases: np.ndarray | Dataset, spec: Any) -> dict[str, float]:
 
 
 def both(outputs: np.ndarray, spec: Any) -> dict[str, Any]:
-    """Generator outputs (model tensors in [-1, 1]) under both binarizations."""
+    """Generator outputs ``(N, bars, steps, pitches, channels)`` (model tensors in [-1, 1])
+    under both binarizations, and how much they depend on the noise and on time.
+
+    ``distinct_threshold_phrases`` is the share of different phrases under the threshold (1/N:
+    every phrase the same); ``spread_over_phrases`` the mean over cells of the standard
+    deviation of the probability ``(x + 1) / 2`` across phrases (0: the noise changes nothing);
+    ``spread_over_steps`` its mean standard deviation across a phrase's steps (0: the same
+    output at every step).
+    """
     rng = np.random.default_rng(0)
+    threshold = decode(outputs, spec, "threshold", rng)[0]
+    probability = (np.asarray(outputs, np.float64) + 1.0) / 2.0
+    over_steps = probability.reshape(len(probability), -1, *probability.shape[3:]).std(axis=1)
     return {
-        "threshold": summary(decode(outputs, spec, "threshold", rng)[0], spec),
+        "threshold": summary(threshold, spec),
         "bernoulli": summary(decode(outputs, spec, "bernoulli", rng)[0], spec),
         "mean_output": float(outputs.mean()),
+        "distinct_threshold_phrases": len(np.unique(threshold.reshape(len(threshold), -1), axis=0))
+        / len(threshold),
+        "spread_over_phrases": float(probability.std(axis=0).mean()),
+        "spread_over_steps": float(over_steps.mean()),
     }
 
 

@@ -75,3 +75,23 @@ def test_progress_vs_untrained_compares_the_checkpoint_with_the_same_untrained_n
     expected = float(np.median(adversarial[1:])) if len(adversarial) > 1 else None
     assert result["seconds_per_adversarial_step_median"] == expected
     assert result["seconds_per_pretraining_step_median"] is None  # this run did not pretrain
+
+
+def test_progress_figures_of_outputs_that_ignore_the_noise_and_time():
+    from pianoroll.spec import PhraseSpec, Track
+
+    spec = PhraseSpec(n_bars=1, steps_per_beat=1, beats_per_bar=2, n_pitches=3, lowest_pitch=60,
+                      tracks=(Track("A"),))  # fmt: skip
+    same = -np.ones((4, 1, 2, 3, 1), np.float32)
+    same[..., 1, 0] = 0.6  # every phrase and step: pitch 1 at probability 0.8
+    figures = progress_vs_untrained.both(same, spec)
+    assert figures["distinct_threshold_phrases"] == 0.25
+    assert figures["spread_over_phrases"] == 0.0 and figures["spread_over_steps"] == 0.0
+    varied = same.copy()
+    varied[0, 0, 0, 1, 0] = -1.0  # one phrase's first step silent: probability 0 there
+    figures = progress_vs_untrained.both(varied, spec)
+    assert figures["distinct_threshold_phrases"] == 0.5
+    # One cell of six differs: across phrases its std is sqrt(3) * 0.8 / 4 ...
+    np.testing.assert_allclose(figures["spread_over_phrases"], np.sqrt(3) * 0.8 / 4 / 6)
+    # ... and across phrase 0's two steps 0.4: one (phrase, cell) pair of twelve.
+    np.testing.assert_allclose(figures["spread_over_steps"], 0.4 / 12)
