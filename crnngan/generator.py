@@ -156,9 +156,16 @@ class RecurrentGenerator(GeneratorConfig):
     """The paper's generator: stacked LSTMs fed per-step noise and their own previous output.
 
     At step ``t`` the input is uniform noise ``u_t`` concatenated with the previous output
-    ``y_{t-1}`` (zeros before the first step), through a ReLU dense layer of ``units[0]``
-    units (as in Mogren's implementation), then the LSTM layers, then a dense layer with tanh:
-    ``y_t``. Teacher-forced, the real previous step takes the place of ``y_{t-1}``.
+    ``y_{t-1}`` read as probabilities, ``(y_{t-1} + 1) / 2`` (zeros, a silent step, before the
+    first step), through a ReLU dense layer of ``units[0]`` units (as in Mogren's
+    implementation), then the LSTM layers, then a dense layer with tanh: ``y_t``. Teacher-forced,
+    the real previous step takes the place of ``y_{t-1}``.
+
+    The previous step enters on the probability scale rather than the model tensor's [-1, 1]
+    because nearly every cell is off: on [-1, 1] the off cells add a large constant to every
+    input unit that swamps the few cells that sound, and teacher-forced pretraining then stays
+    for hundreds of steps where the generator has learnt only the data's pitch distribution and
+    ignores its input (experiments/README.md, the recurrent C-RNN-GAN).
 
     Attributes:
         noise_dim: size of the uniform(0, 1) noise at each time step.
@@ -170,6 +177,11 @@ class RecurrentGenerator(GeneratorConfig):
 
     teacher_forcing: ClassVar[bool] = True
     any_length: ClassVar[bool] = True
+
+    def identity(self) -> dict[str, Any]:
+        """See :meth:`GeneratorConfig.identity`; ``feedback`` names how the previous step is
+        fed back, so that a checkpoint of a generator fed it on [-1, 1] is refused."""
+        return {**super().identity(), "feedback": "probability"}
 
     def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
         """Uniform(0, 1) ``(batch, length, noise_dim)``."""
@@ -263,6 +275,13 @@ class RecurrentGeneratorNetwork(keras.Model):
         cells = tf.reshape(preactivations, [-1, self.n_features // width, width])
         return tf.reshape(self.head(cells), [-1, self.n_features])
 
+    def _step_input(self, noise: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
+        """The input layer's input: the noise and the previous step ``(..., n_features)`` in
+        [-1, 1], read as probabilities (see :class:`RecurrentGenerator`)."""
+        dtype = self.input_layer.compute_dtype
+        probability = (tf.cast(previous, tf.float32) + 1.0) / 2.0
+        return tf.concat([tf.cast(noise, dtype), tf.cast(probability, dtype)], axis=-1)
+
     def teacher_forced(
         self, noise: tf.Tensor, previous: tf.Tensor, training: bool = False
     ) -> tf.Tensor:
@@ -271,16 +290,14 @@ class RecurrentGeneratorNetwork(keras.Model):
         Args:
             noise: ``(batch, time, noise_dim)``.
             previous: ``(batch, time, n_features)``: at step ``t`` the step before it (real
-                data in {-1, 1} for teacher forcing; zeros at ``t = 0``).
+                data in {-1, 1} for teacher forcing; -1, a silent step, at ``t = 0``).
             training: training mode.
 
         Returns:
             ``(batch, time, n_features)`` ``float32`` pre-activations ``a``: the output is
             ``tanh(a)``.
         """
-        dtype = self.input_layer.compute_dtype
-        x = tf.concat([tf.cast(noise, dtype), tf.cast(previous, dtype)], axis=-1)
-        x = self.input_layer(x)
+        x = self.input_layer(self._step_input(noise, previous))
         for lstm in self.lstms:
             x = lstm(x, training=training)
         return self.output_layer(x)
@@ -291,12 +308,12 @@ class RecurrentGeneratorNetwork(keras.Model):
         noise = tf.cast(noise, dtype)
         batch, length = tf.shape(noise)[0], tf.shape(noise)[1]
         time_major = tf.transpose(noise, [1, 0, 2])
-        previous = tf.zeros([batch, self.n_features], tf.float32)
+        previous = -tf.ones([batch, self.n_features], tf.float32)  # a silent step
         states = [[tf.zeros([batch, u], dtype), tf.zeros([batch, u], dtype)] for u in self.units]
         outputs = tf.TensorArray(tf.float32, size=length, element_shape=[None, self.n_features])
 
         def step(t, previous, states, outputs):
-            x = self.input_layer(tf.concat([time_major[t], tf.cast(previous, dtype)], axis=-1))
+            x = self.input_layer(self._step_input(time_major[t], previous))
             new_states = []
             for lstm, state in zip(self.lstms, states, strict=True):
                 x, state = lstm.cell(x, state, training=training)

@@ -170,7 +170,7 @@ class CRNNGAN(GANModel):
         self, noise: Mapping[str, tf.Tensor], real: tf.Tensor, training: bool
     ) -> tf.Tensor:
         """See :meth:`gan.model.GANModel.teacher_forced`: the recurrent generator fed the real
-        steps before each step (zeros before the first), its LSTM layers run over the whole
+        steps before each step (a silent step before the first), its LSTM layers run over the whole
         sequence at once."""
         if not self.supports_teacher_forcing:
             raise UserError(
@@ -178,7 +178,7 @@ class CRNNGAN(GANModel):
                 " model=recurrent can be pretrained teacher-forced"
             )
         sequence = self.to_sequence(tf.cast(real, tf.float32))
-        previous = tf.pad(sequence[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        previous = tf.pad(sequence[:, :-1], [[0, 0], [1, 0], [0, 0]], constant_values=-1.0)
         logits = self.generator.teacher_forced(noise["noise"], previous, training=training)
         return tf.reshape(logits, tf.shape(real))
 

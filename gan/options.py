@@ -65,6 +65,7 @@ class TrainOptions:
         generator_lr, critic_lr, beta_1, beta_2: Adam's settings.
         lr_decay: linear decay to 0 over the adversarial steps.
         pretrain_steps: first generator steps spent on teacher-forced pretraining.
+        pretrain_lr: Adam's learning rate while pretraining; None: ``generator_lr``.
         freeze_ratio: freeze a network whose loss is below this share of the other's; None:
             never.
         strategy: ``auto``, ``mirrored``, ``multi_worker`` or ``one_device``.
@@ -89,6 +90,7 @@ class TrainOptions:
     beta_2: float
     lr_decay: bool = False
     pretrain_steps: int = 0
+    pretrain_lr: float | None = None
     freeze_ratio: float | None = None
     strategy: str = "auto"
     precision: str = "float32"
@@ -117,6 +119,7 @@ class TrainOptions:
         # More pretraining than train.steps is allowed: the run stops while pretraining and
         # can be resumed with more steps.
         pretrain = get("pretrain_steps")
+        pretrain_lr = get("pretrain_lr")
         ratio = get("freeze_ratio")
         options = cls(
             seed=seed,
@@ -133,6 +136,9 @@ class TrainOptions:
             pretrain_steps=0
             if pretrain is None
             else number_value("train.pretrain_steps", pretrain),
+            pretrain_lr=None
+            if pretrain_lr is None
+            else number_value("train.pretrain_lr", pretrain_lr, float, positive=True),
             freeze_ratio=None
             if ratio is None
             else number_value("train.freeze_ratio", ratio, float),

@@ -169,7 +169,8 @@ class Trainer:
         self.critic_optimizer = self._optimizer(options.critic_lr, steps * self.critic_steps)
         self.critic_optimizer.build(networks.critic.trainable_variables)
         if self.pretrain_steps:
-            self.pretrain_optimizer = self._optimizer(options.generator_lr, self.pretrain_steps)
+            lr = options.generator_lr if options.pretrain_lr is None else options.pretrain_lr
+            self.pretrain_optimizer = self._optimizer(lr, self.pretrain_steps)
             self.pretrain_optimizer.build(networks.generator.trainable_variables)
 
     def _compile(self) -> None:

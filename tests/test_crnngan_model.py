@@ -189,6 +189,25 @@ def test_teacher_forced_outputs_equal_free_running_ones_fed_the_same_previous_st
     np.testing.assert_allclose(np.tanh(predicted.numpy()), phrases.numpy(), atol=1e-5)
 
 
+def test_the_previous_step_is_fed_back_as_probabilities_and_starts_silent():
+    model = tiny(RecurrentGenerator(4, (8, 8)))
+    network = model.generator
+    noise = tf.fill([2, 4], 0.25)
+    previous = tf.constant([[-1.0] * network.n_features, [1.0] * network.n_features])
+    fed = network._step_input(noise, previous).numpy()
+    np.testing.assert_array_equal(fed[:, :4], 0.25)
+    # -1 (off) enters as 0 and +1 (on) as 1, so a silent step adds nothing to the input units.
+    np.testing.assert_array_equal(fed[0, 4:], 0.0)
+    np.testing.assert_array_equal(fed[1, 4:], 1.0)
+    # The free-running loop starts from a silent step, as teacher forcing pads the data.
+    first = model.generate(model.sample_noise(2, SEED), None, training=False)
+    silent = model.teacher_forced(model.sample_noise(2, SEED), -tf.ones_like(first), training=False)
+    steps = model.to_sequence(first)
+    np.testing.assert_allclose(
+        np.tanh(model.to_sequence(silent).numpy()[:, 0]), steps.numpy()[:, 0], atol=1e-5
+    )
+
+
 def test_sequences_and_phrases_map_pitch_major():
     model = tiny(DenseGenerator(8, (8,)))
     phrases = np.zeros((1, *TWO_TRACK_SPEC.shape), np.float32)
@@ -389,8 +408,11 @@ def test_teacher_forced_pretraining_reduces_its_loss_on_a_tiny_set():
         model,
         NonSaturating(),
         tf.distribute.get_strategy(),
-        options(pretrain_steps=60, generator_lr=0.01, critic_steps=2),
+        options(pretrain_steps=60, pretrain_lr=0.01, generator_lr=1e-4, critic_steps=2),
     )
+    # Pretraining has its own learning rate; the adversarial phase keeps generator_lr.
+    assert float(trainer.pretrain_optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    assert float(trainer.generator_optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
     iterator = iter(batch_stream(phrases, 4, seed=0))
     losses = []
     for step in range(60):

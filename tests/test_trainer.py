@@ -440,6 +440,7 @@ def test_intervals_take_zero_or_null_as_only_at_the_end_and_refuse_the_rest():
         ("train.generator_lr=-1", "train.generator_lr=-1: must be a number above 0"),
         ("train.critic_lr=0", "train.critic_lr=0: must be a number above 0"),
         ("train.pretrain_steps=-3", "train.pretrain_steps=-3: must be a number at least 0"),
+        ("train.pretrain_lr=0", "train.pretrain_lr=0: must be a number above 0"),
         ("data.val_fraction=1.5", "data.val_fraction=1.5: must be a number in [0, 1.0]"),
     ],
 )
