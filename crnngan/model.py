@@ -72,6 +72,11 @@ class CRNNGAN(GANModel):
             self.relaxation = parse_relaxation(voices)
         except ValueError as err:
             raise UserError(f"model.{err}") from None
+        if self.relaxation.noisy and spec.voices:
+            raise UserError(
+                f"model.voices: {self.relaxation} draws with noise that C-RNN-GAN's generators"
+                f" do not take; choose {Relaxation.SOFTMAX} or {Relaxation.STRAIGHT_THROUGH}"
+            )
         self.generator_config = generator
         channels = None  # gan.voices.ChannelOutput's arguments
         if spec.voices:

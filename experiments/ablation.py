@@ -43,12 +43,14 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices": ("AAAI networks, monophonic voices (straight-through)", ["data.voices=monophonic", "model.voices=straight_through"]),
     "voices_softmax": ("AAAI networks, monophonic voices (softmax)", ["data.voices=monophonic", "model.voices=softmax"]),
     "voices_hold": ("AAAI networks, monophonic voices (softmax, hold)", ["data.voices=monophonic", "model.voices=softmax", "model.hold=true"]),
+    "voices_gumbel": ("AAAI networks, monophonic voices (Gumbel-softmax, temperature 1 to 0.2 over 300 steps)", ["data.voices=monophonic", "model.voices=gumbel", "model.slope={start: 0, end: 300, end_value: 5.0}"]),
     "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", ["data.voices=monophonic", "model.voices=straight_through", "model.hold=true"]),
 }  # fmt: skip
 #: Rows evaluated with the threshold only: exact outputs (binary neurons, one-hot voices), where
-#: Bernoulli sampling would give the threshold's phrases again, and the hold form, whose
-#: outputs are marginals along a chain that drawing each step on its own does not sample.
-THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st"}
+#: Bernoulli sampling would give the threshold's phrases again; the hold form, whose outputs
+#: are marginals along a chain that drawing each step on its own does not sample; and Gumbel
+#: voices, whose outputs are draws already (their argmax samples the categories).
+THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel"}  # fmt: skip
 
 METRICS = (
     "empty_bar_rate",

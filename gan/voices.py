@@ -18,6 +18,18 @@ How the critic's gradient reaches the logits (``model.voices``, :class:`Relaxati
   rounded; the backward pass takes the gradient of the soft probabilities as if they had been
   used (the straight-through estimator, Bengio et al. 2013, arXiv:1308.3432). The critic sees
   exactly what decoding gives.
+- ``gumbel``: the Gumbel-softmax (Jang et al. 2016, arXiv:1611.01144; the concrete
+  distribution of Maddison et al. 2016, arXiv:1611.00712), as Kusner and Hernández-Lobato
+  (2016, arXiv:1611.04051) use it in a GAN: the critic sees a relaxed *draw* of each step's
+  category, ``softmax(slope * ([l, 0] + g))`` with Gumbel noise ``g``, and of its start,
+  ``sigmoid(slope * (s + h))`` with logistic noise ``h``; the temperature is ``1 / slope``,
+  annealed by the generator step (``model.slope``). A softmax output is soft wherever the
+  generator is unsure, and the critic tells soft rolls from real one-hot ones; a relaxed draw
+  tends to one-hot as the temperature falls, whatever the probabilities, so the critic judges
+  the distribution through its draws. The argmax of a draw is an exact draw from
+  ``softmax([l, 0])`` (the Gumbel-max trick), so threshold decoding samples the generator's
+  categorical distribution. The noise is a generator input (standard normal, mapped through
+  its CDF to uniform, then to Gumbel or logistic), so a run stays a pure function of its seeds.
 
 How a note lasts (``model.hold``, :class:`VoiceHead`):
 
@@ -37,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from typing import Any
 
 import keras
@@ -54,6 +67,7 @@ __all__ = [
     "parse_relaxation",
     "threshold_channels",
     "voice_channels",
+    "voice_noise_channels",
 ]
 
 
@@ -62,6 +76,12 @@ class Relaxation(str, enum.Enum):
 
     SOFTMAX = "softmax"
     STRAIGHT_THROUGH = "straight_through"
+    GUMBEL = "gumbel"
+
+    @property
+    def noisy(self) -> bool:
+        """The relaxation draws: its output layer takes noise (:func:`voice_noise_channels`)."""
+        return self is Relaxation.GUMBEL
 
     def __str__(self) -> str:
         return self.value
@@ -103,7 +123,13 @@ class VoiceHead:
         """
         if not isinstance(hold, bool):
             raise ValueError(f"hold={hold!r}: must be true or false")
-        return cls(parse_relaxation(voices), hold)
+        relaxation = parse_relaxation(voices)
+        if hold and relaxation.noisy:
+            raise ValueError(
+                f"hold: the hold form takes voices={Relaxation.SOFTMAX} or"
+                f" {Relaxation.STRAIGHT_THROUGH}, not {relaxation}"
+            )
+        return cls(relaxation, hold)
 
 
 #: The default :class:`VoiceHead`: softmax, no hold.
@@ -146,15 +172,54 @@ def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tu
     return tuple(tf.reshape(tf.transpose(x, [1, 0, 2]), shape) for x in (sound, start))
 
 
+#: Uniform draws are kept this far from 0 and 1, where Gumbel and logistic noise are infinite.
+_UNIFORM_MARGIN = 1e-6
+
+
+def _uniform(normal: Any) -> Any:
+    """Standard normal noise mapped through its CDF to uniform (0, 1), float32."""
+    u = 0.5 * (1.0 + ops.erf(ops.cast(normal, "float32") * (1.0 / math.sqrt(2.0))))
+    return ops.clip(u, _UNIFORM_MARGIN, 1.0 - _UNIFORM_MARGIN)
+
+
+def voice_noise_channels(n_pitches: int) -> tuple[int, int]:
+    """The shape of one voice's noise for a drawing relaxation, after the time axes:
+    ``(pitches + 1, 2)``, channel 0 the Gumbel noise of the categories (the pitches, then the
+    rest), channel 1 the logistic noise of the starts (the first ``pitches`` entries), both
+    standard normal as the generator receives them."""
+    return n_pitches + 1, 2
+
+
+def _gumbel_channels(logits: Any, start_logits: Any, noise: Any, slope: Any) -> tuple[Any, Any]:
+    """The relaxed draws ``(q, n)`` of the ``gumbel`` relaxation, float32 in [0, 1] each shaped
+    like ``logits``: the categories' pitches and the starts (see the module's text)."""
+    u = _uniform(noise)
+    gumbel = -ops.log(-ops.log(u[..., 0]))
+    logistic = ops.log(u[..., :-1, 1]) - ops.log(1.0 - u[..., :-1, 1])
+    slope = ops.cast(slope, "float32")
+    full = ops.concatenate([logits, ops.zeros_like(logits[..., :1])], axis=-1)
+    categories = ops.softmax(slope * (full + gumbel), axis=-1)
+    return categories[..., :-1], ops.sigmoid(slope * (start_logits + logistic))
+
+
 def voice_channels(
-    logits: Any, start_logits: Any, relaxation: Relaxation, hold: bool = False
+    logits: Any,
+    start_logits: Any,
+    relaxation: Relaxation,
+    hold: bool = False,
+    noise: Any = None,
+    slope: Any = 1.0,
 ) -> tuple[Any, Any]:
     """A voice's roll and onset channels from its pitch and start logits (see
-    :class:`VoiceOutput`, which calls it)."""
+    :class:`VoiceOutput`, which calls it); ``noise`` and ``slope`` serve the drawing
+    relaxation only."""
     logits, start_logits = ops.cast(logits, "float32"), ops.cast(start_logits, "float32")
     if hold:
         sound, start = _hold_channels(logits, start_logits, relaxation)
         return 2.0 * sound - 1.0, 2.0 * start - 1.0
+    if relaxation.noisy:
+        pitch, start = _gumbel_channels(logits, start_logits, noise, slope)
+        return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
     rest = ops.zeros_like(logits[..., :1])
     categories = ops.softmax(ops.concatenate([logits, rest], axis=-1), axis=-1)
     start = ops.sigmoid(start_logits)
@@ -179,13 +244,19 @@ class VoiceOutput(keras.layers.Layer):
 
     Call arguments:
         inputs: ``[pitch_logits, start_logits]``, each ``(batch, ..., pitches)`` unbounded, any
-            floating dtype (computed in float32).
+            floating dtype (computed in float32); the ``gumbel`` relaxation adds its noise,
+            ``(batch, ..., pitches + 1, 2)`` standard normal (:func:`voice_noise_channels`).
 
     Returns:
         ``(roll, onsets)``, each ``(batch, ..., pitches)`` float32 in [-1, 1]: ``2 r - 1`` and
         ``2 n - 1``, ``r`` the probability that each pitch sounds and ``n`` that it starts a
         note (soft, or one-hot in the forward pass of the straight-through relaxation; all -1
-        for a rest). Without hold, ``r = q`` and ``n = q sigmoid(s)``.
+        for a rest). Without hold, ``r = q`` and ``n = q sigmoid(s)``; with ``gumbel``, the
+        relaxed draws of the module's text.
+
+    The ``gumbel`` layer has a non-trainable float32 ``slope`` weight (the inverse
+    temperature, initially 1.0), saved with the model and set between steps by
+    :meth:`set_slope`, as binary neurons' slopes are.
     """
 
     def __init__(self, relaxation: Relaxation | str, hold: bool = False, **kwargs: Any) -> None:
@@ -193,6 +264,24 @@ class VoiceOutput(keras.layers.Layer):
         super().__init__(**kwargs)
         self.relaxation = parse_relaxation(relaxation)
         self.hold = bool(hold)
+        self.slope = None
+        if self.relaxation.noisy:
+            self.slope = self.add_weight(
+                shape=(),
+                initializer="ones",
+                trainable=False,
+                dtype="float32",
+                name="slope",
+            )
+
+    def set_slope(self, value: float) -> None:
+        """Assign the inverse temperature of the ``gumbel`` relaxation (a finite number > 0;
+        call it outside traced functions)."""
+        if self.slope is None:
+            raise ValueError(f"{self.name}: voices={self.relaxation} has no temperature")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{self.name}: the slope must be finite and > 0, got {value}")
+        self.slope.assign(value)
 
     @classmethod
     def of(cls, head: VoiceHead, name: str) -> VoiceOutput:
@@ -200,6 +289,13 @@ class VoiceOutput(keras.layers.Layer):
         return cls(head.relaxation, head.hold, name=name)
 
     def call(self, inputs: Any) -> tuple[Any, Any]:
+        if self.relaxation.noisy:
+            if len(inputs) != 3:
+                raise ValueError(f"{self.name}: voices={self.relaxation} takes its noise")
+            logits, start_logits, noise = inputs
+            return voice_channels(
+                logits, start_logits, self.relaxation, noise=noise, slope=self.slope
+            )
         return voice_channels(*inputs, self.relaxation, self.hold)
 
     def compute_output_spec(self, inputs: Any) -> tuple[Any, Any]:

@@ -26,6 +26,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from gan.voices import VoiceOutput
+
 __all__ = [
     "BinaryNeuron",
     "Output",
@@ -207,19 +209,22 @@ class BinaryNeuron(keras.layers.Layer):
 
 
 def set_slopes(model: keras.Model, slope: float) -> int:
-    """Assign ``slope`` to every :class:`BinaryNeuron` in ``model``, nested models included.
+    """Assign ``slope`` to every :class:`BinaryNeuron` in ``model``, nested models included,
+    and to every voice output that draws (:class:`gan.voices.VoiceOutput` with
+    ``voices=gumbel``, whose inverse temperature anneals on the same schedule).
 
     Args:
         model: any Keras layer or model.
         slope: the sigmoid's slope, a finite number > 0 (e.g. ``SlopeSchedule.slope_at(step)``).
 
     Returns:
-        The number of binary neuron layers set (each shared layer once).
+        The number of layers set (each shared layer once).
     """
     neurons = [
         layer
         for layer in model._flatten_layers(include_self=True, recursive=True)
         if isinstance(layer, BinaryNeuron)
+        or (isinstance(layer, VoiceOutput) and layer.relaxation.noisy)
     ]
     for neuron in neurons:
         neuron.set_slope(slope)

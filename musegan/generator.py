@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from gan.voices import DEFAULT_HEAD, VoiceHead, VoiceOutput
+from gan.voices import DEFAULT_HEAD, VoiceHead, VoiceOutput, voice_noise_channels
 from musegan.binary import BinaryNeuron, Output
 from musegan.layers import (
     BatchNorm,
@@ -37,6 +37,7 @@ __all__ = [
     "MELODY",
     "STYLE",
     "TIME_NOISE",
+    "VOICE_NOISE",
     "BarGeneratorConfig",
     "BarLatents",
     "GeneratorFrame",
@@ -73,8 +74,11 @@ CONDITION = "condition"  #: ``(batch, bars, steps, pitches)`` in {-1, 1}
 CONDITION_ONSETS = "condition_onsets"
 #: Stochastic binary neurons' draws, ``(bars, steps, pitches, generated tracks)``.
 BINARY_NOISE = "binary_noise"
+#: The drawing voice relaxation's noise (``model.voices=gumbel``), ``(bars, steps, pitches + 1,
+#: 2 x generated voices)``: per voice the two channels of :func:`gan.voices.voice_noise_channels`.
+VOICE_NOISE = "voice_noise"
 #: The noise inputs that carry the music from bar to bar (and change from phrase to phrase).
-TIME_NOISE = frozenset({CHORDS, MELODY, BINARY_NOISE})
+TIME_NOISE = frozenset({CHORDS, MELODY, BINARY_NOISE, VOICE_NOISE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,6 +271,7 @@ def noise_shapes(
     temporal: bool,
     condition_index: int | None,
     output: Output = Output.TANH,
+    voices: VoiceHead = DEFAULT_HEAD,
 ) -> dict[str, tuple[int, ...]]:
     """The noise inputs of a mode, without the batch axis.
 
@@ -275,7 +280,8 @@ def noise_shapes(
     track, time-independent) and :data:`MELODY` (per track, through each track's temporal
     network, or per bar). The jamming mode has only the private inputs, the composer only the
     shared ones. Stochastic binary neurons at the output add :data:`BINARY_NOISE`, one channel
-    per generated free track (voices have no binary neurons).
+    per generated free track (voices have no binary neurons); voices that draw
+    (``model.voices=gumbel``) add :data:`VOICE_NOISE`.
 
     Raises:
         ValueError: ``mode`` is not a :class:`Mode` value.
@@ -293,6 +299,10 @@ def noise_shapes(
     if Output(output) is Output.STOCHASTIC:
         free = [k for k in range(spec.n_tracks) if k != condition_index and k not in spec.voices]
         shapes[BINARY_NOISE] = (*spec.shape[:3], len(free))
+    voices_generated = [k for k in spec.voices if k != condition_index]
+    if voices.relaxation.noisy and voices_generated:
+        categories, channels = voice_noise_channels(spec.n_pitches)
+        shapes[VOICE_NOISE] = (*spec.shape[:2], categories, channels * len(voices_generated))
     return shapes
 
 
@@ -390,10 +400,13 @@ def finish_tracks(
             stacked = layers.Activation("tanh", dtype="float32", name="output_tanh")(stacked)
         rolls.update({k: stacked[..., i] for i, k in enumerate(free)})
     voice_output = VoiceOutput.of(voices, name="output_voices")
-    for k in tracks:
-        if k in spec.voices:
-            logits = generated[tracks.index(k)]
-            rolls[k], onsets[k] = voice_output([logits[..., 0], logits[..., 1]])
+    for j, k in enumerate(k for k in tracks if k in spec.voices):
+        logits = generated[tracks.index(k)]
+        voice_inputs = [logits[..., 0], logits[..., 1]]
+        if voices.relaxation.noisy:
+            _, width = voice_noise_channels(spec.n_pitches)
+            voice_inputs.append(inputs[VOICE_NOISE][..., width * j : width * (j + 1)])
+        rolls[k], onsets[k] = voice_output(voice_inputs)
     if condition_index is not None:
         rolls[condition_index] = ops.cast(inputs[CONDITION], "float32")
         if condition_index in spec.voices:
@@ -430,7 +443,13 @@ class GeneratorFrame:
     def noise_inputs(self) -> dict:
         """A ``keras.Input`` per noise input of :func:`noise_shapes`, by name."""
         shapes = noise_shapes(
-            self.spec, self.mode, self.z_dim, self.temporal, self.condition_index, self.output
+            self.spec,
+            self.mode,
+            self.z_dim,
+            self.temporal,
+            self.condition_index,
+            self.output,
+            self.voices,
         )
         return {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
 

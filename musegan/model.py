@@ -113,7 +113,7 @@ class MuseGAN(GANModel):
             ``tanh`` (real-valued), ``deterministic`` or ``stochastic`` binary neurons. With a
             refiner, the refiner's binary neurons (the generator then ends in ``tanh``).
         slope: :class:`~musegan.binary.SlopeSchedule` fields: the binary neurons' slope
-            annealing by generator step.
+            annealing by generator step (and the inverse temperature of ``voices=gumbel``).
         refiner: :class:`~musegan.refiner.RefinerConfig` fields, or None for no refiner.
         networks: a :class:`Networks` value.
         generator: :class:`~musegan.generator_v2.SharedPrivateConfig` fields (v2 networks).
@@ -235,8 +235,8 @@ class MuseGAN(GANModel):
         return list(self.generator.trainable_variables)
 
     def set_step(self, step: int) -> None:
-        """Anneal the binary neurons' slope to generator step ``step`` and generate with the
-        phase of the last step done."""
+        """Anneal the binary neurons' slope (and the drawing voices' inverse temperature) to
+        generator step ``step`` and generate with the phase of the last step done."""
         set_slopes(self.generator, self.slope.slope_at(step))
         self._phase = self.phase_at(max(step - 1, 0))
 
@@ -258,7 +258,13 @@ class MuseGAN(GANModel):
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
         """Noise inputs and their shapes without the batch axis."""
         return noise_shapes(
-            self.spec, self.mode, self.z_dim, self.temporal, self.condition_index, self.output
+            self.spec,
+            self.mode,
+            self.z_dim,
+            self.temporal,
+            self.condition_index,
+            self.output,
+            self.voices,
         )
 
     def sample_noise(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:

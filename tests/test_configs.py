@@ -145,3 +145,12 @@ def test_the_paper_preset_takes_every_mode_and_names_its_runs_after_it(mode):
     assert cfg.mode.name == mode
     assert cfg.experiment_name == f"paper_lpd5_{mode}"
     assert (cfg.data.name, cfg.train.steps, cfg.train.critic_steps) == ("lpd5", 50000, 5)
+
+
+def test_every_ablation_row_composes_and_builds_its_model():
+    from experiments import ablation
+
+    for row, (_, overrides) in ablation.ROWS.items():
+        cfg = compose_musegan(*ablation.BASE, *overrides)
+        model = build_model(cfg, make_spec(cfg.data))
+        assert model.spec.voices == ((0, 1, 2, 3) if "voices" in row else ()), row

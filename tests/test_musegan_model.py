@@ -11,7 +11,7 @@ from conftest import musegan_model_config
 from omegaconf import OmegaConf
 
 from gan.builder import build_model
-from musegan.generator import BINARY_NOISE, CHORDS, GROOVE, MELODY, Mode
+from musegan.generator import BINARY_NOISE, CHORDS, GROOVE, MELODY, VOICE_NOISE, Mode
 from musegan.model import MuseGAN
 from pianoroll.errors import UserError
 from pianoroll.spec import LPD5_TRACKS, PhraseSpec
@@ -345,4 +345,4 @@ def test_the_mode_is_read_once_into_its_enum_and_saved_as_the_config_spelling():
     assert type(model.config()["mode"]) is str and model.config()["mode"] == "jamming"
     assert model.generator.name == "musegan_jamming_generator"
     assert set(model.noise_shapes) == {GROOVE, MELODY}
-    assert model.time_noise == {CHORDS, MELODY, BINARY_NOISE}
+    assert model.time_noise == {CHORDS, MELODY, BINARY_NOISE, VOICE_NOISE}

@@ -263,6 +263,86 @@ def test_the_voice_output_layer_values_and_gradients(relaxation):
     np.testing.assert_allclose(tape.gradient(target, logits).numpy(), expected, rtol=1e-5)
 
 
+def test_the_gumbel_relaxation_against_its_definition():
+    """Relaxed draws by hand at slope 2, the slope annealed by MuseGAN's schedule, and the
+    gradient reaching the logits."""
+    from math import erf, sqrt
+
+    from gan.voices import VoiceOutput
+
+    logits = tf.constant([[1.0, 0.5, -2.0], [-3.0, 2.0, 0.0]])
+    start_logits = tf.constant([[2.0, -1.0, 0.0], [0.5, 0.0, -0.5]])
+    noise = tf.constant(np.random.default_rng(0).normal(size=(2, 4, 2)), tf.float32)
+    layer = VoiceOutput("gumbel")
+    layer.set_slope(2.0)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        roll, onsets = layer([logits, start_logits, noise])
+        target = tf.reduce_sum(roll * tf.constant([[1.0, 2.0, 3.0]]))
+    u = np.vectorize(lambda x: 0.5 * (1 + erf(x / sqrt(2))))(noise.numpy())
+    full = np.concatenate([logits.numpy(), np.zeros((2, 1))], axis=1)
+    z = 2.0 * (full - np.log(-np.log(u[..., 0])))
+    q = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    h = np.log(u[:, :3, 1] / (1 - u[:, :3, 1]))
+    start = 1 / (1 + np.exp(-2.0 * (start_logits.numpy() + h)))
+    np.testing.assert_allclose(roll.numpy(), 2 * q[:, :3] - 1, atol=1e-5)
+    np.testing.assert_allclose(onsets.numpy(), 2 * q[:, :3] * start - 1, atol=1e-5)
+    assert np.abs(tape.gradient(target, logits).numpy()).min() > 0
+    with pytest.raises(ValueError, match="takes its noise"):
+        layer([logits, start_logits])
+    with pytest.raises(ValueError, match="has no temperature"):
+        VoiceOutput("softmax").set_slope(2.0)
+
+
+def test_gumbel_draws_follow_the_categories_and_sharpen_with_the_slope():
+    """The argmax of a relaxed draw is a draw from softmax([l, 0]) (the Gumbel-max trick);
+    a high slope makes the draws one-hot."""
+    from gan.voices import VoiceOutput
+
+    n = 20000
+    logits = tf.tile(tf.constant([[1.0, 0.0, -1.0]]), [n, 1])
+    noise = tf.random.stateless_normal([n, 4, 2], [5, 6])
+    layer = VoiceOutput("gumbel")
+    layer.set_slope(100.0)
+    roll, _ = layer([logits, tf.zeros_like(logits), noise])
+    q = (roll.numpy() + 1) / 2
+    chosen = np.where(q.max(axis=1) > 0.5, q.argmax(axis=1), 3)
+    full = np.array([1.0, 0.0, -1.0, 0.0])
+    expected = np.exp(full) / np.exp(full).sum()
+    np.testing.assert_allclose(np.bincount(chosen, minlength=4) / n, expected, atol=0.015)
+    draws = {}
+    for slope in (1.0, 100.0):
+        layer.set_slope(slope)
+        pitches = (layer([logits, tf.zeros_like(logits), noise])[0].numpy() + 1) / 2
+        draws[slope] = np.concatenate([pitches, 1 - pitches.sum(axis=1, keepdims=True)], 1)
+    # The largest share of a draw: near 1 (one-hot) at slope 100, well below it at slope 1.
+    assert draws[100.0].max(axis=1).mean() > 0.97
+    assert draws[1.0].max(axis=1).mean() < 0.8
+
+
+def test_musegan_anneals_the_gumbel_temperature_and_refuses_it_where_it_cannot_go():
+    from crnngan.generator import DenseGenerator
+    from crnngan.model import CRNNGAN
+    from gan.voices import VoiceOutput
+    from musegan.model import MuseGAN
+
+    model = MuseGAN(
+        SPEC,
+        {"name": "hybrid"},
+        voices="gumbel",
+        slope={"start": 0, "end": 10, "end_value": 5.0},
+        **SMALL,
+    )
+    assert model.noise_shapes["voice_noise"] == (1, 8, 7, 4)  # two voices x (draw, start)
+    model.set_step(5)
+    (layer,) = [x for x in model.generator._flatten_layers() if isinstance(x, VoiceOutput)]
+    assert float(layer.slope.numpy()) == 3.0
+    with pytest.raises(UserError, match="hold: the hold form takes voices=softmax or"):
+        MuseGAN(SPEC, {"name": "hybrid"}, voices="gumbel", hold=True, **SMALL)
+    with pytest.raises(UserError, match=r"model\.voices: gumbel draws with noise that C-RNN-GAN"):
+        CRNNGAN(SPEC, DenseGenerator(4, (8,)), voices="gumbel")
+
+
 def _hold_marginals(logits, keep_logits, hard):
     """The hold form's (sound, start) by its definition, one step after another (NumPy)."""
     n_steps, n_pitches = logits.shape
@@ -346,6 +426,9 @@ SMALL = dict(
         ("hybrid", False, None, "straight_through", False),
         ("hybrid", True, "Melody", "straight_through", False),
         ("hybrid", True, "Chords", "softmax", True),
+        ("hybrid", True, None, "gumbel", False),
+        ("jamming", False, None, "gumbel", False),
+        ("hybrid", True, "Melody", "gumbel", False),
     ],
 )
 def test_musegan_generates_one_category_per_voice_and_step(
@@ -473,7 +556,10 @@ def test_teacher_forcing_loss_of_a_voice_by_hand():
     np.testing.assert_allclose(float(free), bce.mean(), rtol=1e-6)
 
 
-def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path):
+@pytest.mark.parametrize(
+    "voices", [[], ["model.voices=gumbel", "model.slope={start: 0, end: 2, end_value: 3.0}"]]
+)
+def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path, voices):
     from gan.loop import train
 
     tracks = (
@@ -481,7 +567,7 @@ def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp
         " {name: Bass, program: 52, is_drum: false}]"
     )
     cfg = compose_smoke(
-        "musegan", smoke_data_dir, tracks, "train.critic_steps=1", "train.sample_every=0"
+        "musegan", smoke_data_dir, tracks, "train.critic_steps=1", "train.sample_every=0", *voices
     )
     run = tmp_path / "run"
     train(cfg, run, progress=False)
