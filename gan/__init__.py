@@ -7,3 +7,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pianoroll  # noqa: F401  (quiets pretty_midi's FluidSynth probe before other imports)
+from gan.precision import limit_onednn_isa
+
+limit_onednn_isa()  # before any TensorFlow kernel runs: oneDNN reads it once

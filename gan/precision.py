@@ -11,8 +11,10 @@ any machine; :meth:`Hardware.detect` reads the machine it runs on.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import subprocess
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from pianoroll.errors import UserError
@@ -25,6 +27,7 @@ __all__ = [
     "Hardware",
     "PrecisionChoice",
     "choose_precision",
+    "limit_onednn_isa",
 ]
 
 #: Keras dtype policies a run can train in.
@@ -190,6 +193,45 @@ def _automatic(hardware: Hardware) -> PrecisionChoice:
     return PrecisionChoice(
         "float32", "auto: float32, the CPU has no native bfloat16 (no AVX512_BF16 or AMX)"
     )
+
+
+#: The environment variable that caps the instruction set oneDNN (TensorFlow's CPU kernels)
+#: dispatches to, and the caps :func:`limit_onednn_isa` sets on AMX hosts: the highest below
+#: AMX, with AVX512_FP16 where the CPU has it.
+ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+AMX_FREE_ISAS = {"avx512_fp16": "AVX512_CORE_FP16", "": "AVX512_CORE_BF16"}
+
+
+def limit_onednn_isa(
+    flags: frozenset[str] | None = None, environ: MutableMapping[str, str] = os.environ
+) -> str | None:
+    """Keep oneDNN off AMX, unless the user chose its instruction set.
+
+    With TensorFlow 2.21 (measured) on a CPU with AMX, oneDNN's AMX kernels crash
+    (segmentation fault) or return NaN in a bfloat16 training step of the paper's LPD-5
+    networks without temporal networks; the same step in float32, or with oneDNN capped below
+    AMX, is finite (tests/test_configs.py trains that preset). The cap must keep the CPU's
+    AVX512_FP16 where it has one: capped at AVX512_BF16 on such a CPU, a float16 training step
+    crashes (tests/test_precision.py). Below AMX, AVX512_BF16 still computes bfloat16
+    natively, so ``auto`` keeps choosing it. oneDNN reads the variable when it first
+    dispatches, so this runs when :mod:`gan` is imported, before any model exists.
+
+    Args:
+        flags: the CPU's flags (None: read ``/proc/cpuinfo``).
+        environ: the environment to set the variable in.
+
+    Returns:
+        The cap set, or None (no AMX, or the variable set already).
+    """
+    if ONEDNN_ISA_VARIABLE in environ:
+        return None
+    if flags is None:
+        flags = _read_cpuinfo()[1]
+    if not any(flag.startswith("amx") for flag in flags):
+        return None
+    cap = AMX_FREE_ISAS["avx512_fp16" if "avx512_fp16" in flags else ""]
+    environ[ONEDNN_ISA_VARIABLE] = cap
+    return cap
 
 
 def _read_cpuinfo() -> tuple[str, frozenset[str]]:

@@ -146,3 +146,22 @@ def test_explicit_bfloat16_on_a_cpu_without_it_trains_and_says_so(
     assert err.count("train.precision=mixed_bfloat16: this CPU has no native bfloat16") == 1
     assert "auto:" not in err
     assert OmegaConf.load(tmp_path / "run" / "config.yaml").train.precision == "mixed_bfloat16"
+
+
+def test_onednn_is_kept_off_amx_unless_the_user_chose_its_instruction_set():
+    from gan.precision import limit_onednn_isa
+
+    amx = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+    environ: dict[str, str] = {}
+    assert limit_onednn_isa(amx, environ) == "AVX512_CORE_BF16"
+    assert environ == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+    environ = {}
+    assert limit_onednn_isa(amx | {"avx512_fp16"}, environ) == "AVX512_CORE_FP16"
+    assert environ == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_FP16"}
+    chosen = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}
+    assert (
+        limit_onednn_isa(amx, chosen) is None and chosen["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_AMX"
+    )
+    untouched: dict[str, str] = {}
+    assert limit_onednn_isa(frozenset({"avx2", "avx512_bf16"}), untouched) is None
+    assert untouched == {}
