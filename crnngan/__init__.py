@@ -10,4 +10,4 @@ loop, losses, checkpoints and sample output are the shared ones of :mod:`gan` an
 the model (``model``) and the entry point (``train``).
 """
 
-import gan  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
+import gan  # noqa: F401  (quiets TensorFlow's logging and sets oneDNN's ISA before TF runs)

@@ -164,8 +164,8 @@ class RecurrentGenerator(GeneratorConfig):
     The previous step enters on the probability scale rather than the model tensor's [-1, 1]
     because nearly every cell is off: on [-1, 1] the off cells add a large constant to every
     input unit that swamps the few cells that sound, and teacher-forced pretraining then stays
-    for hundreds of steps where the generator has learnt only the data's pitch distribution and
-    ignores its input (experiments/README.md, the recurrent C-RNN-GAN).
+    long where the generator has learnt only the data's pitch distribution and ignores its
+    input (experiments/README.md, the recurrent C-RNN-GAN).
 
     Attributes:
         noise_dim: size of the uniform(0, 1) noise at each time step.

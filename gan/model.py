@@ -53,6 +53,9 @@ class GANModel(abc.ABC):
         has_critic_features: :meth:`critic_features` is implemented (for feature matching).
         time_noise: the noise inputs that vary with time; long pieces move them from phrase to
             phrase and keep the others fixed. None: all of them.
+        draw_noise: the noise inputs that are per-cell draws of the output (stochastic binary
+            neurons, Gumbel voices), not latent vectors: the truncation trick leaves them as
+            they are, so the output stays a draw from the generator's distribution.
         condition_index: the track given as a condition (track-conditional models), or None.
     """
 
@@ -63,6 +66,7 @@ class GANModel(abc.ABC):
     recurrent: bool = False
     has_critic_features: bool = False
     time_noise: frozenset[str] | None = None
+    draw_noise: frozenset[str] = frozenset()
     condition_index: int | None = None
 
     @property

@@ -78,9 +78,10 @@ def draw_noise(
         count: number of samples.
         seed: the user's seed; with ``stream`` it fixes every value.
         stream: an independent sub-stream (e.g. one per interpolation end point).
-        truncation: the truncation trick (Brock et al. 2018, arXiv:1809.11096): values whose
-            magnitude exceeds this bound are redrawn from the prior until they fall inside it.
-            None draws from the full prior.
+        truncation: the truncation trick (Brock et al. 2018, arXiv:1809.11096): values of the
+            latent inputs whose magnitude exceeds this bound are redrawn from the prior until
+            they fall inside it (the model's ``draw_noise`` inputs are left whole). None draws
+            from the full prior.
 
     Returns:
         Input name -> ``(count, *shape)`` ``float32``.
@@ -91,14 +92,15 @@ def draw_noise(
     noise = {k: np.asarray(v, np.float32) for k, v in model.sample_noise(count, base).items()}
     if truncation is None:
         return noise
+    latent = [k for k in noise if k not in model.draw_noise]
     for round_ in range(1, _TRUNCATION_ROUNDS + 1):
-        outside = {k: np.abs(v) > truncation for k, v in noise.items()}
+        outside = {k: np.abs(noise[k]) > truncation for k in latent}
         if not any(mask.any() for mask in outside.values()):
             return noise
         fresh = model.sample_noise(count, tf.random.experimental.stateless_fold_in(base, round_))
         for key, mask in outside.items():
             noise[key] = np.where(mask, np.asarray(fresh[key], np.float32), noise[key])
-    return {k: np.clip(v, -truncation, truncation) for k, v in noise.items()}
+    return {k: np.clip(v, -truncation, truncation) if k in latent else v for k, v in noise.items()}
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:

@@ -196,10 +196,12 @@ def _automatic(hardware: Hardware) -> PrecisionChoice:
 
 
 #: The environment variable that caps the instruction set oneDNN (TensorFlow's CPU kernels)
-#: dispatches to, and the caps :func:`limit_onednn_isa` sets on AMX hosts: the highest below
-#: AMX, with AVX512_FP16 where the CPU has it.
+#: dispatches to.
 ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
-AMX_FREE_ISAS = {"avx512_fp16": "AVX512_CORE_FP16", "": "AVX512_CORE_BF16"}
+#: The caps :func:`limit_onednn_isa` sets on AMX hosts, the highest below AMX: with the CPU's
+#: AVX512_FP16, or without it where it has none.
+BELOW_AMX_WITH_FP16 = "AVX512_CORE_FP16"
+BELOW_AMX = "AVX512_CORE_BF16"
 
 
 def limit_onednn_isa(
@@ -207,14 +209,13 @@ def limit_onednn_isa(
 ) -> str | None:
     """Keep oneDNN off AMX, unless the user chose its instruction set.
 
-    With TensorFlow 2.21 (measured) on a CPU with AMX, oneDNN's AMX kernels crash
-    (segmentation fault) or return NaN in a bfloat16 training step of the paper's LPD-5
-    networks without temporal networks; the same step in float32, or with oneDNN capped below
-    AMX, is finite (tests/test_configs.py trains that preset). The cap must keep the CPU's
-    AVX512_FP16 where it has one: capped at AVX512_BF16 on such a CPU, a float16 training step
-    crashes (tests/test_precision.py). Below AMX, AVX512_BF16 still computes bfloat16
-    natively, so ``auto`` keeps choosing it. oneDNN reads the variable when it first
-    dispatches, so this runs when :mod:`gan` is imported, before any model exists.
+    oneDNN's AMX kernels broke a bfloat16 training step of the paper's LPD-5 networks
+    (README.md, precision: what was seen and on which TensorFlow); below AMX the step is
+    finite, and ``tests/test_configs.py`` trains that preset. The cap keeps the CPU's
+    AVX512_FP16 where it has one, because capping such a CPU lower broke float16 steps
+    (``tests/test_precision.py``). Below AMX, AVX512_BF16 still computes bfloat16 natively,
+    so ``auto`` keeps choosing it. oneDNN reads the variable when it first dispatches, so this
+    runs when :mod:`gan` is imported, before any model exists.
 
     Args:
         flags: the CPU's flags (None: read ``/proc/cpuinfo``).
@@ -229,7 +230,7 @@ def limit_onednn_isa(
         flags = _read_cpuinfo()[1]
     if not any(flag.startswith("amx") for flag in flags):
         return None
-    cap = AMX_FREE_ISAS["avx512_fp16" if "avx512_fp16" in flags else ""]
+    cap = BELOW_AMX_WITH_FP16 if "avx512_fp16" in flags else BELOW_AMX
     environ[ONEDNN_ISA_VARIABLE] = cap
     return cap
 

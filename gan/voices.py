@@ -119,14 +119,15 @@ class VoiceHead:
         """The head of the config's ``voices`` spelling and ``hold`` flag.
 
         Raises:
-            ValueError: an unknown relaxation, or a ``hold`` that is not a boolean.
+            ValueError: an unknown relaxation, a ``hold`` that is not a boolean, or ``hold``
+                with a drawing relaxation.
         """
         if not isinstance(hold, bool):
             raise ValueError(f"hold={hold!r}: must be true or false")
         relaxation = parse_relaxation(voices)
         if hold and relaxation.noisy:
             raise ValueError(
-                f"hold: the hold form takes voices={Relaxation.SOFTMAX} or"
+                f"hold=true: the hold form takes voices={Relaxation.SOFTMAX} or"
                 f" {Relaxation.STRAIGHT_THROUGH}, not {relaxation}"
             )
         return cls(relaxation, hold)
@@ -211,8 +212,20 @@ def voice_channels(
     slope: Any = 1.0,
 ) -> tuple[Any, Any]:
     """A voice's roll and onset channels from its pitch and start logits (see
-    :class:`VoiceOutput`, which calls it); ``noise`` and ``slope`` serve the drawing
-    relaxation only."""
+    :class:`VoiceOutput`, which calls it).
+
+    Args:
+        logits: ``(batch, ..., pitches)`` pitch logits, unbounded.
+        start_logits: the same shape: start (or, with ``hold``, hold) logits.
+        relaxation: how the categories are made differentiable.
+        hold: the hold form.
+        noise: ``(batch, ..., pitches + 1, 2)`` standard normal, for a drawing relaxation
+            (:func:`voice_noise_channels`); else unused.
+        slope: the drawing relaxation's inverse temperature; else unused.
+
+    Returns:
+        ``(roll, onsets)``, each shaped like ``logits``, float32 in [-1, 1].
+    """
     logits, start_logits = ops.cast(logits, "float32"), ops.cast(start_logits, "float32")
     if hold:
         sound, start = _hold_channels(logits, start_logits, relaxation)
@@ -262,8 +275,8 @@ class VoiceOutput(keras.layers.Layer):
     def __init__(self, relaxation: Relaxation | str, hold: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        self.relaxation = parse_relaxation(relaxation)
-        self.hold = bool(hold)
+        head = VoiceHead.of(relaxation, bool(hold))
+        self.relaxation, self.hold = head.relaxation, head.hold
         self.slope = None
         if self.relaxation.noisy:
             self.slope = self.add_weight(
@@ -336,6 +349,8 @@ class ChannelOutput(keras.layers.Layer):
         super().__init__(**kwargs)
         self.n_tracks, self.voices = int(n_tracks), tuple(int(k) for k in voices)
         self.relaxation = parse_relaxation(relaxation)
+        if self.relaxation.noisy:
+            raise ValueError(f"{self.name}: voices={self.relaxation} needs noise it does not take")
 
     def call(self, inputs: Any) -> Any:
         a = ops.cast(inputs, "float32")

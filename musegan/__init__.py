@@ -4,4 +4,4 @@ This package defines networks and their configs only; training, losses and I/O l
 :mod:`gan` and :mod:`pianoroll`.
 """
 
-import gan  # noqa: F401  (quiets TensorFlow's start-up logging before it is imported)
+import gan  # noqa: F401  (quiets TensorFlow's logging and sets oneDNN's ISA before TF runs)

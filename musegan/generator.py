@@ -33,6 +33,7 @@ __all__ = [
     "CHORDS",
     "CONDITION",
     "CONDITION_ONSETS",
+    "DRAW_NOISE",
     "GROOVE",
     "MELODY",
     "STYLE",
@@ -79,6 +80,8 @@ BINARY_NOISE = "binary_noise"
 VOICE_NOISE = "voice_noise"
 #: The noise inputs that carry the music from bar to bar (and change from phrase to phrase).
 TIME_NOISE = frozenset({CHORDS, MELODY, BINARY_NOISE, VOICE_NOISE})
+#: The noise inputs that are draws of output cells, not latent vectors (never truncated).
+DRAW_NOISE = frozenset({BINARY_NOISE, VOICE_NOISE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,6 +377,7 @@ def finish_tracks(
             ``output`` is binary or ``activated`` is False; for a voice (``c = 2``) its pitch
             and start logits.
         inputs: the generator's inputs by name (:data:`BINARY_NOISE` for stochastic neurons,
+            :data:`VOICE_NOISE` for Gumbel voices,
             :data:`CONDITION` and :data:`CONDITION_ONSETS` for a conditional generator).
         output: the free tracks' output layer.
         condition_index: the condition track's index, or None.

@@ -19,6 +19,7 @@ from musegan.generator import (
     BINARY_NOISE,
     CONDITION,
     CONDITION_ONSETS,
+    DRAW_NOISE,
     TIME_NOISE,
     BarGeneratorConfig,
     GeneratorFrame,
@@ -173,6 +174,7 @@ class MuseGAN(GANModel):
             lambda inputs, phase: self._forward(inputs, False, phase), reduce_retracing=True
         )
         self.time_noise = TIME_NOISE
+        self.draw_noise = DRAW_NOISE
 
     def _build_networks(
         self,
@@ -304,6 +306,12 @@ class MuseGAN(GANModel):
             return self._infer(inputs, name)
         return self._forward(inputs, training, name)
 
+    @property
+    def _non_default_voices(self) -> bool:
+        """Voices made differentiable otherwise than by the default softmax (which older
+        checkpoints, saved before the relaxation was recorded, all used)."""
+        return bool(self.spec.voices) and self.voices.relaxation is not Relaxation.SOFTMAX
+
     def config(self) -> dict[str, Any]:
         """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
         return {
@@ -316,5 +324,7 @@ class MuseGAN(GANModel):
             "spec": self.spec.to_dict(),
             **({"networks": self.networks.value} if self.networks is not Networks.AAAI else {}),
             **({"output": self.output.value} if self.output is not Output.TANH else {}),
+            **({"voices": self.voices.relaxation.value} if self._non_default_voices else {}),
+            **({"hold": True} if self.spec.voices and self.voices.hold else {}),
             **({"refiner": dataclasses.asdict(self.refiner)} if self.refiner else {}),
         }

@@ -8,7 +8,6 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 # TensorFlow reads this once, when it is first imported (which may happen at collection time).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Before any test runs a TensorFlow kernel: keeps oneDNN off AMX (gan.precision.limit_onednn_isa).
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pypianoroll
 import pytest
 
-import gan  # noqa: F401
+import gan  # noqa: F401  (before any test runs a kernel: keeps oneDNN off AMX, see gan.precision)
 from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track
 
 #: A note: (start, end, MIDI pitch); start and end in beats for MIDI, in ticks for LPD tracks.

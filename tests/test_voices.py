@@ -323,7 +323,7 @@ def test_gumbel_draws_follow_the_categories_and_sharpen_with_the_slope():
 def test_musegan_anneals_the_gumbel_temperature_and_refuses_it_where_it_cannot_go():
     from crnngan.generator import DenseGenerator
     from crnngan.model import CRNNGAN
-    from gan.voices import VoiceOutput
+    from gan.voices import ChannelOutput, VoiceOutput
     from musegan.model import MuseGAN
 
     model = MuseGAN(
@@ -337,7 +337,14 @@ def test_musegan_anneals_the_gumbel_temperature_and_refuses_it_where_it_cannot_g
     model.set_step(5)
     (layer,) = [x for x in model.generator._flatten_layers() if isinstance(x, VoiceOutput)]
     assert float(layer.slope.numpy()) == 3.0
-    with pytest.raises(UserError, match="hold: the hold form takes voices=softmax or"):
+    # The truncation trick bounds the latent vectors only: the draws stay draws.
+    from gan.noise import draw_noise
+
+    noise = draw_noise(model, 4, seed=0, truncation=0.5)
+    assert np.abs(noise["style"]).max() <= 0.5 < np.abs(noise["voice_noise"]).max()
+    with pytest.raises(ValueError, match="voices=gumbel needs noise it does not take"):
+        ChannelOutput(2, [0], "gumbel")
+    with pytest.raises(UserError, match="model: hold=true: the hold form takes voices=softmax"):
         MuseGAN(SPEC, {"name": "hybrid"}, voices="gumbel", hold=True, **SMALL)
     with pytest.raises(UserError, match=r"model\.voices: gumbel draws with noise that C-RNN-GAN"):
         CRNNGAN(SPEC, DenseGenerator(4, (8,)), voices="gumbel")
