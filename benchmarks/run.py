@@ -513,7 +513,9 @@ def table(result: dict[str, Any]) -> str:
     host = result.get("machine", {}).get("host")
     if host:
         extensions = ", ".join(host["extensions"]) or "none"
-        lines.append(f"host: {host['kind']}; {host['cpu']}; extensions: {extensions}")
+        cap = host.get("onednn_max_cpu_isa")  # absent from reports of older versions
+        capped = f"; oneDNN capped at {cap}" if cap else ""
+        lines.append(f"host: {host['kind']}; {host['cpu']}; extensions: {extensions}{capped}")
     quick = bool(result.get("quick"))
     peak = result.get("peak")
     if peak:

@@ -114,8 +114,10 @@ class Hardware:
         return "CPU without AVX2"
 
     def report(self) -> dict[str, object]:
-        """The host as JSON-ready values: CPU model, its vector and matrix extensions, GPUs."""
+        """The host as JSON-ready values: CPU model, its vector and matrix extensions, the cap
+        on oneDNN's instruction set (None: none; see :func:`limit_onednn_isa`), GPUs."""
         return {
+            "onednn_max_cpu_isa": os.environ.get(ONEDNN_ISA_VARIABLE),
             "kind": self.kind,
             "cpu": self.cpu,
             "extensions": [flag for flag in REPORTED_FLAGS if flag in self.cpu_flags]

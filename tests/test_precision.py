@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import pytest
@@ -115,6 +116,11 @@ def test_the_host_report_names_its_kind_and_extensions():
     ]
     detected = Hardware.detect()  # this machine: whatever it is, it has a kind
     assert detected.kind and detected.report()["kind"] == detected.kind
+    # Reports say whether oneDNN was kept off AMX (importing gan caps it on AMX hosts).
+    amx = any(flag.startswith("amx") for flag in detected.cpu_flags)
+    assert (detected.report()["onednn_max_cpu_isa"] is not None) == (
+        amx or "ONEDNN_MAX_CPU_ISA" in os.environ
+    )
 
 
 def test_a_run_records_the_precision_auto_chose_and_says_why(smoke_data_dir, tmp_path, capsys):
