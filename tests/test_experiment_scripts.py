@@ -63,7 +63,11 @@ def test_progress_vs_untrained_compares_the_checkpoint_with_the_same_untrained_n
         for binarization in ("threshold", "bernoulli"):
             figures = result[key][binarization]
             assert figures["notes_per_step"] >= 0.0
-    assert result["untrained"]["mean_output"] != result[trained]["mean_output"]
+    # The checkpoint was restored: the outputs moved. (Not the mean alone: with voices the mean
+    # output is set by the rests' and starts' probabilities, which two steps may leave within
+    # float32 round-off.)
+    moved = ("mean_output", "spread_over_phrases", "spread_over_steps")
+    assert [result["untrained"][k] for k in moved] != [result[trained][k] for k in moved]
     # Rebuilt from the same seed: the untrained figures come out the same twice.
     again = progress_vs_untrained.main([str(crnngan_run)])
     assert again["untrained"] == result["untrained"]
