@@ -444,18 +444,22 @@ class GeneratorFrame:
     output: Output = Output.TANH
     voices: VoiceHead = DEFAULT_HEAD
 
-    def noise_inputs(self) -> dict:
-        """A ``keras.Input`` per noise input of :func:`noise_shapes`, by name."""
-        shapes = noise_shapes(
+    def noise_shapes(self, output: Output | None = None) -> dict[str, tuple[int, ...]]:
+        """:func:`noise_shapes` of this frame, with another free-track ``output`` if given (a
+        refiner's binary neurons after a generator that ends in ``tanh``)."""
+        return noise_shapes(
             self.spec,
             self.mode,
             self.z_dim,
             self.temporal,
             self.condition_index,
-            self.output,
+            self.output if output is None else output,
             self.voices,
         )
-        return {name: keras.Input(shape, name=name) for name, shape in shapes.items()}
+
+    def noise_inputs(self) -> dict:
+        """A ``keras.Input`` per noise input of :func:`noise_shapes`, by name."""
+        return {name: keras.Input(shape, name=name) for name, shape in self.noise_shapes().items()}
 
     def latents(self, momentum: float) -> BarLatents:
         """The per-bar latents of the noise inputs, batch norm with ``momentum``."""

@@ -25,7 +25,6 @@ from musegan.generator import (
     GeneratorFrame,
     Mode,
     build_generator,
-    noise_shapes,
 )
 from musegan.generator_v2 import SharedPrivateConfig, build_shared_private_generator
 from musegan.refiner import REFINER_PHASE, RefinerConfig, Schedule, build_refiner
@@ -198,6 +197,7 @@ class MuseGAN(GANModel):
             Output.TANH if self.refiner else self.output,
             self.voices,
         )
+        self.frame = frame  # what the generator was built for (its noise inputs)
         if self.networks is Networks.V2:
             base = build_shared_private_generator(
                 frame, SharedPrivateConfig(**dict(generator or {}))
@@ -259,15 +259,7 @@ class MuseGAN(GANModel):
     @property
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
         """Noise inputs and their shapes without the batch axis."""
-        return noise_shapes(
-            self.spec,
-            self.mode,
-            self.z_dim,
-            self.temporal,
-            self.condition_index,
-            self.output,
-            self.voices,
-        )
+        return self.frame.noise_shapes(self.output)
 
     def sample_noise(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         """Standard normal noise for every input, a pure function of ``seed`` (``(2,)`` int)."""
