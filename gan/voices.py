@@ -49,13 +49,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from typing import Any
 
 import keras
 import tensorflow as tf
 from keras import ops
 
+from gan.draws import assign_slope, uniform_from_normal
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -179,8 +179,7 @@ _UNIFORM_MARGIN = 1e-6
 
 def _uniform(normal: Any) -> Any:
     """Standard normal noise mapped through its CDF to uniform (0, 1), float32."""
-    u = 0.5 * (1.0 + ops.erf(ops.cast(normal, "float32") * (1.0 / math.sqrt(2.0))))
-    return ops.clip(u, _UNIFORM_MARGIN, 1.0 - _UNIFORM_MARGIN)
+    return ops.clip(uniform_from_normal(normal), _UNIFORM_MARGIN, 1.0 - _UNIFORM_MARGIN)
 
 
 def voice_noise_channels(n_pitches: int) -> tuple[int, int]:
@@ -292,9 +291,7 @@ class VoiceOutput(keras.layers.Layer):
         call it outside traced functions)."""
         if self.slope is None:
             raise ValueError(f"{self.name}: voices={self.relaxation} has no temperature")
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{self.name}: the slope must be finite and > 0, got {value}")
-        self.slope.assign(value)
+        assign_slope(self.name, self.slope, value)
 
     @classmethod
     def of(cls, head: VoiceHead, name: str) -> VoiceOutput:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from typing import Any
 
 import keras
 from keras import ops
 
+from gan.draws import assign_slope, uniform_from_normal
 from gan.voices import VoiceOutput
 
 __all__ = [
@@ -164,10 +164,7 @@ class BinaryNeuron(keras.layers.Layer):
 
     def set_slope(self, value: float) -> None:
         """Assign the sigmoid's slope (a finite number > 0; call it outside traced functions)."""
-        value = float(value)
-        if not (math.isfinite(value) and value > 0.0):
-            raise ValueError(f"{self.name}: the slope must be finite and > 0, got {value}")
-        self.slope.assign(value)
+        assign_slope(self.name, self.slope, value)
 
     def _split(self, inputs: Any) -> tuple[Any, Any]:
         """``(pre_activation, noise)`` (noise None for deterministic neurons), checked."""
@@ -184,14 +181,10 @@ class BinaryNeuron(keras.layers.Layer):
         pre_activation, noise = self._split(inputs)
         a = ops.cast(pre_activation, "float32")
         p = probability(a, self.slope)
-        if noise is None:
-            # round(p) is 1 where p > 1/2, that is where a > 0 (the slope is positive); the
-            # comparison on `a` is exact where a float32 sigmoid of a tiny `a` rounds to 1/2.
-            fires = a > 0.0
-        else:
-            noise = ops.cast(noise, "float32")
-            uniform = 0.5 * (1.0 + ops.erf(noise * (1.0 / math.sqrt(2.0))))
-            fires = uniform < p
+        # Deterministic: round(p) is 1 where p > 1/2, that is where a > 0 (the slope is
+        # positive); the comparison on `a` is exact where a float32 sigmoid of a tiny `a` rounds
+        # to 1/2. Stochastic: a uniform draw below p.
+        fires = a > 0.0 if noise is None else uniform_from_normal(noise) < p
         hard = 2.0 * ops.cast(fires, "float32") - 1.0
         # Straight through: the forward value is exactly `hard` (p - p is 0), the gradient is
         # that of 2 * p.

@@ -404,11 +404,11 @@ def finish_tracks(
             stacked = layers.Activation("tanh", dtype="float32", name="output_tanh")(stacked)
         rolls.update({k: stacked[..., i] for i, k in enumerate(free)})
     voice_output = VoiceOutput.of(voices, name="output_voices")
+    _, width = voice_noise_channels(spec.n_pitches)
     for j, k in enumerate(k for k in tracks if k in spec.voices):
         logits = generated[tracks.index(k)]
         voice_inputs = [logits[..., 0], logits[..., 1]]
         if voices.relaxation.noisy:
-            _, width = voice_noise_channels(spec.n_pitches)
             voice_inputs.append(inputs[VOICE_NOISE][..., width * j : width * (j + 1)])
         rolls[k], onsets[k] = voice_output(voice_inputs)
     if condition_index is not None:
