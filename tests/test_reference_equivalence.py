@@ -14,6 +14,16 @@ full reference sizes (batch 4):
   equals theirs when their bar generators see all bars in one call (and then the moving
   statistics agree too), and differs from their per-bar loop by far more than the tolerance.
 
+The gradient comparisons run with every rectifier (ReLU, LeakyReLU) replaced, in both networks
+alike, by a smooth function of the same shape (:func:`smooth_rectifiers`). A rectifier
+network's gradient jumps where a unit's input crosses zero, and the generator has over a million
+rectifier inputs, some within float32 round-off of zero: the two summation orders put such a
+unit on different sides, which moves a kernel's gradient by that unit's whole term, on some
+hosts by a few percent of the gradient's size. That is the kink, not a layout difference; with
+smooth rectifiers what remains is round-off, and a mis-mapped kernel still differs by the
+order of 1. The forward comparisons keep the real rectifiers, and
+``tests/test_musegan_layers.py`` checks our leaky ReLU's own gradients.
+
 Every weight is made non-trivial first (random biases and batch-norm scales and offsets,
 moving statistics of a real forward pass, critic kernels at He scale), so a mis-mapped variable
 changes the outputs: a transposed bar-generator kernel or a flipped critic window moves them by
@@ -37,6 +47,7 @@ from benchmarks.keras_reference import StraightforwardMuseGAN, copy_weights, wei
 from gan.builder import build_model
 from gan.losses import gradient_penalty, wasserstein_discriminator_loss, wasserstein_generator_loss
 from gan.objectives import WassersteinGP
+from musegan import layers as musegan_layers
 from musegan.model import MuseGAN
 from pianoroll.prepare import make_spec
 from pianoroll.spec import PhraseSpec
@@ -50,7 +61,7 @@ VALUE_TOL = 1e-5
 GRADIENT_TOL = 1e-4
 #: Gradients of vectors (biases, normalization scales and offsets), relative to the network's
 #: largest gradient (see :func:`assert_gradients_agree`).
-SUM_TOL = 5e-3
+SUM_TOL = 1e-4
 
 
 @dataclasses.dataclass
@@ -143,6 +154,23 @@ def pairs(setup):
     return copy_weights(setup.model, setup.gan)
 
 
+def _smooth_leaky_relu(x: Any, alpha: float) -> Any:
+    """``alpha * x + (1 - alpha) * gelu(x)``: a leaky ReLU without the kink at 0 (``alpha = 0``
+    gives GELU, a smooth ReLU)."""
+    return alpha * x + (1.0 - alpha) * ops.gelu(x)
+
+
+@pytest.fixture
+def smooth_rectifiers(monkeypatch):
+    """Every ReLU and LeakyReLU of both networks, ours and Keras's, made smooth for one test."""
+    monkeypatch.setattr(keras.layers.ReLU, "call", lambda self, x: _smooth_leaky_relu(x, 0.0))
+    monkeypatch.setattr(
+        keras.layers.LeakyReLU, "call", lambda self, x: _smooth_leaky_relu(x, self.negative_slope)
+    )
+    monkeypatch.setattr(musegan_layers, "leaky_relu", _smooth_leaky_relu)
+    assert float(keras.layers.ReLU()(tf.constant(-1.0))) < 0.0  # the patch is in force
+
+
 def relative_difference(ours: Any, theirs: Any, floor: float = 0.0) -> float:
     """``max |ours - theirs| / max(max |theirs|, floor)``."""
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
@@ -212,17 +240,22 @@ def test_generators_agree_in_inference_mode(setup, pairs):
     assert_agree("generator output (inference)", ours, theirs, VALUE_TOL)
 
 
-def test_critics_scores_loss_and_gradients_agree(setup, pairs):
+def test_critics_scores_agree(setup, pairs):
     ours, theirs = setup.model, setup.gan
-    real, epsilon = setup.real, setup.epsilon
     fake = ours.generate(setup.noise, None, training=False)
-    for name, x in (("real", real), ("fake", fake)):
+    for name, x in (("real", setup.real), ("fake", fake)):
         assert_agree(
             f"critic scores ({name})",
             ours.critic(x, training=True),
             theirs.critic(x, training=True),
             VALUE_TOL,
         )
+
+
+def test_critic_loss_and_gradients_agree(setup, pairs, smooth_rectifiers):
+    ours, theirs = setup.model, setup.gan
+    real, epsilon = setup.real, setup.epsilon
+    fake = ours.generate(setup.noise, None, training=False)
     with tf.GradientTape() as tape:
         ours_loss, parts = WassersteinGP(10.0).critic_loss(ours, real, fake, epsilon, BATCH)
     ours_vars = ours.critic.trainable_variables
@@ -242,7 +275,7 @@ def test_critics_scores_loss_and_gradients_agree(setup, pairs):
     )
 
 
-def test_generator_loss_and_gradients_agree_in_inference_mode(setup, pairs):
+def test_generator_loss_and_gradients_agree_in_inference_mode(setup, pairs, smooth_rectifiers):
     ours, theirs = setup.model, setup.gan
     with tf.GradientTape() as tape:
         fake = ours.generator(setup.noise, training=False)
