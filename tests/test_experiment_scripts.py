@@ -1,5 +1,5 @@
 """The scripts of experiments/: compare_runs on hand-built run folders with known answers,
-progress_vs_untrained on a trained smoke run."""
+progress_vs_untrained on a trained smoke run, voice_steps on a hand-built voice."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from experiments import compare_runs, progress_vs_untrained
+from experiments import compare_runs, progress_vs_untrained, voice_steps
+from pianoroll.output import save_phrases
+from pianoroll.spec import PhraseSpec, Track
 
 
 def write_run(folder, precision, generated, data, finished=True):
@@ -99,3 +101,38 @@ def test_progress_figures_of_outputs_that_ignore_the_noise_and_time():
     np.testing.assert_allclose(figures["spread_over_phrases"], np.sqrt(3) * 0.8 / 4 / 6)
     # ... and across phrase 0's two steps 0.4: one (phrase, cell) pair of twelve.
     np.testing.assert_allclose(figures["spread_over_steps"], 0.4 / 12)
+
+
+def test_voice_steps_counts_rests_held_repeated_and_moved_steps(tmp_path, capsys):
+    # One voice, one bar of 8 steps (2 steps per beat): C held, C struck again, a rest, D held,
+    # then E. After the first step: held at 1, 2, 6; repeated at 3; rest at 4; moved at 5, 7.
+    spec = PhraseSpec(
+        n_bars=1,
+        steps_per_beat=2,
+        n_pitches=3,
+        lowest_pitch=60,
+        tracks=(Track("Soprano", 52, False, True), Track("Piano", 0, False)),
+    )
+    pitches = [0, 0, 0, 0, None, 1, 1, 2]
+    starts = [0, 3, 5, 7]
+    rolls = np.zeros((1, 1, 8, 3, 2), bool)
+    onsets = np.zeros_like(rolls)
+    for t, p in enumerate(pitches):
+        if p is not None:
+            rolls[0, 0, t, p, 0] = True
+            onsets[0, 0, t, p, 0] = t in starts
+    rolls[0, 0, :, :, 1] = True  # a free track's chord is not read
+    counts = voice_steps.step_counts(rolls, onsets, spec.voices)
+    assert counts == {"rest": 1, "held": 3, "repeated": 1, "moved": 2, "steps": 7}
+    assert voice_steps.shares(counts) == pytest.approx(
+        {"rest": 1 / 7, "held": 3 / 6, "repeated": 1 / 6, "moved": 2 / 6}
+    )
+    path = tmp_path / "generated.npz"
+    save_phrases(path, rolls, spec, onsets)
+    assert voice_steps.main([str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)[str(path)]["held"] == pytest.approx(0.5)
+    free = tmp_path / "free.npz"
+    save_phrases(free, rolls, spec)
+    assert voice_steps.main([str(free)]) == 2
+    assert "free.npz: no onsets saved" in capsys.readouterr().err
+    assert math.isnan(voice_steps.shares(dict(counts, rest=7))["held"])  # no sounding step
