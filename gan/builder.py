@@ -152,7 +152,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     start = int(trainer.step.numpy())
     model.set_step(start)
     if resumed:
-        _check_pretraining_kept(run_dir, start, options.pretrain_steps)
+        _check_resumable(run_dir, start, options)
     stream = batch_stream(
         splits.train,
         options.batch_size,
@@ -231,16 +231,32 @@ def _save_config(cfg: DictConfig, run_dir: Path) -> None:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
 
 
-def _check_pretraining_kept(run_dir: Path, step: int, pretrain_steps: int) -> None:
-    """Refuse to resume at ``step`` with another pretraining length than the run's, where the
-    change would redo or skip pretraining steps (the step count says which phase a run is in)."""
+#: Learning rates a checkpoint keeps: Adam saves its rate with its slots and restores it, so a
+#: value changed on resume would be silently ignored.
+_RESTORED_RATES = ("generator_lr", "critic_lr", "pretrain_lr")
+
+
+def _check_resumable(run_dir: Path, step: int, options: TrainOptions) -> None:
+    """Refuse to resume at ``step`` with options that the run's checkpoint contradicts: another
+    pretraining length, where the change would redo or skip pretraining steps (the step count
+    says which phase a run is in), or another learning rate (see :data:`_RESTORED_RATES`)."""
     saved = run_dir / "config.yaml"
     if not saved.exists():
         return
-    before = int(OmegaConf.load(saved).train.get("pretrain_steps") or 0)
+    train = OmegaConf.load(saved).train
+    before = int(train.get("pretrain_steps") or 0)
+    pretrain_steps = options.pretrain_steps
     if before != pretrain_steps and step > min(before, pretrain_steps):
         raise UserError(
             f"train.pretrain_steps: this run at step {step} was set to pretrain for {before}"
             f" steps; {pretrain_steps} would redo or skip pretraining"
             f" (resume with train.pretrain_steps={before})"
+        )
+    for key in _RESTORED_RATES:
+        rate, now = train.get(key), getattr(options, key)
+        if (rate is None) == (now is None) and (rate is None or float(rate) == float(now)):
+            continue
+        raise UserError(
+            f"train.{key}: this run was trained with {rate}; its checkpoint restores that"
+            f" learning rate, so {now} would be ignored (resume with train.{key}={rate})"
         )

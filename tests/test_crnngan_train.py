@@ -216,6 +216,17 @@ def test_resuming_with_another_pretraining_length_is_refused(smoke_data_dir, pap
     assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
 
 
+def test_resuming_with_another_learning_rate_is_refused(smoke_data_dir, paper_runs, tmp_path):
+    """Adam restores its learning rate from the checkpoint: a new one would be ignored."""
+    runs, _ = paper_runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["b3"], run_dir)
+    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.pretrain_lr=0.5")
+    with pytest.raises(UserError, match=r"^train.pretrain_lr: this run was trained with 0.001;"):
+        train(cfg, run_dir, progress=False)
+    assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
+
+
 # The command line ---------------------------------------------------------------------------
 
 
