@@ -18,15 +18,15 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from gan.conditions import condition_phrases
+from gan.decoding import Decoding, VoiceDecoding, check_options
 from gan.noise import Stream, draw_noise, stream_rng
 from gan.run import TrainedRun, load_run
 from gan.tracking import log_evaluation
 from pianoroll.errors import UserError, number_option
 from pianoroll.evaluate import PhraseSet, compare_and_report
 from pianoroll.io import output_folder
-from pianoroll.output import BINARIZATIONS, save_phrases
+from pianoroll.output import save_phrases
 from pianoroll.prepare import load_splits
-from pianoroll.voices import decode
 
 __all__ = ["evaluate_run"]
 
@@ -49,22 +49,23 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.evaluate run=<run dir>")
     count = number_option(cfg, "n", positive=True)
-    if str(cfg.binarize) not in BINARIZATIONS:
-        raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
+    check_options(cfg)
     threshold = number_option(cfg, "threshold", float, 0.0, 1.0)
     bins = number_option(cfg, "bins", int, 16)
     samples = number_option(cfg, "samples", int, 0)
     seed = number_option(cfg, "seed", int, 0)
     run = load_run(cfg.run, cfg.checkpoint, package)
+    decoding = Decoding.of(cfg, run.cfg, run.model.spec)
     with output_folder(
         Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
     ) as out:
-        return _evaluate(cfg, run, out, count, seed, threshold, bins, samples)
+        return _evaluate(cfg, run, decoding, out, count, seed, threshold, bins, samples)
 
 
 def _evaluate(
     cfg: DictConfig,
     run: TrainedRun,
+    decoding: Decoding,
     out: Path,
     count: int,
     seed: int,
@@ -73,19 +74,25 @@ def _evaluate(
     samples: int,
 ) -> dict[str, Any]:
     """The work of :func:`evaluate_run`, its options checked and ``out`` writable."""
-    spec = run.model.spec
-    splits = load_splits(run.cfg.data, run.cfg.paths.data_dir, progress=False)
+    spec = decoding.spec
+    data_dir = run.cfg.paths.data_dir
+    model_splits = load_splits(run.cfg.data, data_dir, progress=False)  # conditions read these
+    splits = (  # compared with: the data in the decoded phrases' form
+        model_splits
+        if decoding.voices is VoiceDecoding.MODEL
+        else load_splits(decoding.data, data_dir, progress=False)
+    )
     start = time.perf_counter()
     noise = draw_noise(run.model, count, seed, stream=Stream.EVALUATION)
-    outputs = run.model.generate_numpy(noise, condition_phrases(run.model, splits.reference, count))
-    generated, onsets = decode(
-        outputs, spec, str(cfg.binarize), stream_rng(seed, Stream.EVALUATION_BINARIZATION)
-    )
+    conditions = condition_phrases(run.model, model_splits.reference, count)
+    outputs = run.model.generate_numpy(noise, conditions)
+    generated, onsets = decoding(outputs, stream_rng(seed, Stream.EVALUATION_BINARIZATION))
     generation_seconds = time.perf_counter() - start
     print(f"generated {count} phrases at step {run.step} in {generation_seconds:.1f} s")
     save_phrases(out / "generated.npz", generated, spec, onsets)
 
     where = f"data={run.cfg.data.name}"
+    shown = "" if decoding.voices is VoiceDecoding.MODEL else f" (voices={decoding.voices})"
     sets = {
         "a": PhraseSet("generated", f"{run.run_dir} step {run.step}", generated, spec),
         "b": PhraseSet("train", f"{where} train", splits.train, spec),
@@ -98,7 +105,7 @@ def _evaluate(
     files = compare_and_report(
         sets,
         out,
-        title=f"{run.run_dir.name}, step {run.step}: generated vs training data",
+        title=f"{run.run_dir.name}, step {run.step}: generated{shown} vs training data",
         samples=samples,
         bins=bins,
         memorization_threshold=threshold if cfg.memorization else None,

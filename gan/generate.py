@@ -22,6 +22,8 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from gan.conditions import condition_phrases
+from gan.decoding import Decoding
+from gan.decoding import check_options as check_decoding
 from gan.model import GANModel
 from gan.noise import Stream, draw_noise, interpolation_noise, path_noise, stream_rng
 from gan.run import TrainedRun, load_run
@@ -30,12 +32,12 @@ from pianoroll.errors import UserError, number_option, number_value
 from pianoroll.gallery import write_gallery
 from pianoroll.io import output_folder
 from pianoroll.midi import BeatGrid, load_midi, midi_to_song, roll_to_instruments
-from pianoroll.output import BINARIZATIONS, save_phrases, write_piece
+from pianoroll.output import save_phrases, write_piece
 from pianoroll.plot import save_grid
 from pianoroll.prepare import load_splits, track_assigner
 from pianoroll.spec import PhraseSpec
 from pianoroll.values import to_signed
-from pianoroll.voices import decode, make_monophonic
+from pianoroll.voices import make_monophonic
 
 __all__ = ["MODES", "Pieces", "accompany", "generate", "write_pieces"]
 
@@ -105,17 +107,8 @@ def _long_pieces(run: TrainedRun, cfg: DictConfig, count: int, bars: int) -> np.
     return outputs.reshape(count, phrases * shape[0], *shape[1:])[:, :bars]
 
 
-def _decode(
-    run: TrainedRun, cfg: DictConfig, outputs: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Generator outputs ``(N, bars, steps, pitches, channels)`` to binary rolls and the
-    voices' onsets (see :func:`pianoroll.voices.decode`), by ``cfg.binarize`` and
-    ``cfg.temperature``."""
-    return decode(outputs, run.model.spec, str(cfg.binarize), rng, float(cfg.temperature))
-
-
 def accompany(
-    run: TrainedRun, cfg: DictConfig, rng: np.random.Generator
+    run: TrainedRun, cfg: DictConfig, decoding: Decoding, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None, pretty_midi.PrettyMIDI, str]:
     """Accompany the user's MIDI track with a track-conditional model.
 
@@ -123,7 +116,8 @@ def accompany(
     else, if the file has a single melodic instrument, that one. Its notes are put on the
     model's grid from the file's first downbeat (following its tempo map), cut into phrases
     (the last one padded with silence), and the model generates the other tracks phrase by
-    phrase along a smooth noise path (see :func:`gan.noise.path_noise`).
+    phrase along a smooth noise path (see :func:`gan.noise.path_noise`), decoded by
+    ``decoding`` with ``rng``.
 
     Returns:
         The binary roll ``(bars, steps, pitches, tracks)`` covering the input (the condition
@@ -151,12 +145,12 @@ def accompany(
     bars = max(1, math.ceil(len(roll) / spec.steps_per_bar))
     real = _condition_phrases_of(roll, onsets, spec, index)
     outputs = model.generate_numpy(_piece_noise(model, cfg, 1, len(real)), real)
-    binary, starts = _decode(run, cfg, outputs, rng)
+    binary, starts = decoding(outputs, rng)
     binary = binary.reshape(-1, *spec.shape[1:])[:bars]
     if starts is not None:
         starts = starts.reshape(-1, *spec.shape[1:])[:bars]
     grid = BeatGrid.of(user, spec.steps_per_quarter)
-    instruments = roll_to_instruments(binary, spec, grid, starts, song.first_downbeat)
+    instruments = roll_to_instruments(binary, decoding.spec, grid, starts, song.first_downbeat)
     user.instruments.extend(i for k, i in enumerate(instruments) if k != index)
     names = ", ".join(repr(i.name or f"program {i.program}") for i in chosen)
     info = f"input: {names} as {condition!r}, {bars} bars"
@@ -280,7 +274,9 @@ class Pieces:
     phrase_shaped: bool = True
 
 
-def _sample(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
+def _sample(
+    run: TrainedRun, cfg: DictConfig, decoding: Decoding, rng: np.random.Generator
+) -> Pieces:
     """``n`` phrases (or the user's noise), or with ``bars`` long pieces."""
     noise = _user_noise(run, str(cfg.noise)) if cfg.get("noise") else None
     count = len(next(iter(noise.values()))) if noise else number_option(cfg, "n", positive=True)
@@ -290,18 +286,20 @@ def _sample(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Piece
                 "noise= and bars= cannot be combined: a long piece draws its own noise path"
             )
         bars = number_option(cfg, "bars", positive=True)
-        rolls, onsets = _decode(run, cfg, _long_pieces(run, cfg, count, bars), rng)
+        rolls, onsets = decoding(_long_pieces(run, cfg, count, bars), rng)
         names = [f"piece-{i:03d}" for i in range(count)]
         details = [f"{count} pieces of {bars} bars"]
         return Pieces(rolls, onsets, names, details, phrase_shaped=bars == run.model.spec.n_bars)
     if noise is None:
         noise = draw_noise(run.model, count, int(cfg.seed), truncation=cfg.truncation)
     outputs = run.model.generate_numpy(noise, _run_conditions(run, count))
-    rolls, onsets = _decode(run, cfg, outputs, rng)
+    rolls, onsets = decoding(outputs, rng)
     return Pieces(rolls, onsets, [f"sample-{i:03d}" for i in range(count)], [])
 
 
-def _interpolate(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
+def _interpolate(
+    run: TrainedRun, cfg: DictConfig, decoding: Decoding, rng: np.random.Generator
+) -> Pieces:
     """``steps`` pieces on the spherical path from seed ``a``'s noise to seed ``b``'s."""
     seeds = list(cfg.seeds)
     if len(seeds) != 2:
@@ -316,21 +314,23 @@ def _interpolate(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> 
     conditions = _run_conditions(run, 1)
     if conditions is not None:
         conditions = np.repeat(conditions, count, axis=0)
-    rolls, onsets = _decode(run, cfg, run.model.generate_numpy(noise, conditions), rng)
+    rolls, onsets = decoding(run.model.generate_numpy(noise, conditions), rng)
     detail = f"interpolation of {vary or 'all noise'} from seed {seeds[0]} to seed {seeds[1]}"
     return Pieces(rolls, onsets, [f"step-{i:02d}" for i in range(count)], [detail])
 
 
-def _accompany(run: TrainedRun, cfg: DictConfig, rng: np.random.Generator) -> Pieces:
+def _accompany(
+    run: TrainedRun, cfg: DictConfig, decoding: Decoding, rng: np.random.Generator
+) -> Pieces:
     """The user's MIDI track with the generated tracks around it (see :func:`accompany`)."""
-    roll, onsets, midi, info = accompany(run, cfg, rng)
+    roll, onsets, midi, info = accompany(run, cfg, decoding, rng)
     print(info, file=sys.stderr)
     onsets = None if onsets is None else onsets[None]
     return Pieces(roll[None], onsets, ["accompaniment"], [info], [midi], phrase_shaped=False)
 
 
 #: Generation modes (the ``mode`` option): each makes :class:`Pieces` from a run.
-MODES: dict[str, Callable[[TrainedRun, DictConfig, np.random.Generator], Pieces]] = {
+MODES: dict[str, Callable[[TrainedRun, DictConfig, Decoding, np.random.Generator], Pieces]] = {
     "sample": _sample,
     "interpolate": _interpolate,
     "accompany": _accompany,
@@ -341,11 +341,9 @@ def _check_options(cfg: DictConfig, package: str) -> float:
     """Refuse bad options before a run is read or a folder written; returns the tempo."""
     if str(cfg.mode) not in MODES:
         raise UserError(f"mode={cfg.mode}: choose one of {', '.join(MODES)}")
-    if str(cfg.binarize) not in BINARIZATIONS:
-        raise UserError(f"binarize={cfg.binarize}: choose one of {', '.join(BINARIZATIONS)}")
+    check_decoding(cfg)
     if cfg.truncation is not None:
         number_option(cfg, "truncation", float, positive=True)
-    number_option(cfg, "temperature", float, positive=True)
     tempo = number_option(cfg, "tempo", float, positive=True)
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
@@ -371,19 +369,20 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     tempo = _check_options(cfg, package)
     mode = str(cfg.mode)
     run = load_run(cfg.run, cfg.checkpoint, package)
+    decoding = Decoding.of(cfg, run.cfg, run.model.spec)
     default_out = run.run_dir / "generated" / mode
     with output_folder(Path(str(cfg.out)).expanduser() if cfg.get("out") else default_out) as out:
         audio = audio_usable(bool(cfg.audio), lambda line: print(line, file=sys.stderr))
         rng = stream_rng(int(cfg.seed), Stream.GENERATE_BINARIZATION)
-        pieces = MODES[mode](run, cfg, rng)
+        pieces = MODES[mode](run, cfg, decoding, rng)
         pieces.details[:0] = [
             f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"
         ]
         pieces.details.append(
-            f"seed {cfg.seed}, binarization {cfg.binarize}, temperature {cfg.temperature},"
-            f" truncation {cfg.truncation}, tempo {tempo:g} qpm"
+            f"seed {cfg.seed}, {decoding.describe()}, truncation {cfg.truncation},"
+            f" tempo {tempo:g} qpm"
         )
-        return write_pieces(out, pieces, run.model.spec, cfg, tempo, audio, f"{package}: {mode}")
+        return write_pieces(out, pieces, decoding.spec, cfg, tempo, audio, f"{package}: {mode}")
 
 
 def write_pieces(

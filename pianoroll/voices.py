@@ -37,6 +37,7 @@ __all__ = [
     "make_monophonic",
     "rest",
     "run_starts",
+    "skyline",
     "split_channels",
     "to_channels",
 ]
@@ -98,6 +99,44 @@ def make_monophonic(roll: np.ndarray, onsets: np.ndarray) -> tuple[np.ndarray, n
     categories = np.where(sounding, highest, rest(roll.shape[1]))
     starts = np.asarray(onsets, bool)[np.arange(len(roll)), highest]
     return (*decode_voice(categories, starts & sounding, roll.shape[1]), overlaps)
+
+
+def skyline(rolls: np.ndarray, spec: PhraseSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Free rolls read as the voices of ``spec``: each voice keeps its highest sounding pitch
+    at every step (the rule :func:`make_monophonic` applies to the data), and every run of a
+    kept pitch is one note (a free roll cannot tell a repeated note from a held one).
+
+    This decodes a model trained on free rolls (``data.voices=free``) as monophonic voices.
+
+    Args:
+        rolls: ``(N, bars, steps, pitches, tracks)`` binary free rolls; a phrase's bars are
+            read in order as one time line.
+        spec: the spec whose monophonic tracks become voices; the other tracks are kept.
+
+    Returns:
+        ``(rolls, onsets)``: the same shape, binary each; the voices' rolls monophonic, and
+        ``onsets`` marking where their notes start (zero on the other tracks).
+
+    Raises:
+        ValueError: ``rolls`` is not five-dimensional.
+    """
+    rolls = np.array(rolls, bool)
+    if rolls.ndim != 5:
+        raise ValueError(f"rolls must be (N, bars, steps, pitches, tracks), got {rolls.shape}")
+    onsets = np.zeros_like(rolls)
+    n_pitches = rolls.shape[-2]
+    for k in spec.voices:
+        roll = rolls[..., k]
+        sounding = roll.any(axis=-1)
+        highest = n_pitches - 1 - np.argmax(roll[..., ::-1], axis=-1)
+        categories = np.where(sounding, highest, rest(n_pitches))
+        flat = categories.reshape(len(categories), -1)
+        first = np.zeros(flat.shape, bool)
+        first[..., 0] = True  # a run that starts the phrase is a note; later ones start by change
+        voice, starts = decode_voice(flat, first, n_pitches)
+        rolls[..., k] = voice.reshape(roll.shape)
+        onsets[..., k] = starts.reshape(roll.shape)
+    return rolls, onsets
 
 
 def encode_voice(roll: np.ndarray, onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,8 @@ from hydra import compose, initialize_config_module
 
 from gan.evaluate import evaluate_run
 from pianoroll.errors import UserError
+from pianoroll.spec import PhraseSpec
+from pianoroll.voices import skyline
 
 
 def compose_evaluate(**options):
@@ -83,7 +85,32 @@ def test_evaluation_is_deterministic_and_serves_conditional_runs(trained_runs, t
     assert a[..., 0].any()
 
 
+def test_skyline_reads_a_free_roll_run_as_voices_and_compares_it_with_the_voices(
+    evaluation, trained_runs, tmp_path
+):
+    options = {"n": 64, "samples": 0, "voices": "skyline", "wandb.mode": "disabled"}
+    cfg = compose_evaluate(run=trained_runs["hybrid"], out=tmp_path, **options)
+    evaluate_run(cfg, "musegan")
+    with (
+        np.load(tmp_path / "generated.npz") as voices,
+        np.load(evaluation["out"] / "generated.npz") as free,
+    ):
+        spec = PhraseSpec.from_dict(json.loads(voices["spec"].tobytes()))
+        assert spec.voices == (0, 1, 2, 3)
+        assert free["phrases"].sum(axis=3).max() > 1  # the free rolls have chords to resolve
+        # The same noise and binarization as the free-roll evaluation, then the skyline.
+        rolls, onsets = skyline(free["phrases"], spec)
+        assert np.array_equal(voices["phrases"], rolls)
+        assert np.array_equal(voices["onsets"], onsets)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["title"].endswith("generated (voices=skyline) vs training data")
+    compared = report["comparisons"]["generated vs train"]["metrics"]
+    assert compared["polyphony_rate/Soprano"]["a"]["mean"] == 0.0
+
+
 def test_bad_options_and_runs_are_one_line_errors(trained_runs, tmp_path):
+    with pytest.raises(UserError, match=r"^voices=chords: choose one of model, skyline$"):
+        evaluate_run(compose_evaluate(run=trained_runs["hybrid"], voices="chords"), "musegan")
     with pytest.raises(UserError, match=r"n=0: must be a number above 0"):
         evaluate_run(compose_evaluate(run=trained_runs["hybrid"], n=0), "musegan")
     with pytest.raises(UserError, match=r"^seed=abc: must be a number at least 0$"):

@@ -3,6 +3,8 @@ interpolation, accompaniment, audio, the gallery, and one-line refusals of bad i
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +25,8 @@ from gan.run import load_run
 from pianoroll.audio import fluidsynth_problem
 from pianoroll.errors import UserError
 from pianoroll.midi import roll_to_notes
+from pianoroll.spec import PhraseSpec
+from pianoroll.voices import skyline
 
 SPEC_BARS, SPEC_STEPS = 4, 16  # the smoke runs' phrase: 4 bars of 16 steps (4/4, 4 per beat)
 
@@ -142,6 +146,24 @@ def test_own_noise_from_an_npz(trained_runs, tmp_path):
     np.savez(tmp_path / "bad.npz", style=np.zeros((2, 3), np.float32))
     with pytest.raises(UserError, match=r"bad\.npz: has arrays \['style'\]; this model needs"):
         run_generate(trained_runs["hybrid"], tmp_path / "bad", noise=tmp_path / "bad.npz")
+
+
+def test_skyline_writes_a_free_roll_runs_tracks_as_voices(trained_runs, tmp_path):
+    free = run_generate(trained_runs["hybrid"], tmp_path / "free", n=2)
+    voices = run_generate(trained_runs["hybrid"], tmp_path / "voices", n=2, voices="skyline")
+    with (
+        np.load(tmp_path / "free" / "phrases.npz") as a,
+        np.load(tmp_path / "voices" / "phrases.npz") as b,
+    ):
+        spec = PhraseSpec.from_dict(json.loads(b["spec"].tobytes()))
+        assert a["phrases"].sum(axis=3).max() > 1 and "onsets" not in a.files
+        assert np.array_equal(b["phrases"], skyline(a["phrases"], spec)[0])
+    for piece in voices["pieces"]:
+        for instrument in pretty_midi.PrettyMIDI(str(piece["mid"])).instruments:
+            spans = sorted((n.start, n.end) for n in instrument.notes)
+            assert all(x[1] <= y[0] + 1e-6 for x, y in itertools.pairwise(spans))
+    assert len(free["pieces"]) == len(voices["pieces"]) == 2
+    assert "voices skyline" in (tmp_path / "voices" / "index.html").read_text()
 
 
 def test_a_32_bar_piece_is_one_midi_file_of_32_bars(trained_runs, tmp_path):
@@ -362,6 +384,7 @@ def test_the_command_line_writes_samples_and_refuses_bad_input_in_one_line(train
         ({"n": 0}, "n=0: must be a number above 0"),
         ({"mode": "interpolate", "steps": 1}, "steps=1: an interpolation needs at least 2 steps"),
         ({"mode": "interpolate", "seeds": "[0,abc]"}, "seeds=abc: must be a number at least 0"),
+        ({"voices": "chords"}, "voices=chords: choose one of model, skyline"),
     ],
 )
 def test_a_refused_option_leaves_no_output_folder(trained_runs, tmp_path, options, message):

@@ -26,6 +26,7 @@ from pianoroll.voices import (
     encode_voice,
     make_monophonic,
     rest,
+    skyline,
     split_channels,
     to_channels,
 )
@@ -720,3 +721,39 @@ def test_evaluating_a_voice_run_saves_its_onsets(voice_runs, tmp_path):
         assert saved["phrases"].shape == saved["onsets"].shape == (64, 4, 16, 84, 4)
         assert (saved["phrases"].sum(axis=3) <= 1).all()
     assert result["files"]
+
+
+def test_skyline_keeps_each_steps_highest_pitch_as_notes_of_a_voice():
+    spec = PhraseSpec(
+        n_bars=2,
+        steps_per_beat=1,
+        n_pitches=5,
+        lowest_pitch=60,
+        tracks=(Track("Soprano", 52, False, True), Track("Piano", 0)),
+    )
+    rolls = np.zeros((1, 2, 4, 5, 2), bool)  # 8 steps over two bars
+    voice = rolls[0, ..., 0].reshape(8, 5)  # a view: writes reach ``rolls``
+    voice[0:6, 1] = True  # a low note held over the bar line,
+    voice[2:4, 3] = True  # a higher one above it, then the low one sounds alone again
+    voice[6:8, 4] = True
+    voice[7, 2] = True  # a chord at the last step: its top note is kept
+    rolls[0, :, :, 0:3, 1] = True  # the free track's chords are not touched
+    kept, onsets = skyline(rolls, spec)
+    categories, starts = encode_voice(
+        kept[0, ..., 0].reshape(8, 5), onsets[0, ..., 0].reshape(8, 5)
+    )
+    assert categories.tolist() == [1, 1, 3, 3, 1, 1, 4, 4]
+    assert starts.tolist() == [True, False, True, False, True, False, True, False]
+    assert np.array_equal(kept[..., 1], rolls[..., 1]) and not onsets[..., 1].any()
+    with pytest.raises(ValueError, match=r"must be \(N, bars, steps, pitches, tracks\)"):
+        skyline(rolls[0], spec)
+
+
+def test_skyline_is_refused_for_a_run_whose_voices_are_categories(voice_runs, tmp_path):
+    with pytest.raises(UserError) as error:
+        run_generate(voice_runs["hybrid"], tmp_path / "out", voices="skyline")
+    assert str(error.value) == (
+        "voices=skyline: this run generates its voices as categories already"
+        " (data.voices=monophonic); skyline reads a free-roll run's tracks"
+    )
+    assert not (tmp_path / "out").exists()
