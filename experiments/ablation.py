@@ -12,8 +12,17 @@ binary roll, as the AAAI paper has them), plus the row's overrides. ``run`` trai
 fewer steps), then evaluates the checkpoint of that step with 5,000 phrases against the training
 data, with the validation phrases as the noise floor: with the hard threshold at 0, and for
 rows whose output is real-valued also with Bernoulli sampling, into
-``experiments/reports/ablation/<row>-<steps>[-bernoulli]``. ``table`` writes
-``experiments/reports/ablation/table.md`` from the reports found.
+``experiments/reports/ablation/<row>-<steps>[-bernoulli]``. A free-roll row's phrases are
+also read as voices (``voices=skyline``: each voice keeps its highest sounding pitch at each
+step, see :func:`pianoroll.voices.skyline`) and compared with the voice form of the data, into
+``<report>-skyline``. ``table`` writes ``experiments/reports/ablation/table.md`` from the
+reports found.
+
+    python experiments/ablation.py skyline aaai-1300 aaai-1300-bernoulli   # from saved reports
+
+``skyline`` reads a report's saved ``generated.npz``: the same phrases as ``musegan.evaluate
+voices=skyline`` at the same checkpoint and seed (``tests/test_evaluate_run.py`` checks that
+equality), so rows whose runs are gone can still be read as voices.
 """
 
 from __future__ import annotations
@@ -23,6 +32,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_module
+
+from pianoroll.output import save_phrases
+from pianoroll.prepare import make_spec
+from pianoroll.voices import Voices, skyline
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "ablation"
@@ -101,6 +117,37 @@ def run_row(row: str, steps: int) -> None:
                 f"out={out}",
                 "wandb.mode=disabled",
             )
+        if "data.voices=monophonic" not in ROWS[row][1]:
+            skyline_report(out)
+
+
+def skyline_report(report: Path) -> Path:
+    """Read a free-roll report's generated phrases as voices and compare them with the voice
+    form of the training data (validation as the floor), into ``<report>-skyline``."""
+    out = report.parent / f"{report.name}-skyline"
+    if (out / "metrics.json").exists():
+        return out
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=[*BASE, f"data.voices={Voices.MONOPHONIC}"])
+    spec = make_spec(cfg.data)
+    if not (report / "generated.npz").exists():
+        sys.exit(f"error: {report}: no generated.npz (evaluate the row first)")
+    with np.load(report / "generated.npz") as saved:
+        if "onsets" in saved.files:
+            sys.exit(f"error: {report}: its phrases are voices already")
+        rolls, onsets = skyline(saved["phrases"], spec)
+    out.mkdir(parents=True, exist_ok=True)
+    save_phrases(out / "generated.npz", rolls, spec, onsets)
+    _python(
+        "-m",
+        "pianoroll.evaluate",
+        f"a={out / 'generated.npz'}",
+        "b=data:train",
+        "floor=data:validation",
+        f"data.voices={Voices.MONOPHONIC}",
+        f"out={out}",
+    )
+    return out
 
 
 def _means(comparison: dict, side: str) -> dict[str, float]:
@@ -131,17 +178,20 @@ def table() -> str:
         main = next(c for label, c in parts.items() if "noise floor" not in label)
         floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
         name = report.parent.name
-        row, steps = name.removesuffix("-bernoulli").rsplit("-", 1)
+        read_as_voices = name.endswith("-skyline")
+        row, steps = name.removesuffix("-skyline").removesuffix("-bernoulli").rsplit("-", 1)
         memo = main["memorization"]
         values = _means(main, "a")
-        kind = "voices" if "data.voices=monophonic" in ROWS.get(row, ("", []))[1] else "free rolls"
+        voice_row = "data.voices=monophonic" in ROWS.get(row, ("", []))[1]
+        kind = "voices" if voice_row or read_as_voices else "free rolls"
         data[kind] = _means(main, "b")
         if floor_c is not None:
             floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
         cells = [
             f"{row} ({ROWS[row][0]})" if row in ROWS else row,
             steps,
-            "Bernoulli" if name.endswith("-bernoulli") else "threshold",
+            ("Bernoulli" if "-bernoulli" in name else "threshold")
+            + (", skyline voices" if read_as_voices else ""),
             _cell(main["frechet_distance"]),
             f"{memo['exact_share']:.1%} / {memo['near_share']:.1%}",
             *(_cell(values[m]) for m in METRICS),
@@ -161,10 +211,13 @@ def table() -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
 
 
-def _order(path: Path) -> tuple[int, int, str]:
-    name = path.parent.name.removesuffix("-bernoulli")
-    row, steps = name.rsplit("-", 1)
-    return (list(ROWS).index(row) if row in ROWS else len(ROWS), int(steps), path.parent.name)
+def _order(path: Path) -> tuple[int, int, bool, bool]:
+    """Rows in :data:`ROWS` order, then by steps; threshold before Bernoulli, and the
+    phrases as generated before the same phrases read as voices."""
+    name = path.parent.name
+    row, steps = name.removesuffix("-skyline").removesuffix("-bernoulli").rsplit("-", 1)
+    place = list(ROWS).index(row) if row in ROWS else len(ROWS)
+    return (place, int(steps), name.endswith("-skyline"), "-bernoulli" in name)
 
 
 def main(argv: list[str]) -> None:
@@ -173,11 +226,16 @@ def main(argv: list[str]) -> None:
     run = sub.add_parser("run", help="train (or resume) and evaluate rows")
     run.add_argument("rows", nargs="+", choices=list(ROWS))
     run.add_argument("--steps", type=int, default=300, help="generator steps")
+    sky = sub.add_parser("skyline", help="read saved free-roll reports' phrases as voices")
+    sky.add_argument("reports", nargs="+", help="report names, e.g. aaai-1300-bernoulli")
     sub.add_parser("table", help="write the table of every evaluated row")
     args = parser.parse_args(argv)
     if args.command == "run":
         for row in args.rows:
             run_row(row, args.steps)
+    elif args.command == "skyline":
+        for name in args.reports:
+            skyline_report(REPORTS / name)
     else:
         REPORTS.mkdir(parents=True, exist_ok=True)
         (REPORTS / "table.md").write_text(table())
