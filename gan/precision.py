@@ -14,7 +14,7 @@ import dataclasses
 import os
 import platform
 import subprocess
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 
 from pianoroll.errors import UserError
@@ -26,6 +26,7 @@ __all__ = [
     "Gpu",
     "Hardware",
     "PrecisionChoice",
+    "amx_flags",
     "choose_precision",
     "limit_onednn_isa",
 ]
@@ -121,11 +122,7 @@ class Hardware:
             "kind": self.kind,
             "cpu": self.cpu,
             "extensions": [flag for flag in REPORTED_FLAGS if flag in self.cpu_flags]
-            + sorted(
-                flag
-                for flag in self.cpu_flags
-                if flag.startswith("amx") and flag not in REPORTED_FLAGS
-            ),
+            + sorted(flag for flag in amx_flags(self.cpu_flags) if flag not in REPORTED_FLAGS),
             "gpus": [dataclasses.asdict(gpu) for gpu in self.gpus],
         }
 
@@ -230,11 +227,16 @@ def limit_onednn_isa(
         return None
     if flags is None:
         flags = _read_cpuinfo()[1]
-    if not any(flag.startswith("amx") for flag in flags):
+    if not amx_flags(flags):
         return None
     cap = BELOW_AMX_WITH_FP16 if "avx512_fp16" in flags else BELOW_AMX
     environ[ONEDNN_ISA_VARIABLE] = cap
     return cap
+
+
+def amx_flags(flags: Iterable[str]) -> list[str]:
+    """The CPU flags of Intel AMX (``amx_tile``, ``amx_bf16``, ...) among ``flags``."""
+    return [flag for flag in flags if flag.startswith("amx")]
 
 
 def _read_cpuinfo() -> tuple[str, frozenset[str]]:

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 import gan.config  # noqa: F401  (registers the config resolvers)
 from gan.loop import train
-from gan.precision import Gpu, Hardware, PrecisionChoice, choose_precision
+from gan.precision import Gpu, Hardware, PrecisionChoice, amx_flags, choose_precision
 from pianoroll.errors import UserError
 
 
@@ -117,7 +117,7 @@ def test_the_host_report_names_its_kind_and_extensions():
     detected = Hardware.detect()  # this machine: whatever it is, it has a kind
     assert detected.kind and detected.report()["kind"] == detected.kind
     # Reports say whether oneDNN was kept off AMX (importing gan caps it on AMX hosts).
-    amx = any(flag.startswith("amx") for flag in detected.cpu_flags)
+    amx = bool(amx_flags(detected.cpu_flags))
     assert (detected.report()["onednn_max_cpu_isa"] is not None) == (
         amx or "ONEDNN_MAX_CPU_ISA" in os.environ
     )
