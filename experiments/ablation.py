@@ -45,6 +45,9 @@ RUNS = ROOT / "runs" / "ablation"
 REPORTS = ROOT / "experiments" / "reports" / "ablation"
 BASE = ["+experiment=bach_hybrid", "+mode=hybrid", "train.precision=float32", "data.voices=free"]
 REFINER = "+model.refiner={schedule: two_stage, first_stage_steps: 200}"
+VOICES = f"data.voices={Voices.MONOPHONIC}"  # a voice row's data
+#: Report-name suffixes: Bernoulli sampling, and free rolls read as voices.
+BERNOULLI, SKYLINE = "-bernoulli", "-skyline"
 
 #: Row name -> (what it is, its overrides), in the table's order.
 ROWS: dict[str, tuple[str, list[str]]] = {
@@ -56,11 +59,11 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "v2_dbn": ("current + deterministic binary neurons", ["model=musegan_v2", "model.output=deterministic"]),
     "v2_sbn": ("current + stochastic binary neurons", ["model=musegan_v2", "model.output=stochastic"]),
     "v2_refiner": ("current + refiner (two stages: 200 + 100, DBN)", ["model=musegan_v2", "model.output=deterministic", REFINER]),
-    "voices": ("AAAI networks, monophonic voices (straight-through)", ["data.voices=monophonic", "model.voices=straight_through"]),
-    "voices_softmax": ("AAAI networks, monophonic voices (softmax)", ["data.voices=monophonic", "model.voices=softmax"]),
-    "voices_hold": ("AAAI networks, monophonic voices (softmax, hold)", ["data.voices=monophonic", "model.voices=softmax", "model.hold=true"]),
-    "voices_gumbel": ("AAAI networks, monophonic voices (Gumbel-softmax, temperature 1 to 0.2 over 300 steps)", ["data.voices=monophonic", "model.voices=gumbel", "model.slope={start: 0, end: 300, end_value: 5.0}"]),
-    "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", ["data.voices=monophonic", "model.voices=straight_through", "model.hold=true"]),
+    "voices": ("AAAI networks, monophonic voices (straight-through)", [VOICES, "model.voices=straight_through"]),
+    "voices_softmax": ("AAAI networks, monophonic voices (softmax)", [VOICES, "model.voices=softmax"]),
+    "voices_hold": ("AAAI networks, monophonic voices (softmax, hold)", [VOICES, "model.voices=softmax", "model.hold=true"]),
+    "voices_gumbel": ("AAAI networks, monophonic voices (Gumbel-softmax, temperature 1 to 0.2 over 300 steps)", [VOICES, "model.voices=gumbel", "model.slope={start: 0, end: 300, end_value: 5.0}"]),
+    "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", [VOICES, "model.voices=straight_through", "model.hold=true"]),
 }  # fmt: skip
 #: Rows evaluated with the threshold only: exact outputs (binary neurons, one-hot voices), where
 #: Bernoulli sampling would give the threshold's phrases again; the hold form, whose outputs
@@ -105,7 +108,7 @@ def run_row(row: str, steps: int) -> None:
             _python("-m", "musegan.train", *overrides)
     binarizations = ["threshold"] if row in THRESHOLD_ONLY else ["threshold", "bernoulli"]
     for binarize in binarizations:
-        suffix = "" if binarize == "threshold" else "-bernoulli"
+        suffix = "" if binarize == "threshold" else BERNOULLI
         out = REPORTS / f"{row}-{steps}{suffix}"
         if not (out / "metrics.json").exists():
             _python(
@@ -117,14 +120,28 @@ def run_row(row: str, steps: int) -> None:
                 f"out={out}",
                 "wandb.mode=disabled",
             )
-        if "data.voices=monophonic" not in ROWS[row][1]:
+        if not _voice_row(row):
             skyline_report(out)
+
+
+def _voice_row(row: str) -> bool:
+    """Whether a row trains monophonic voices (else free rolls)."""
+    return VOICES in ROWS.get(row, ("", []))[1]
+
+
+def _parse(name: str) -> tuple[str, int, bool, bool]:
+    """A report folder's name as ``(row, steps, bernoulli, skyline)``."""
+    skyline_voices = name.endswith(SKYLINE)
+    name = name.removesuffix(SKYLINE)
+    bernoulli = name.endswith(BERNOULLI)
+    row, steps = name.removesuffix(BERNOULLI).rsplit("-", 1)
+    return row, int(steps), bernoulli, skyline_voices
 
 
 def skyline_report(report: Path) -> Path:
     """Read a free-roll report's generated phrases as voices and compare them with the voice
     form of the training data (validation as the floor), into ``<report>-skyline``."""
-    out = report.parent / f"{report.name}-skyline"
+    out = report.parent / f"{report.name}{SKYLINE}"
     if (out / "metrics.json").exists():
         return out
     with initialize_config_module(config_module="conf", version_base="1.3"):
@@ -135,6 +152,10 @@ def skyline_report(report: Path) -> Path:
     with np.load(report / "generated.npz") as saved:
         if "onsets" in saved.files:
             sys.exit(f"error: {report}: its phrases are voices already")
+        if saved["phrases"].shape[1:] != spec.shape:
+            sys.exit(
+                f"error: {report}: phrases of shape {saved['phrases'].shape[1:]}, not {spec.shape}"
+            )
         rolls, onsets = skyline(saved["phrases"], spec)
     out.mkdir(parents=True, exist_ok=True)
     save_phrases(out / "generated.npz", rolls, spec, onsets)
@@ -144,7 +165,7 @@ def skyline_report(report: Path) -> Path:
         f"a={out / 'generated.npz'}",
         "b=data:train",
         "floor=data:validation",
-        f"data.voices={Voices.MONOPHONIC}",
+        VOICES,
         f"out={out}",
     )
     return out
@@ -178,19 +199,17 @@ def table() -> str:
         main = next(c for label, c in parts.items() if "noise floor" not in label)
         floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
         name = report.parent.name
-        read_as_voices = name.endswith("-skyline")
-        row, steps = name.removesuffix("-skyline").removesuffix("-bernoulli").rsplit("-", 1)
+        row, steps, bernoulli, read_as_voices = _parse(name)
         memo = main["memorization"]
         values = _means(main, "a")
-        voice_row = "data.voices=monophonic" in ROWS.get(row, ("", []))[1]
-        kind = "voices" if voice_row or read_as_voices else "free rolls"
+        kind = "voices" if _voice_row(row) or read_as_voices else "free rolls"
         data[kind] = _means(main, "b")
         if floor_c is not None:
             floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
         cells = [
             f"{row} ({ROWS[row][0]})" if row in ROWS else row,
             steps,
-            ("Bernoulli" if "-bernoulli" in name else "threshold")
+            ("Bernoulli" if bernoulli else "threshold")
             + (", skyline voices" if read_as_voices else ""),
             _cell(main["frechet_distance"]),
             f"{memo['exact_share']:.1%} / {memo['near_share']:.1%}",
@@ -211,13 +230,12 @@ def table() -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
 
 
-def _order(path: Path) -> tuple[int, int, bool, bool]:
+def _order(path: Path) -> tuple[int, int, bool, bool, str]:
     """Rows in :data:`ROWS` order, then by steps; threshold before Bernoulli, and the
     phrases as generated before the same phrases read as voices."""
-    name = path.parent.name
-    row, steps = name.removesuffix("-skyline").removesuffix("-bernoulli").rsplit("-", 1)
+    row, steps, bernoulli, skyline_voices = _parse(path.parent.name)
     place = list(ROWS).index(row) if row in ROWS else len(ROWS)
-    return (place, int(steps), name.endswith("-skyline"), "-bernoulli" in name)
+    return (place, steps, skyline_voices, bernoulli, row)
 
 
 def main(argv: list[str]) -> None:

@@ -77,7 +77,15 @@ def shares(counts: dict[str, int]) -> dict[str, float]:
 
 
 def _file_figures(path: Path) -> dict[str, float]:
-    with np.load(path) as data:
+    try:
+        data = np.load(path)
+    except (ValueError, OSError) as error:
+        raise UserError(f"{path}: not a phrases file ({error})") from None
+    if not hasattr(data, "files"):  # a .npy: one array
+        raise UserError(f"{path}: not a phrases file (one array, not an .npz)")
+    with data:
+        if not {"phrases", "spec"} <= set(data.files):
+            raise UserError(f"{path}: no 'phrases' and 'spec' arrays (not a phrases file)")
         if "onsets" not in data.files:
             raise UserError(f"{path}: no onsets saved (free rolls have no voices to read)")
         rolls, onsets = data["phrases"], data["onsets"]

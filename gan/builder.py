@@ -231,15 +231,12 @@ def _save_config(cfg: DictConfig, run_dir: Path) -> None:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
 
 
-#: Learning rates a checkpoint keeps: Adam saves its rate with its slots and restores it, so a
-#: value changed on resume would be silently ignored.
-_RESTORED_RATES = ("generator_lr", "critic_lr", "pretrain_lr")
-
-
 def _check_resumable(run_dir: Path, step: int, options: TrainOptions) -> None:
     """Refuse to resume at ``step`` with options that the run's checkpoint contradicts: another
     pretraining length, where the change would redo or skip pretraining steps (the step count
-    says which phase a run is in), or another learning rate (see :data:`_RESTORED_RATES`)."""
+    says which phase a run is in), or another constant learning rate for an optimizer still to
+    be used (Adam saves a constant rate with its slots and restores it, so the new one would be
+    silently ignored; a decaying rate is a schedule the config rebuilds, and may change)."""
     saved = run_dir / "config.yaml"
     if not saved.exists():
         return
@@ -252,9 +249,22 @@ def _check_resumable(run_dir: Path, step: int, options: TrainOptions) -> None:
             f" steps; {pretrain_steps} would redo or skip pretraining"
             f" (resume with train.pretrain_steps={before})"
         )
-    for key in _RESTORED_RATES:
-        rate, now = train.get(key), getattr(options, key)
-        if (rate is None) == (now is None) and (rate is None or float(rate) == float(now)):
+    if options.lr_decay:
+        return
+    rates = [
+        ("generator_lr", train.get("generator_lr"), options.generator_lr),
+        ("critic_lr", train.get("critic_lr"), options.critic_lr),
+    ]
+    if step < pretrain_steps:  # null: the generator's rate
+        rates.append(
+            (
+                "pretrain_lr",
+                train.get("pretrain_lr") or train.get("generator_lr"),
+                options.pretrain_lr or options.generator_lr,
+            )
+        )
+    for key, rate, now in rates:
+        if rate is not None and float(rate) == float(now):
             continue
         raise UserError(
             f"train.{key}: this run was trained with {rate}; its checkpoint restores that"

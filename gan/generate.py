@@ -22,7 +22,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from gan.conditions import condition_phrases
-from gan.decoding import Decoding
+from gan.decoding import Decoding, VoiceDecoding
 from gan.decoding import check_options as check_decoding
 from gan.model import GANModel
 from gan.noise import Stream, draw_noise, interpolation_noise, path_noise, stream_rng
@@ -127,6 +127,11 @@ def accompany(
         beats, and a line describing what was read.
     """
     model, spec = run.model, run.model.spec
+    if decoding.voices is not VoiceDecoding.MODEL:
+        raise UserError(
+            f"voices={decoding.voices}: mode=accompany writes your track as given, which a"
+            " skyline would change; read a free-roll run's voices with mode=sample or interpolate"
+        )
     path = _accompaniment_input(run, cfg)
     index = model.condition_index
     condition = spec.tracks[index].name
@@ -356,7 +361,7 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
 
     Args:
         cfg: the generate config: ``run``, ``checkpoint``, ``mode``, ``n``, ``out``, ``seed``,
-            ``binarize``, ``truncation``, ``tempo``, ``audio``, ``bars``, ``spacing``,
+            ``binarize``, ``temperature``, ``voices``, ``truncation``, ``tempo``, ``audio``, ``bars``, ``spacing``,
             ``steps``, ``seeds``, ``vary``, ``input``, ``track``, ``noise``.
         package: the model package whose runs this command reads.
 

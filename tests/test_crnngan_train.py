@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 from conftest import checkpoint_values, read_jsonl, sigterm_after_step
 from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
 import gan.config  # noqa: F401  (registers the config resolvers)
 from gan.loop import train
@@ -221,10 +222,19 @@ def test_resuming_with_another_learning_rate_is_refused(smoke_data_dir, paper_ru
     runs, _ = paper_runs
     run_dir = tmp_path / "run"
     shutil.copytree(runs["b3"], run_dir)
-    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.pretrain_lr=0.5")
-    with pytest.raises(UserError, match=r"^train.pretrain_lr: this run was trained with 0.001;"):
+    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.generator_lr=0.5")
+    with pytest.raises(UserError) as error:
         train(cfg, run_dir, progress=False)
+    rate = OmegaConf.load(run_dir / "config.yaml").train.generator_lr
+    assert str(error.value) == (
+        f"train.generator_lr: this run was trained with {rate}; its checkpoint restores that"
+        f" learning rate, so 0.5 would be ignored (resume with train.generator_lr={rate})"
+    )
     assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
+    # Pretraining is over at step 3: its rate no longer matters, and the run resumes.
+    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=4", "train.pretrain_lr=0.5")
+    train(cfg, run_dir, progress=False)
+    assert (run_dir / "checkpoints" / "ckpt-4.index").exists()
 
 
 # The command line ---------------------------------------------------------------------------

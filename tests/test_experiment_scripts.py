@@ -135,4 +135,9 @@ def test_voice_steps_counts_rests_held_repeated_and_moved_steps(tmp_path, capsys
     save_phrases(free, rolls, spec)
     assert voice_steps.main([str(free)]) == 2
     assert "free.npz: no onsets saved" in capsys.readouterr().err
+    np.save(tmp_path / "one.npy", rolls)
+    (tmp_path / "text.npz").write_text("not an archive")
+    for bad in ("one.npy", "text.npz"):
+        assert voice_steps.main([str(tmp_path / bad)]) == 2
+        assert f"{bad}: not a phrases file" in capsys.readouterr().err
     assert math.isnan(voice_steps.shares(dict(counts, rest=7))["held"])  # no sounding step

@@ -293,7 +293,12 @@ def test_accompaniment_refuses_what_it_cannot_use(trained_runs, tmp_path):
         run_generate(
             trained_runs["conditional"], tmp_path / "d", mode="accompany", input=two, track="Bass"
         )
-    assert not [p for d in "abcd" for p in (tmp_path / d).glob("*")]  # nothing written
+    with pytest.raises(UserError, match=r"^voices=skyline: mode=accompany writes your track as"):
+        run_generate(
+            trained_runs["conditional"], tmp_path / "e", mode="accompany", input=two,
+            voices="skyline",
+        )  # fmt: skip
+    assert not [p for d in "abcde" for p in (tmp_path / d).glob("*")]  # nothing written
 
 
 @pytest.mark.skipif(fluidsynth_problem() is not None, reason="FluidSynth is not installed")

@@ -16,10 +16,10 @@ full reference sizes (batch 4):
 
 The gradient comparisons run with every rectifier (ReLU, LeakyReLU) replaced, in both networks
 alike, by a smooth function of the same shape (:func:`smooth_rectifiers`). A rectifier
-network's gradient jumps where a unit's input crosses zero, and the generator has over a million
-rectifier inputs, some within float32 round-off of zero: the two summation orders put such a
-unit on different sides, which moves a kernel's gradient by that unit's whole term, on some
-hosts by a few percent of the gradient's size. That is the kink, not a layout difference; with
+network's gradient jumps where a unit's input crosses zero, and among the generator's many
+rectifier inputs some lie within float32 round-off of zero: the two summation orders put such
+a unit on different sides, which moves a kernel's gradient by that unit's whole term, far
+beyond the tolerance on some hosts. That is the kink, not a layout difference; with
 smooth rectifiers what remains is round-off, and a mis-mapped kernel still differs by the
 order of 1. The forward comparisons keep the real rectifiers, and
 ``tests/test_musegan_layers.py`` checks our leaky ReLU's own gradients.
