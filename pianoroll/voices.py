@@ -94,11 +94,19 @@ def make_monophonic(roll: np.ndarray, onsets: np.ndarray) -> tuple[np.ndarray, n
     """
     roll = np.asarray(roll, bool)
     overlaps = int((roll.sum(axis=1) > 1).sum())
-    sounding = roll.any(axis=1)
-    highest = roll.shape[1] - 1 - np.argmax(roll[:, ::-1], axis=1)
-    categories = np.where(sounding, highest, rest(roll.shape[1]))
-    starts = np.asarray(onsets, bool)[np.arange(len(roll)), highest]
+    categories = _highest(roll)
+    sounding = categories != rest(roll.shape[1])
+    at = np.minimum(categories, roll.shape[1] - 1)
+    starts = np.asarray(onsets, bool)[np.arange(len(roll)), at]
     return (*decode_voice(categories, starts & sounding, roll.shape[1]), overlaps)
+
+
+def _highest(roll: np.ndarray) -> np.ndarray:
+    """The skyline rule: ``(..., pitches)`` binary to each step's highest sounding pitch index,
+    or :func:`rest` where none sounds (``(...)`` ``int64``)."""
+    n_pitches = roll.shape[-1]
+    highest = n_pitches - 1 - np.argmax(roll[..., ::-1], axis=-1)
+    return np.where(roll.any(axis=-1), highest, rest(n_pitches))
 
 
 def skyline(rolls: np.ndarray, spec: PhraseSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -127,10 +135,7 @@ def skyline(rolls: np.ndarray, spec: PhraseSpec) -> tuple[np.ndarray, np.ndarray
     n_pitches = rolls.shape[-2]
     for k in spec.voices:
         roll = rolls[..., k]
-        sounding = roll.any(axis=-1)
-        highest = n_pitches - 1 - np.argmax(roll[..., ::-1], axis=-1)
-        categories = np.where(sounding, highest, rest(n_pitches))
-        flat = categories.reshape(len(categories), -1)
+        flat = _highest(roll).reshape(len(roll), -1)
         first = np.zeros(flat.shape, bool)
         first[..., 0] = True  # a run that starts the phrase is a note; later ones start by change
         voice, starts = decode_voice(flat, first, n_pitches)
