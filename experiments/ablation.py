@@ -144,11 +144,11 @@ def skyline_report(report: Path) -> Path:
     out = report.parent / f"{report.name}{SKYLINE}"
     if (out / "metrics.json").exists():
         return out
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose("musegan", overrides=[*BASE, f"data.voices={Voices.MONOPHONIC}"])
-    spec = make_spec(cfg.data)
     if not (report / "generated.npz").exists():
         sys.exit(f"error: {report}: no generated.npz (evaluate the row first)")
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=[*BASE, VOICES])
+    spec = make_spec(cfg.data)
     with np.load(report / "generated.npz") as saved:
         if "onsets" in saved.files:
             sys.exit(f"error: {report}: its phrases are voices already")

@@ -22,6 +22,7 @@ from gan.decoding import Decoding, VoiceDecoding, check_options
 from gan.noise import Stream, draw_noise, stream_rng
 from gan.run import TrainedRun, load_run
 from gan.tracking import log_evaluation
+from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError, number_option
 from pianoroll.evaluate import PhraseSet, compare_and_report
 from pianoroll.io import output_folder
@@ -76,15 +77,17 @@ def _evaluate(
     """The work of :func:`evaluate_run`, its options checked and ``out`` writable."""
     spec = decoding.spec
     data_dir = run.cfg.paths.data_dir
-    model_splits = load_splits(run.cfg.data, data_dir, progress=False)  # conditions read these
-    splits = (  # compared with: the data in the decoded phrases' form
-        model_splits
-        if decoding.voices is VoiceDecoding.MODEL
-        else load_splits(decoding.data, data_dir, progress=False)
-    )
+    splits = load_splits(decoding.data, data_dir, progress=False)  # the decoded phrases' form
+
+    def model_reference() -> Dataset:
+        """The reference phrases in the model's form, for a conditional model's condition."""
+        if decoding.voices is VoiceDecoding.MODEL:
+            return splits.reference
+        return load_splits(run.cfg.data, data_dir, progress=False).reference
+
     start = time.perf_counter()
     noise = draw_noise(run.model, count, seed, stream=Stream.EVALUATION)
-    conditions = condition_phrases(run.model, model_splits.reference, count)
+    conditions = condition_phrases(run.model, model_reference, count)
     outputs = run.model.generate_numpy(noise, conditions)
     generated, onsets = decoding(outputs, stream_rng(seed, Stream.EVALUATION_BINARIZATION))
     generation_seconds = time.perf_counter() - start
