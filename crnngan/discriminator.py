@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers, ops
 
-__all__ = ["POOLINGS", "DiscriminatorConfig", "TimePooling", "build_discriminator"]
+__all__ = ["INPUT_SCALES", "POOLINGS", "DiscriminatorConfig", "TimePooling", "build_discriminator"]
 
 POOLINGS = ("probability", "mean")
+#: How a step's cells enter the first LSTM: ``signed``, the model tensor's [-1, 1]; or
+#: ``probability``, ``(x + 1) / 2``, on which a silent cell adds nothing to the input units.
+INPUT_SCALES = ("signed", "probability")
 
 
 @keras.saving.register_keras_serializable(package="crnngan")
@@ -74,6 +78,7 @@ class DiscriminatorConfig:
         time_pooling: with ``per_step``: ``probability`` (the standard loss on the mean
             per-step probability, as in the paper) or ``mean`` (the mean score, for WGAN-GP).
         leak: LeakyReLU slope.
+        input_scale: one of :data:`INPUT_SCALES`.
     """
 
     units: Sequence[int] = (512, 512)
@@ -82,6 +87,7 @@ class DiscriminatorConfig:
     dense_units: Sequence[int] = (512, 256)
     time_pooling: str = "probability"
     leak: float = 0.2
+    input_scale: str = "signed"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -101,6 +107,19 @@ class DiscriminatorConfig:
                 f"discriminator: unknown time_pooling {self.time_pooling!r};"
                 f" choose one of {', '.join(POOLINGS)}"
             )
+        if self.input_scale not in INPUT_SCALES:
+            raise ValueError(
+                f"discriminator: unknown input_scale {self.input_scale!r};"
+                f" choose one of {', '.join(INPUT_SCALES)}"
+            )
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a checkpoint must match; a ``signed`` input scale is left out, as
+        checkpoints made before the option existed do."""
+        fields = dataclasses.asdict(self)
+        if self.input_scale == "signed":
+            fields.pop("input_scale")
+        return fields
 
 
 def build_discriminator(
@@ -122,6 +141,8 @@ def build_discriminator(
     bars, steps, pitches, channels = (int(n) for n in phrase_shape)
     phrase = keras.Input((bars, steps, pitches, channels), name="phrase")
     x = layers.Reshape((bars * steps, pitches * channels), name="sequence")(phrase)
+    if cfg.input_scale == "probability":
+        x = layers.Rescaling(0.5, offset=0.5, name="probability")(x)
     last = len(cfg.units) - 1
     for i, (units, both_ways) in enumerate(zip(cfg.units, cfg.bidirectional, strict=True)):
         lstm = layers.LSTM(units, return_sequences=cfg.per_step or i < last, name=f"lstm{i}")

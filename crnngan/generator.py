@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import enum
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -21,11 +22,12 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from gan.voices import ChannelOutput
+from gan.voices import ChannelOutput, draw_channels, draws_per_step
 from pianoroll.targets import buildable
 
 __all__ = [
     "DenseGenerator",
+    "FreeRun",
     "GeneratorConfig",
     "RecurrentGenerator",
     "RecurrentGeneratorNetwork",
@@ -151,6 +153,19 @@ class DenseGenerator(GeneratorConfig):
         return keras.Model(z, out, name="generator")
 
 
+class FreeRun(str, enum.Enum):
+    """What a recurrent generator running free emits and feeds back to its next step."""
+
+    #: Its distributions themselves (``tanh`` outputs; the voices' relaxed categories).
+    SOFT = "soft"
+    #: A draw from them, one-hot in the forward pass, straight-through backward
+    #: (:func:`gan.voices.draw_channels`), so that it is fed what teacher forcing fed it.
+    SAMPLE = "sample"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclasses.dataclass(frozen=True)
 class RecurrentGenerator(GeneratorConfig):
     """The paper's generator: stacked LSTMs fed per-step noise and their own previous output.
@@ -167,24 +182,48 @@ class RecurrentGenerator(GeneratorConfig):
     long where the generator has learnt only the data's pitch distribution and ignores its
     input (experiments/README.md, the recurrent C-RNN-GAN).
 
+    Running free (training's adversarial phase, generation), ``free_run`` says what ``y_t`` is:
+    the distributions themselves (``soft``: probabilities of each cell, or each voice's
+    relaxed categories), or a draw from them (``sample``: one-hot per voice and step, binary per
+    free cell, with straight-through gradients), so that what the generator is fed back is in
+    the form that teacher forcing fed it and what the critic sees is in the form of the data.
+    A soft previous step is an input that teacher-forced pretraining never showed it.
+
     Attributes:
         noise_dim: size of the uniform(0, 1) noise at each time step.
         units: LSTM widths, one per layer.
+        free_run: a :class:`FreeRun` value; ``sample`` adds the draws' uniform numbers
+            (:func:`gan.voices.draws_per_step`) to each step's noise, after its ``noise_dim``.
     """
 
     noise_dim: int = 100
     units: Sequence[int] = (350, 350)
+    free_run: str = FreeRun.SOFT.value
 
     teacher_forcing: ClassVar[bool] = True
     any_length: ClassVar[bool] = True
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            object.__setattr__(self, "free_run", FreeRun(self.free_run).value)
+        except ValueError:
+            raise ValueError(
+                f"generator: unknown free_run {self.free_run!r}; choose one of"
+                f" {', '.join(map(str, FreeRun))}"
+            ) from None
+
     def identity(self) -> dict[str, Any]:
         """See :meth:`GeneratorConfig.identity`; ``feedback`` names how the previous step is
-        fed back, so that a checkpoint of a generator fed it on [-1, 1] is refused."""
-        return {**super().identity(), "feedback": "probability"}
+        fed back, so that a checkpoint of a generator fed it on [-1, 1] is refused. A soft free
+        run leaves ``free_run`` out, as checkpoints made before it existed do."""
+        fields = {**super().identity(), "feedback": "probability"}
+        if self.free_run == FreeRun.SOFT:
+            fields.pop("free_run")
+        return fields
 
     def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
-        """Uniform(0, 1) ``(batch, length, noise_dim)``."""
+        """Uniform(0, 1) ``(batch, length, noise_dim)``; the model appends the draws' numbers."""
         return tf.random.stateless_uniform([batch_size, length, self.noise_dim], seed)
 
     def build(
@@ -192,9 +231,9 @@ class RecurrentGenerator(GeneratorConfig):
     ) -> RecurrentGeneratorNetwork:
         """The network (it runs for the length of the noise it is given, ``seq_len`` or not)."""
         network = RecurrentGeneratorNetwork(
-            n_features, self.noise_dim, self.units, self.output_bias(), channels
+            n_features, self.noise_dim, self.units, self.output_bias(), channels, self.free_run
         )
-        network.build((None, seq_len, self.noise_dim))
+        network.build((None, seq_len, self.noise_dim + network.draws))
         return network
 
 
@@ -214,6 +253,7 @@ class RecurrentGeneratorNetwork(keras.Model):
             ``.keras`` file rebuilds the same network; its weights come from the file).
         channels: :class:`gan.voices.ChannelOutput` arguments when the features are
             ``pitches * channels`` with monophonic voices; None: each output a ``tanh``.
+        free_run: a :class:`FreeRun` value (see :class:`RecurrentGenerator`).
     """
 
     def __init__(
@@ -223,6 +263,7 @@ class RecurrentGeneratorNetwork(keras.Model):
         units: Sequence[int],
         output_bias: keras.initializers.Initializer | str = "zeros",
         channels: dict[str, Any] | None = None,
+        free_run: str = FreeRun.SOFT.value,
         **kwargs,
     ) -> None:
         super().__init__(name=kwargs.pop("name", "generator"), **kwargs)
@@ -239,6 +280,17 @@ class RecurrentGeneratorNetwork(keras.Model):
         )
         self.channels = dict(channels) if channels else None
         self.head = ChannelOutput(**self.channels, name="channels") if self.channels else None
+        self.free_run = FreeRun(free_run)
+        # The layout draw_channels reads: (pitches, channels), or every feature a free cell.
+        if self.channels:
+            self.n_tracks, self.voices = self.head.n_tracks, self.head.voices
+        else:
+            self.n_tracks, self.voices = 1, ()
+        self.draw_shape = (self.n_features // (self.n_tracks + len(self.voices)), -1)
+        #: Uniform numbers per step that a sampled free run takes after the noise.
+        self.draws = 0
+        if self.free_run is FreeRun.SAMPLE:
+            self.draws = draws_per_step(self.draw_shape[0], self.n_tracks, self.voices)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (so that a ``.keras`` file rebuilds the network)."""
@@ -248,6 +300,7 @@ class RecurrentGeneratorNetwork(keras.Model):
             "units": list(self.units),
             "output_bias": keras.initializers.serialize(self.output_bias),
             "channels": self.channels,
+            "free_run": self.free_run.value,
             "name": self.name,
         }
 
@@ -275,6 +328,20 @@ class RecurrentGeneratorNetwork(keras.Model):
         cells = tf.reshape(preactivations, [-1, self.n_features // width, width])
         return tf.reshape(self.head(cells), [-1, self.n_features])
 
+    def draw(self, preactivations: tf.Tensor, uniform: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
+        """One step's draw ``(batch, n_features)`` in {-1, 1} (straight-through) from its
+        pre-activations, ``uniform`` ``(batch, draws)`` and the previous step's draw: see
+        :func:`gan.voices.draw_channels`."""
+        batch = tf.shape(preactivations)[0]
+        cells = draw_channels(
+            tf.reshape(preactivations, [batch, *self.draw_shape]),
+            uniform,
+            tf.reshape(previous, [batch, *self.draw_shape]),
+            self.n_tracks,
+            self.voices,
+        )
+        return tf.reshape(cells, [batch, self.n_features])
+
     def _step_input(self, noise: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
         """The input layer's input: the noise and the previous step ``(..., n_features)`` in
         [-1, 1], read as probabilities (see :class:`RecurrentGenerator`)."""
@@ -288,7 +355,7 @@ class RecurrentGeneratorNetwork(keras.Model):
         """Pre-tanh outputs given the previous steps.
 
         Args:
-            noise: ``(batch, time, noise_dim)``.
+            noise: ``(batch, time, noise_dim)`` (any draws' numbers after it are unused).
             previous: ``(batch, time, n_features)``: at step ``t`` the step before it (real
                 data in {-1, 1} for teacher forcing; -1, a silent step, at ``t = 0``).
             training: training mode.
@@ -297,15 +364,17 @@ class RecurrentGeneratorNetwork(keras.Model):
             ``(batch, time, n_features)`` ``float32`` pre-activations ``a``: the output is
             ``tanh(a)``.
         """
-        x = self.input_layer(self._step_input(noise, previous))
+        x = self.input_layer(self._step_input(noise[..., : self.noise_dim], previous))
         for lstm in self.lstms:
             x = lstm(x, training=training)
         return self.output_layer(x)
 
     def call(self, noise: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Run free: ``(batch, time, noise_dim)`` noise -> ``(batch, time, n_features)`` in (-1, 1)."""
+        """Run free: ``(batch, time, noise_dim + draws)`` noise -> ``(batch, time, n_features)``
+        in [-1, 1] (in {-1, 1} with ``free_run=sample``)."""
         dtype = self.input_layer.compute_dtype
-        noise = tf.cast(noise, dtype)
+        uniform = tf.transpose(tf.cast(noise[..., self.noise_dim :], tf.float32), [1, 0, 2])
+        noise = tf.cast(noise[..., : self.noise_dim], dtype)
         batch, length = tf.shape(noise)[0], tf.shape(noise)[1]
         time_major = tf.transpose(noise, [1, 0, 2])
         previous = -tf.ones([batch, self.n_features], tf.float32)  # a silent step
@@ -318,7 +387,11 @@ class RecurrentGeneratorNetwork(keras.Model):
             for lstm, state in zip(self.lstms, states, strict=True):
                 x, state = lstm.cell(x, state, training=training)
                 new_states.append(list(state))
-            output = self.activate(self.output_layer(x))
+            preactivations = self.output_layer(x)
+            if self.draws:
+                output = self.draw(preactivations, uniform[t], previous)
+            else:
+                output = self.activate(preactivations)
             return t + 1, output, new_states, outputs.write(t, output)
 
         _, _, _, outputs = tf.while_loop(

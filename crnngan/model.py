@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
-from crnngan.generator import GeneratorConfig
+from crnngan.generator import FreeRun, GeneratorConfig
 from gan.model import GANModel, Phase
 from gan.voices import Relaxation, parse_relaxation
 from pianoroll.errors import UserError
@@ -77,6 +76,15 @@ class CRNNGAN(GANModel):
                 f"model.voices: {self.relaxation} draws with noise that C-RNN-GAN's generators"
                 f" do not take; choose {Relaxation.SOFTMAX} or {Relaxation.STRAIGHT_THROUGH}"
             )
+        if (
+            getattr(generator, "free_run", FreeRun.SOFT) == FreeRun.SAMPLE
+            and spec.voices
+            and self.relaxation is not Relaxation.SOFTMAX
+        ):
+            raise UserError(
+                f"model.voices: {self.relaxation} with model.generator.free_run=sample; a sampled"
+                f" free run draws its voices itself, through their {Relaxation.SOFTMAX}"
+            )
         self.generator_config = generator
         channels = None  # gan.voices.ChannelOutput's arguments
         if spec.voices:
@@ -102,11 +110,21 @@ class CRNNGAN(GANModel):
 
         Returns:
             ``{"noise": ...}``: ``(batch, noise_dim)`` standard normal for the dense generator,
-            ``(batch, length, noise_dim)`` uniform(0, 1) for the recurrent one.
+            ``(batch, length, noise_dim + draws)`` uniform(0, 1) for the recurrent one (the
+            ``draws`` numbers of a sampled free run, :class:`~crnngan.generator.FreeRun`,
+            from a seed folded from ``seed``, so that its ``noise_dim`` part is the same with
+            either free run).
         """
         length = self.seq_len if length is None else int(length)
         self._check_length(length)
-        return {"noise": self.generator_config.sample_noise(batch_size, length, seed)}
+        noise = self.generator_config.sample_noise(batch_size, length, seed)
+        draws = getattr(self.generator, "draws", 0)
+        if draws:
+            uniform = tf.random.stateless_uniform(
+                [batch_size, length, draws], tf.random.experimental.stateless_fold_in(seed, 1)
+            )
+            noise = tf.concat([noise, uniform], axis=-1)
+        return {"noise": noise}
 
     def _check_length(self, length: int) -> None:
         if length < 1 or (length != self.seq_len and not self.generator_config.any_length):
@@ -197,6 +215,6 @@ class CRNNGAN(GANModel):
         return {
             "seq_len": self.seq_len,
             "generator": self.generator_config.identity(),
-            "discriminator": dataclasses.asdict(self.discriminator_config),
+            "discriminator": self.discriminator_config.identity(),
             "spec": self.spec.to_dict(),
         }

@@ -64,6 +64,8 @@ __all__ = [
     "Relaxation",
     "VoiceHead",
     "VoiceOutput",
+    "draw_channels",
+    "draws_per_step",
     "parse_relaxation",
     "threshold_channels",
     "voice_channels",
@@ -372,6 +374,71 @@ class ChannelOutput(keras.layers.Layer):
             "voices": list(self.voices),
             "relaxation": self.relaxation.value,
         }
+
+
+def draws_per_step(n_pitches: int, n_tracks: int, voices: tuple[int, ...] | list[int] = ()) -> int:
+    """How many uniform numbers :func:`draw_channels` takes per step: two per voice (its
+    category and its start), one per cell of each free track."""
+    return 2 * len(voices) + n_pitches * (int(n_tracks) - len(voices))
+
+
+def draw_channels(
+    preactivations: tf.Tensor,
+    uniform: tf.Tensor,
+    previous: tf.Tensor,
+    n_tracks: int,
+    voices: tuple[int, ...] | list[int] = (),
+) -> tf.Tensor:
+    """One step drawn from a generator's distributions, with straight-through gradients.
+
+    Each free track's cell sounds with probability ``(tanh(a) + 1) / 2`` (a Bernoulli draw);
+    each voice draws one category from ``softmax([l, 0])`` (by inverse CDF: its first uniform
+    number) and starts the drawn pitch with probability ``sigmoid(s)`` (its second), or always
+    when the pitch is not the one sounding at the previous step, so that a draw is a voice in
+    the form of real data. The forward value is the draw; the backward pass takes the gradient
+    of the probabilities (``2 q - 1`` and ``2 q sigmoid(s) - 1``, see :func:`voice_channels`)
+    as if they had been used (the straight-through estimator, Bengio et al. 2013,
+    arXiv:1308.3432).
+
+    Args:
+        preactivations: ``(batch, pitches, channels)`` one step's pre-activations (the
+            channels as :class:`ChannelOutput` reads them), any floating dtype.
+        uniform: ``(batch, draws)`` uniform (0, 1) (:func:`draws_per_step`): the voices'
+            pairs first, in order, then the free tracks' cells, track-major.
+        previous: ``(batch, pitches, channels)`` in [-1, 1]: the previous step's draw (all -1
+            before the first step).
+        n_tracks: tracks of the spec (the first ``n_tracks`` channels are their rolls).
+        voices: the voices' track indices, in order (their onset channels follow the rolls).
+
+    Returns:
+        ``(batch, pitches, channels)`` float32, in {-1, 1} in the forward pass.
+    """
+    a = tf.cast(preactivations, tf.float32)
+    uniform = tf.cast(uniform, tf.float32)
+    n_pitches = a.shape[-2]
+    free = [k for k in range(n_tracks) if k not in voices]
+    channels: list[tf.Tensor | None] = [None] * n_tracks
+    onsets = []
+    for j, k in enumerate(voices):
+        full = tf.concat([a[..., k], tf.zeros_like(a[..., :1, k])], axis=-1)
+        categories = tf.nn.softmax(full, axis=-1)
+        below = tf.math.cumsum(categories, axis=-1) < uniform[:, 2 * j : 2 * j + 1]
+        chosen = tf.minimum(tf.reduce_sum(tf.cast(below, tf.int32), axis=-1), n_pitches)
+        hard = tf.one_hot(chosen, n_pitches + 1)[:, :-1]
+        soft = categories[:, :-1]
+        start = tf.sigmoid(a[..., n_tracks + j])
+        held = tf.reduce_sum(hard * (tf.cast(previous[..., k], tf.float32) + 1.0) / 2.0, -1)
+        starts = tf.cast(uniform[:, 2 * j + 1 : 2 * j + 2] < start, tf.float32)
+        starts = tf.maximum(starts, 1.0 - tf.round(held)[:, None])
+        channels[k] = soft + tf.stop_gradient(hard - soft)
+        onsets.append(soft * start + tf.stop_gradient(hard * starts - soft * start))
+    offset = 2 * len(voices)
+    for i, k in enumerate(free):
+        probability = (tf.tanh(a[..., k]) + 1.0) / 2.0
+        cells = uniform[:, offset + i * n_pitches : offset + (i + 1) * n_pitches]
+        hard = tf.cast(cells < probability, tf.float32)
+        channels[k] = probability + tf.stop_gradient(hard - probability)
+    return 2.0 * tf.stack(channels + onsets, axis=-1) - 1.0
 
 
 def threshold_channels(outputs: tf.Tensor, spec: PhraseSpec) -> tf.Tensor:

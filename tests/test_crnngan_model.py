@@ -242,6 +242,27 @@ def test_a_bad_discriminator_config_is_one_line():
         tiny(DenseGenerator(8, (8,)), bidirectional=[True])
     with pytest.raises(UserError, match="unknown time_pooling 'max'"):
         tiny(DenseGenerator(8, (8,)), time_pooling="max")
+    with pytest.raises(UserError, match="unknown input_scale 'unit'"):
+        tiny(DenseGenerator(8, (8,)), input_scale="unit")
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+def test_a_probability_input_scale_feeds_the_lstms_x_plus_one_over_two(per_step):
+    head = {"per_step": per_step, "dense_units": [4], "bidirectional": [False, True]}
+    scaled = tiny(DenseGenerator(8, (8,)), input_scale="probability", **head)
+    signed = tiny(DenseGenerator(8, (8,)), **head)
+    signed.critic_with_features.set_weights(scaled.critic_with_features.get_weights())
+    phrases = tf.sign(tf.random.stateless_normal([3, *TWO_TRACK_SPEC.shape], [5, 6]))
+    output, features = scaled.critic_features(phrases, training=False)
+    expected, expected_features = signed.critic_features((phrases + 1) / 2, training=False)
+    np.testing.assert_allclose(output.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features.numpy(), expected_features.numpy(), rtol=1e-5, atol=1e-6)
+    # A silent phrase enters as zeros: the first LSTM sees only its biases.
+    silent = -tf.ones([1, *TWO_TRACK_SPEC.shape])
+    zeros = tf.zeros([1, *TWO_TRACK_SPEC.shape])
+    np.testing.assert_allclose(
+        scaled.critic(silent).numpy(), signed.critic(zeros).numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 # Time pooling -------------------------------------------------------------------------------

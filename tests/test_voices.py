@@ -539,6 +539,112 @@ def test_crnngan_generates_one_category_per_voice_and_step(kind, relaxation):
         assert long.shape == (2, 3, *SPEC.channel_shape[1:])
 
 
+def test_a_drawn_step_against_its_definition():
+    """draw_channels by hand: one voice and one free track of 3 pitches (channels: the two
+    rolls, then the voice's onsets), values and straight-through gradients."""
+    from gan.voices import draw_channels, draws_per_step
+
+    a = tf.constant([[[2.0, -9.0, 0.0], [0.0, 9.0, 3.0], [-1.0, 0.0, -3.0]]] * 3)
+    full = np.array([2.0, 0.0, -1.0, 0.0])  # the voice's logits and its rest
+    q = np.exp(full) / np.exp(full).sum()
+    cdf = np.cumsum(q)
+    assert draws_per_step(3, 2, (0,)) == 5
+    # Row 0 draws pitch 0 (u below its probability); row 1 pitch 1; row 2 the rest. The
+    # voice's start: u = 0.9 above sigmoid(0) = 0.5, so no start unless the pitch changed.
+    u = np.array(
+        [
+            [0.5 * cdf[0], 0.9, 0.5, 0.5, 0.5],
+            [0.5 * (cdf[0] + cdf[1]), 0.9, 0.5, 0.5, 0.5],
+            [0.5 * (cdf[2] + 1.0), 0.9, 0.5, 0.5, 0.5],
+        ],
+        np.float32,
+    )
+    # Before row 0, pitch 0 sounded (held: no onset); before row 1, pitch 0 (changed: onset).
+    previous = -np.ones((3, 3, 3), np.float32)
+    previous[0, 0, 0] = previous[1, 0, 0] = 1.0
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        out = draw_channels(a, tf.constant(u), tf.constant(previous), 2, (0,))
+        target = tf.reduce_sum(out[..., 0] * [1.0, 2.0, 3.0]) + tf.reduce_sum(out[..., 1])
+    out = out.numpy()
+    np.testing.assert_array_equal(out[:, :, 0], 2 * np.eye(4)[[0, 1, 3], :3] - 1)
+    np.testing.assert_array_equal(out[:, :, 2], [[-1, -1, -1], [-1, 1, -1], [-1, -1, -1]])
+    # The free track sounds where u = 0.5 is below (tanh(a) + 1) / 2: at a = 9 only.
+    np.testing.assert_array_equal(out[:, :, 1], [[-1, 1, -1]] * 3)
+    # Backward: the gradient of 2 q - 1 for the voice (the softmax's Jacobian), of tanh for
+    # the free cells, whatever was drawn.
+    w = np.array([1.0, 2.0, 3.0, 0.0])
+    jacobian = q[:, None] * (np.eye(4) - q[None, :])
+    grad = tape.gradient(target, a).numpy()
+    for row in grad:
+        np.testing.assert_allclose(row[:, 0], 2 * (w @ jacobian)[:3], rtol=1e-5)
+        np.testing.assert_allclose(row[:, 1], 1 - np.tanh([-9.0, 9.0, 0.0]) ** 2, atol=1e-6)
+
+
+def test_drawn_steps_follow_the_probabilities():
+    from gan.voices import draw_channels
+
+    n = 20000
+    logits = np.array([1.0, -0.5, 0.0], np.float32)  # then the rest's 0
+    a = np.zeros((n, 3, 3), np.float32)
+    a[:, :, 0] = logits
+    a[:, :, 1] = np.arctanh(np.array([-0.8, 0.0, 0.6], np.float32))  # probabilities .1 .5 .8
+    a[:, :, 2] = 1.0  # start logits: sigmoid(1)
+    u = tf.random.stateless_uniform([n, 5], [1, 2])
+    previous = -np.ones((n, 3, 3), np.float32)
+    previous[:, 0, 0] = 1.0  # pitch 0 sounding before: drawn again, it starts with sigmoid(1)
+    x = (draw_channels(tf.constant(a), u, tf.constant(previous), 2, (0,)).numpy() + 1) / 2
+    full = np.exp(np.append(logits, 0.0))
+    np.testing.assert_allclose(x[:, :, 0].mean(axis=0), (full / full.sum())[:3], atol=0.015)
+    np.testing.assert_allclose(x[:, :, 1].mean(axis=0), [0.1, 0.5, 0.8], atol=0.015)
+    held = x[:, 0, 0] == 1
+    np.testing.assert_allclose(x[held, 0, 2].mean(), 1 / (1 + np.exp(-1)), atol=0.02)
+    assert (x[:, 1:, 2] == x[:, 1:, 0]).all()  # another pitch always starts
+
+
+def test_a_sampled_free_run_emits_and_feeds_back_draws():
+    from crnngan.generator import RecurrentGenerator
+    from crnngan.model import CRNNGAN
+
+    critic = dict(units=[8], bidirectional=[True], dense_units=[])
+    model = CRNNGAN(SPEC, RecurrentGenerator(noise_dim=4, units=(8,), free_run="sample"), critic)
+    soft = CRNNGAN(SPEC, RecurrentGenerator(noise_dim=4, units=(8,)), critic)
+    noise = model.sample_noise(3, tf.constant([0, 1]))["noise"]
+    # 4 noise features, then 2 numbers per voice (two voices) and 6 for the free track.
+    assert noise.shape == (3, SPEC.n_bars * SPEC.steps_per_bar, 4 + 2 * 2 + 6)
+    same = soft.sample_noise(3, tf.constant([0, 1]))["noise"]
+    np.testing.assert_array_equal(noise[..., :4], same)
+    out = model.generate({"noise": noise}, None, False).numpy()
+    assert set(np.unique(out)) <= {-1.0, 1.0}
+    x = out > 0
+    for j, k in enumerate(SPEC.voices):
+        assert (x[..., k].sum(axis=-1) <= 1).all()
+        assert (x[..., 3 + j] <= x[..., k]).all()
+    assert x[..., 1].any() and x[..., 0].any()
+    # The loop fed each draw back: teacher forced on its own draws, the network computes the
+    # pre-activations from which the free run drew them, and drawing again from those with
+    # the same numbers gives the same steps.
+    logits = model.to_sequence(model.teacher_forced({"noise": noise}, out, training=False))
+    steps = model.to_sequence(tf.constant(out))
+    previous = tf.pad(steps[:, :-1], [[0, 0], [1, 0], [0, 0]], constant_values=-1.0)
+    width = model.n_features
+    again = model.generator.draw(
+        tf.reshape(logits, [-1, width]),
+        tf.reshape(noise[..., 4:], [-1, noise.shape[-1] - 4]),
+        tf.reshape(previous, [-1, width]),
+    )
+    np.testing.assert_array_equal(tf.reshape(again, steps.shape).numpy(), steps.numpy())
+    with pytest.raises(UserError, match="free_run=sample"):
+        CRNNGAN(
+            SPEC,
+            RecurrentGenerator(noise_dim=4, units=(8,), free_run="sample"),
+            critic,
+            voices="straight_through",
+        )
+    with pytest.raises(ValueError, match="unknown free_run 'argmax'"):
+        RecurrentGenerator(noise_dim=4, units=(8,), free_run="argmax")
+
+
 def test_teacher_forcing_loss_of_a_voice_by_hand():
     from gan.losses import teacher_forcing_loss
 
