@@ -84,7 +84,10 @@ def test_each_preset_has_the_documented_shapes(preset):
         assert [layers["dense0"].units, layers["dense1"].units] == [512, 256]
         assert tuple(features.shape) == (2, 256)  # the last hidden layer
     else:
-        assert tuple(noise["noise"].shape) == (2, 64, 100)
+        # 100 noise features per step, then two uniform numbers per voice for its draw.
+        assert tuple(noise["noise"].shape) == (2, 64, 100 + 2 * 4)
+        assert set(np.unique(phrases.numpy())) <= {-1.0, 1.0}
+        assert isinstance(layers["probability"], keras.layers.Rescaling)
         assert [lstm.units for lstm in model.generator.lstms] == [350, 350]
         assert layers["bilstm0"].forward_layer.units == 350
         assert layers["bilstm1"].forward_layer.return_sequences

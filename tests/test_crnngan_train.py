@@ -33,6 +33,7 @@ PAPER = [
     "train.pretrain_steps=2",
     "train.critic_steps=2",
     "train.freeze_ratio=0.99",
+    "train.critic_lr=0.01",  # a critic that wins within the 3 adversarial steps: freezing happens
 ]
 
 
