@@ -281,16 +281,18 @@ class RecurrentGeneratorNetwork(keras.Model):
         self.channels = dict(channels) if channels else None
         self.head = ChannelOutput(**self.channels, name="channels") if self.channels else None
         self.free_run = FreeRun(free_run)
-        # The layout draw_channels reads: (pitches, channels), or every feature a free cell.
+        # A step's cells as the head and draw_channels read them: (pitches, channels), or
+        # every feature a free cell.
         if self.channels:
             self.n_tracks, self.voices = self.head.n_tracks, self.head.voices
         else:
             self.n_tracks, self.voices = 1, ()
-        self.draw_shape = (self.n_features // (self.n_tracks + len(self.voices)), -1)
+        width = self.n_tracks + len(self.voices)
+        self.cell_shape = (self.n_features // width, width)
         #: Uniform numbers per step that a sampled free run takes after the noise.
         self.draws = 0
         if self.free_run is FreeRun.SAMPLE:
-            self.draws = draws_per_step(self.draw_shape[0], self.n_tracks, self.voices)
+            self.draws = draws_per_step(self.cell_shape[0], self.n_tracks, self.voices)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (so that a ``.keras`` file rebuilds the network)."""
@@ -324,8 +326,7 @@ class RecurrentGeneratorNetwork(keras.Model):
         ``tanh``, or the voices' categorical output (see ``channels``)."""
         if self.head is None:
             return tf.tanh(preactivations)
-        width = self.head.n_tracks + len(self.head.voices)
-        cells = tf.reshape(preactivations, [-1, self.n_features // width, width])
+        cells = tf.reshape(preactivations, [-1, *self.cell_shape])
         return tf.reshape(self.head(cells), [-1, self.n_features])
 
     def draw(self, preactivations: tf.Tensor, uniform: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
@@ -334,9 +335,9 @@ class RecurrentGeneratorNetwork(keras.Model):
         :func:`gan.voices.draw_channels`."""
         batch = tf.shape(preactivations)[0]
         cells = draw_channels(
-            tf.reshape(preactivations, [batch, *self.draw_shape]),
+            tf.reshape(preactivations, [batch, *self.cell_shape]),
             uniform,
-            tf.reshape(previous, [batch, *self.draw_shape]),
+            tf.reshape(previous, [batch, *self.cell_shape]),
             self.n_tracks,
             self.voices,
         )

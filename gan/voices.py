@@ -139,6 +139,17 @@ class VoiceHead:
 DEFAULT_HEAD = VoiceHead()
 
 
+def _with_rest(logits: Any) -> Any:
+    """``(..., pitches)`` pitch logits with the rest's logit, fixed at 0, appended:
+    ``(..., pitches + 1)``."""
+    return ops.concatenate([logits, ops.zeros_like(logits[..., :1])], axis=-1)
+
+
+def _categories(logits: Any) -> Any:
+    """``softmax([l, 0])``: each pitch's probability, then the rest's, ``(..., pitches + 1)``."""
+    return ops.softmax(_with_rest(logits), axis=-1)
+
+
 def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tuple[Any, Any]:
     """The hold form's marginals ``(r, n)``, each shaped like ``logits``, float32 in [0, 1]:
     probabilities that each pitch sounds and that it starts (see the module's text)."""
@@ -149,8 +160,7 @@ def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tu
         tf.transpose(tf.reshape(x, [batch, -1, n_pitches]), [1, 0, 2])
         for x in (logits, start_logits)
     ]
-    rest = tf.zeros_like(flat[0][..., :1])
-    categories = tf.nn.softmax(tf.concat([flat[0], rest], axis=-1), axis=-1)
+    categories = _categories(flat[0])
     keep = tf.sigmoid(flat[1])
     hard = relaxation is Relaxation.STRAIGHT_THROUGH
 
@@ -199,8 +209,7 @@ def _gumbel_channels(logits: Any, start_logits: Any, noise: Any, slope: Any) -> 
     gumbel = -ops.log(-ops.log(u[..., 0]))
     logistic = ops.log(u[..., :-1, 1]) - ops.log(1.0 - u[..., :-1, 1])
     slope = ops.cast(slope, "float32")
-    full = ops.concatenate([logits, ops.zeros_like(logits[..., :1])], axis=-1)
-    categories = ops.softmax(slope * (full + gumbel), axis=-1)
+    categories = ops.softmax(slope * (_with_rest(logits) + gumbel), axis=-1)
     return categories[..., :-1], ops.sigmoid(slope * (start_logits + logistic))
 
 
@@ -234,8 +243,7 @@ def voice_channels(
     if relaxation.noisy:
         pitch, start = _gumbel_channels(logits, start_logits, noise, slope)
         return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
-    rest = ops.zeros_like(logits[..., :1])
-    categories = ops.softmax(ops.concatenate([logits, rest], axis=-1), axis=-1)
+    categories = _categories(logits)
     start = ops.sigmoid(start_logits)
     if relaxation is Relaxation.STRAIGHT_THROUGH:
         hard = ops.one_hot(ops.argmax(categories, axis=-1), categories.shape[-1])
@@ -420,8 +428,7 @@ def draw_channels(
     channels: list[tf.Tensor | None] = [None] * n_tracks
     onsets = []
     for j, k in enumerate(voices):
-        full = tf.concat([a[..., k], tf.zeros_like(a[..., :1, k])], axis=-1)
-        categories = tf.nn.softmax(full, axis=-1)
+        categories = _categories(a[..., k])
         below = tf.math.cumsum(categories, axis=-1) < uniform[:, 2 * j : 2 * j + 1]
         chosen = tf.minimum(tf.reduce_sum(tf.cast(below, tf.int32), axis=-1), n_pitches)
         hard = tf.one_hot(chosen, n_pitches + 1)[:, :-1]
