@@ -30,6 +30,15 @@ How the critic's gradient reaches the logits (``model.voices``, :class:`Relaxati
   ``softmax([l, 0])`` (the Gumbel-max trick), so threshold decoding samples the generator's
   categorical distribution. The noise is a generator input (standard normal, mapped through
   its CDF to uniform, then to Gumbel or logistic), so a run stays a pure function of its seeds.
+- ``sample``: the critic sees an exact draw, in the form of real voices: each step's category
+  drawn from ``softmax([l, 0])`` (Gumbel-max, on the same noise as ``gumbel``), the drawn pitch
+  started with probability ``sigmoid(s)`` (a Bernoulli draw on the start noise), or always
+  where the pitch differs from the previous step's (a rest or another pitch; the first step of
+  a phrase may continue a note, as in the data); straight-through gradients, as for
+  ``straight_through``, of the probabilities ``2 q - 1`` and ``2 q sigmoid(s) - 1``. Unlike a
+  relaxed draw, the forward value is never soft, so the critic cannot tell generated voices
+  by their softness, only by what they play (the step of C-RNN-GAN's ``free_run=sample``
+  applied to a whole phrase at once). The axes between batch and pitches are time, in order.
 
 How a note lasts (``model.hold``, :class:`VoiceHead`):
 
@@ -79,10 +88,16 @@ class Relaxation(str, enum.Enum):
     SOFTMAX = "softmax"
     STRAIGHT_THROUGH = "straight_through"
     GUMBEL = "gumbel"
+    SAMPLE = "sample"
 
     @property
     def noisy(self) -> bool:
         """The relaxation draws: its output layer takes noise (:func:`voice_noise_channels`)."""
+        return self in (Relaxation.GUMBEL, Relaxation.SAMPLE)
+
+    @property
+    def annealed(self) -> bool:
+        """The relaxation has a temperature, annealed by ``model.slope``."""
         return self is Relaxation.GUMBEL
 
     def __str__(self) -> str:
@@ -213,6 +228,31 @@ def _gumbel_channels(logits: Any, start_logits: Any, noise: Any, slope: Any) -> 
     return categories[..., :-1], ops.sigmoid(slope * (start_logits + logistic))
 
 
+def _previous_step(chosen: Any) -> Any:
+    """``(batch, ...)`` categories shifted one step along the time axes (every axis after
+    batch, in order), the first step paired with itself."""
+    flat = tf.reshape(chosen, [tf.shape(chosen)[0], -1])
+    return tf.reshape(tf.concat([flat[:, :1], flat[:, :-1]], axis=1), tf.shape(chosen))
+
+
+def _sample_channels(logits: Any, start_logits: Any, noise: Any) -> tuple[Any, Any]:
+    """The ``sample`` relaxation's draws ``(q, n)``, float32 each shaped like ``logits``: one-hot
+    pitches (all 0 for a rest) and starts, in {0, 1} forward, with straight-through gradients
+    (see the module's text)."""
+    u = _uniform(noise)
+    full = _with_rest(logits)
+    chosen = tf.argmax(full - tf.math.log(-tf.math.log(u[..., 0])), axis=-1)
+    hard = tf.one_hot(chosen, full.shape[-1])[..., :-1]
+    soft = ops.softmax(full, axis=-1)[..., :-1]
+    start = tf.sigmoid(start_logits)
+    changed = tf.cast(tf.not_equal(chosen, _previous_step(chosen)), tf.float32)[..., None]
+    starts = hard * tf.maximum(tf.cast(u[..., :-1, 1] < start, tf.float32), changed)
+    return (
+        soft + tf.stop_gradient(hard - soft),
+        soft * start + tf.stop_gradient(starts - soft * start),
+    )
+
+
 def voice_channels(
     logits: Any,
     start_logits: Any,
@@ -231,7 +271,7 @@ def voice_channels(
         hold: the hold form.
         noise: ``(batch, ..., pitches + 1, 2)`` standard normal, for a drawing relaxation
             (:func:`voice_noise_channels`); else unused.
-        slope: the drawing relaxation's inverse temperature; else unused.
+        slope: the ``gumbel`` relaxation's inverse temperature; else unused.
 
     Returns:
         ``(roll, onsets)``, each shaped like ``logits``, float32 in [-1, 1].
@@ -240,7 +280,10 @@ def voice_channels(
     if hold:
         sound, start = _hold_channels(logits, start_logits, relaxation)
         return 2.0 * sound - 1.0, 2.0 * start - 1.0
-    if relaxation.noisy:
+    if relaxation is Relaxation.SAMPLE:
+        pitch, start = _sample_channels(logits, start_logits, noise)
+        return 2.0 * pitch - 1.0, 2.0 * start - 1.0
+    if relaxation is Relaxation.GUMBEL:
         pitch, start = _gumbel_channels(logits, start_logits, noise, slope)
         return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
     categories = _categories(logits)
@@ -266,15 +309,17 @@ class VoiceOutput(keras.layers.Layer):
 
     Call arguments:
         inputs: ``[pitch_logits, start_logits]``, each ``(batch, ..., pitches)`` unbounded, any
-            floating dtype (computed in float32); the ``gumbel`` relaxation adds its noise,
-            ``(batch, ..., pitches + 1, 2)`` standard normal (:func:`voice_noise_channels`).
+            floating dtype (computed in float32); a drawing relaxation (``gumbel``, ``sample``)
+            adds its noise, ``(batch, ..., pitches + 1, 2)`` standard normal
+            (:func:`voice_noise_channels`); with ``sample``, the axes between batch and pitches
+            are time.
 
     Returns:
         ``(roll, onsets)``, each ``(batch, ..., pitches)`` float32 in [-1, 1]: ``2 r - 1`` and
         ``2 n - 1``, ``r`` the probability that each pitch sounds and ``n`` that it starts a
         note (soft, or one-hot in the forward pass of the straight-through relaxation; all -1
         for a rest). Without hold, ``r = q`` and ``n = q sigmoid(s)``; with ``gumbel``, the
-        relaxed draws of the module's text.
+        relaxed draws of the module's text; with ``sample``, exact draws.
 
     The ``gumbel`` layer has a non-trainable float32 ``slope`` weight (the inverse
     temperature, initially 1.0), saved with the model and set between steps by
@@ -287,7 +332,7 @@ class VoiceOutput(keras.layers.Layer):
         head = VoiceHead.of(relaxation, bool(hold))
         self.relaxation, self.hold = head.relaxation, head.hold
         self.slope = None
-        if self.relaxation.noisy:
+        if self.relaxation.annealed:
             self.slope = self.add_weight(
                 shape=(),
                 initializer="ones",

@@ -203,7 +203,7 @@ class BinaryNeuron(keras.layers.Layer):
 
 def set_slopes(model: keras.Model, slope: float) -> int:
     """Assign ``slope`` to every :class:`BinaryNeuron` in ``model``, nested models included,
-    and to every voice output that draws (:class:`gan.voices.VoiceOutput` with
+    and to every voice output with a temperature (:class:`gan.voices.VoiceOutput` with
     ``voices=gumbel``, whose inverse temperature anneals on the same schedule).
 
     Args:
@@ -217,7 +217,7 @@ def set_slopes(model: keras.Model, slope: float) -> int:
         layer
         for layer in model._flatten_layers(include_self=True, recursive=True)
         if isinstance(layer, BinaryNeuron)
-        or (isinstance(layer, VoiceOutput) and layer.relaxation.noisy)
+        or (isinstance(layer, VoiceOutput) and layer.relaxation.annealed)
     ]
     for neuron in neurons:
         neuron.set_slope(slope)

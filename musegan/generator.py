@@ -75,8 +75,8 @@ CONDITION = "condition"  #: ``(batch, bars, steps, pitches)`` in {-1, 1}
 CONDITION_ONSETS = "condition_onsets"
 #: Stochastic binary neurons' draws, ``(bars, steps, pitches, generated tracks)``.
 BINARY_NOISE = "binary_noise"
-#: The drawing voice relaxation's noise (``model.voices=gumbel``), ``(bars, steps, pitches + 1,
-#: 2 x generated voices)``: per voice the two channels of :func:`gan.voices.voice_noise_channels`.
+#: The drawing voice relaxations' noise (``model.voices=gumbel`` or ``sample``), ``(bars, steps,
+#: pitches + 1, 2 x generated voices)``: per voice the two channels of :func:`gan.voices.voice_noise_channels`.
 VOICE_NOISE = "voice_noise"
 #: The noise inputs that carry the music from bar to bar (and change from phrase to phrase).
 TIME_NOISE = frozenset({CHORDS, MELODY, BINARY_NOISE, VOICE_NOISE})
@@ -284,7 +284,7 @@ def noise_shapes(
     network, or per bar). The jamming mode has only the private inputs, the composer only the
     shared ones. Stochastic binary neurons at the output add :data:`BINARY_NOISE`, one channel
     per generated free track (voices have no binary neurons); voices that draw
-    (``model.voices=gumbel``) add :data:`VOICE_NOISE`.
+    (``model.voices=gumbel`` or ``sample``) add :data:`VOICE_NOISE`.
 
     Raises:
         ValueError: ``mode`` is not a :class:`Mode` value.
@@ -377,7 +377,7 @@ def finish_tracks(
             ``output`` is binary or ``activated`` is False; for a voice (``c = 2``) its pitch
             and start logits.
         inputs: the generator's inputs by name (:data:`BINARY_NOISE` for stochastic neurons,
-            :data:`VOICE_NOISE` for Gumbel voices,
+            :data:`VOICE_NOISE` for drawing voices,
             :data:`CONDITION` and :data:`CONDITION_ONSETS` for a conditional generator).
         output: the free tracks' output layer.
         condition_index: the condition track's index, or None.

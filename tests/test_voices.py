@@ -321,6 +321,68 @@ def test_gumbel_draws_follow_the_categories_and_sharpen_with_the_slope():
     assert draws[1.0].max(axis=1).mean() < 0.8
 
 
+def test_the_sample_relaxation_against_its_definition():
+    """Exact draws by hand along a phrase (Gumbel-max categories, Bernoulli starts, a change
+    of pitch always starting), and the softmax's gradient reaching the logits."""
+    from math import erf, sqrt
+
+    from gan.voices import VoiceOutput
+
+    rng = np.random.default_rng(3)
+    logits = tf.constant(rng.normal(size=(2, 2, 3, 3)) * 2, tf.float32)  # batch, bars, steps
+    start_logits = tf.constant(rng.normal(size=(2, 2, 3, 3)), tf.float32)
+    noise = tf.constant(rng.normal(size=(2, 2, 3, 4, 2)), tf.float32)
+    layer = VoiceOutput("sample")
+    assert layer.slope is None
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        roll, onsets = layer([logits, start_logits, noise])
+        target = tf.reduce_sum(roll * tf.constant([1.0, 2.0, 3.0]))
+    u = np.vectorize(lambda x: 0.5 * (1 + erf(x / sqrt(2))))(noise.numpy())
+    full = np.concatenate([logits.numpy(), np.zeros((2, 2, 3, 1))], axis=-1)
+    chosen = (full - np.log(-np.log(u[..., 0]))).argmax(axis=-1).reshape(2, 6)
+    drawn = (u[..., :3, 1] < 1 / (1 + np.exp(-start_logits.numpy()))).reshape(2, 6, 3)
+    pitch, start = np.zeros((2, 6, 3)), np.zeros((2, 6, 3))
+    for b in range(2):
+        for t in range(6):
+            if chosen[b, t] < 3:
+                pitch[b, t, chosen[b, t]] = 1
+                changed = t > 0 and chosen[b, t - 1] != chosen[b, t]
+                start[b, t, chosen[b, t]] = changed or drawn[b, t, chosen[b, t]]
+    np.testing.assert_array_equal(roll.numpy().reshape(2, 6, 3), 2 * pitch - 1)
+    np.testing.assert_array_equal(onsets.numpy().reshape(2, 6, 3), 2 * start - 1)
+    soft = np.exp(full) / np.exp(full).sum(axis=-1, keepdims=True)
+    jacobian = soft[..., :, None] * (np.eye(4) - soft[..., None, :])  # dq_i / dl_j
+    expected = 2 * np.einsum("i,...ij->...j", np.array([1.0, 2.0, 3.0, 0.0]), jacobian)
+    np.testing.assert_allclose(
+        tape.gradient(target, logits).numpy(), expected[..., :3], rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="has no temperature"):
+        layer.set_slope(2.0)
+
+
+def test_sampled_voices_follow_the_categories_and_the_start_probability():
+    """Draws' categories follow softmax([l, 0]); where the pitch stays, a note starts with
+    probability sigmoid(s); every change of pitch starts one."""
+    from gan.voices import VoiceOutput
+
+    n = 20000
+    logits = tf.tile(tf.constant([[[4.0, 0.0, 4.0]]]), [n, 2, 1])  # two steps
+    start_logits = tf.fill([n, 2, 3], -1.0)
+    noise = tf.random.stateless_normal([n, 2, 4, 2], [5, 6])
+    roll, onsets = VoiceOutput("sample")([logits, start_logits, noise])
+    q, o = (roll.numpy() + 1) / 2, (onsets.numpy() + 1) / 2
+    chosen = np.where(q.max(axis=-1) > 0.5, q.argmax(axis=-1), 3)
+    full = np.array([4.0, 0.0, 4.0, 0.0])
+    expected = np.exp(full) / np.exp(full).sum()
+    np.testing.assert_allclose(np.bincount(chosen[:, 0], minlength=4) / n, expected, atol=0.015)
+    stays = (chosen[:, 1] == chosen[:, 0]) & (chosen[:, 1] < 3)
+    moves = (chosen[:, 1] != chosen[:, 0]) & (chosen[:, 1] < 3)
+    assert stays.sum() > 5000 and moves.sum() > 5000
+    np.testing.assert_allclose(o[stays, 1].sum(axis=-1).mean(), 1 / (1 + np.e), atol=0.015)
+    assert (o[moves, 1].sum(axis=-1) == 1).all()
+
+
 def test_musegan_anneals_the_gumbel_temperature_and_refuses_it_where_it_cannot_go():
     from crnngan.generator import DenseGenerator
     from crnngan.model import CRNNGAN
@@ -437,6 +499,8 @@ SMALL = dict(
         ("hybrid", True, None, "gumbel", False),
         ("jamming", False, None, "gumbel", False),
         ("hybrid", True, "Melody", "gumbel", False),
+        ("hybrid", True, None, "sample", False),
+        ("composer", False, "Chords", "sample", False),
     ],
 )
 def test_musegan_generates_one_category_per_voice_and_step(
@@ -463,7 +527,7 @@ def test_musegan_generates_one_category_per_voice_and_step(
         total = x[..., k].sum(axis=-1)
         assert (total <= 1 + 1e-5).all()
         assert (x[..., 3 + j] <= x[..., k] + 1e-6).all()  # a start only where the pitch sounds
-        if relaxation == "straight_through":
+        if relaxation in ("straight_through", "sample"):
             assert set(np.unique(np.round(x[..., [k, 3 + j]], 6))) <= {0.0, 1.0}
     if condition == "Melody":
         np.testing.assert_array_equal(out.numpy()[..., [0, 3]], real[..., [0, 3]])
@@ -671,7 +735,12 @@ def test_teacher_forcing_loss_of_a_voice_by_hand():
 
 
 @pytest.mark.parametrize(
-    "voices", [[], ["model.voices=gumbel", "model.slope={start: 0, end: 2, end_value: 3.0}"]]
+    "voices",
+    [
+        [],
+        ["model.voices=gumbel", "model.slope={start: 0, end: 2, end_value: 3.0}"],
+        ["model.voices=sample"],
+    ],
 )
 def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path, voices):
     from gan.loop import train
