@@ -15,18 +15,36 @@ Two heads:
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 from keras import layers, ops
 
-__all__ = ["INPUT_SCALES", "POOLINGS", "DiscriminatorConfig", "TimePooling", "build_discriminator"]
+from pianoroll.errors import choice_value
 
-POOLINGS = ("probability", "mean")
-#: How a step's cells enter the first LSTM: ``signed``, the model tensor's [-1, 1]; or
-#: ``probability``, ``(x + 1) / 2``, on which a silent cell adds nothing to the input units.
-INPUT_SCALES = ("signed", "probability")
+__all__ = ["DiscriminatorConfig", "InputScale", "Pooling", "TimePooling", "build_discriminator"]
+
+
+class Pooling(str, enum.Enum):
+    """How per-step outputs are pooled over time (see :class:`TimePooling`)."""
+
+    PROBABILITY = "probability"
+    MEAN = "mean"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class InputScale(str, enum.Enum):
+    """How a step's cells enter the first LSTM (``model.discriminator.input_scale``)."""
+
+    SIGNED = "signed"  # the model tensor's [-1, 1]
+    PROBABILITY = "probability"  # (x + 1) / 2: a silent cell adds nothing to the input units
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @keras.saving.register_keras_serializable(package="crnngan")
@@ -40,17 +58,15 @@ class TimePooling(keras.layers.Layer):
     critic has no sigmoid anywhere).
 
     Args:
-        mode: ``probability`` or ``mean``.
+        mode: a :class:`Pooling` or its spelling.
     """
 
-    def __init__(self, mode: str = "probability", **kwargs) -> None:
+    def __init__(self, mode: Pooling | str = Pooling.PROBABILITY, **kwargs) -> None:
         super().__init__(**kwargs)
-        if mode not in POOLINGS:
-            raise ValueError(f"unknown time pooling {mode!r}; choose one of {', '.join(POOLINGS)}")
-        self.mode = mode
+        self.mode = choice_value(Pooling, mode, self.name, "time pooling").value
 
     def call(self, logits):
-        if self.mode == "mean":
+        if self.mode == Pooling.MEAN:
             return ops.mean(logits, axis=1)
         # The 1/T of both means cancels in the difference.
         return ops.logsumexp(ops.log_sigmoid(logits), axis=1) - ops.logsumexp(
@@ -75,19 +91,20 @@ class DiscriminatorConfig:
             LSTM layer's final output goes through the dense layers (the dense preset's).
         dense_units: widths of the LeakyReLU dense layers before the output unit (applied at
             every step when ``per_step``).
-        time_pooling: with ``per_step``: ``probability`` (the standard loss on the mean
-            per-step probability, as in the paper) or ``mean`` (the mean score, for WGAN-GP).
+        time_pooling: with ``per_step``, a :class:`Pooling` spelling: ``probability`` (the
+            standard loss on the mean per-step probability, as in the paper) or ``mean`` (the
+            mean score, for WGAN-GP).
         leak: LeakyReLU slope.
-        input_scale: one of :data:`INPUT_SCALES`.
+        input_scale: an :class:`InputScale` spelling.
     """
 
     units: Sequence[int] = (512, 512)
     bidirectional: Sequence[bool] = (False, True)
     per_step: bool = False
     dense_units: Sequence[int] = (512, 256)
-    time_pooling: str = "probability"
+    time_pooling: str = Pooling.PROBABILITY.value
     leak: float = 0.2
-    input_scale: str = "signed"
+    input_scale: str = InputScale.SIGNED.value
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -102,22 +119,15 @@ class DiscriminatorConfig:
                 f"discriminator: bidirectional needs one entry per LSTM layer ({len(self.units)}),"
                 f" got {len(self.bidirectional)}"
             )
-        if self.time_pooling not in POOLINGS:
-            raise ValueError(
-                f"discriminator: unknown time_pooling {self.time_pooling!r};"
-                f" choose one of {', '.join(POOLINGS)}"
-            )
-        if self.input_scale not in INPUT_SCALES:
-            raise ValueError(
-                f"discriminator: unknown input_scale {self.input_scale!r};"
-                f" choose one of {', '.join(INPUT_SCALES)}"
-            )
+        for key, kind in (("time_pooling", Pooling), ("input_scale", InputScale)):
+            value = choice_value(kind, getattr(self, key), "discriminator", key)
+            object.__setattr__(self, key, value.value)
 
     def identity(self) -> dict[str, Any]:
         """The fields a checkpoint must match; a ``signed`` input scale is left out, as
         checkpoints made before the option existed do."""
         fields = dataclasses.asdict(self)
-        if self.input_scale == "signed":
+        if self.input_scale == InputScale.SIGNED:
             fields.pop("input_scale")
         return fields
 
@@ -141,7 +151,7 @@ def build_discriminator(
     bars, steps, pitches, channels = (int(n) for n in phrase_shape)
     phrase = keras.Input((bars, steps, pitches, channels), name="phrase")
     x = layers.Reshape((bars * steps, pitches * channels), name="sequence")(phrase)
-    if cfg.input_scale == "probability":
+    if cfg.input_scale == InputScale.PROBABILITY:
         x = layers.Rescaling(0.5, offset=0.5, name="probability")(x)
     last = len(cfg.units) - 1
     for i, (units, both_ways) in enumerate(zip(cfg.units, cfg.bidirectional, strict=True)):

@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan.voices import ChannelOutput, draw_channels, draws_per_step
+from pianoroll.errors import choice_value
 from pianoroll.targets import buildable
 
 __all__ = [
@@ -205,13 +206,8 @@ class RecurrentGenerator(GeneratorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        try:
-            object.__setattr__(self, "free_run", FreeRun(self.free_run).value)
-        except ValueError:
-            raise ValueError(
-                f"generator: unknown free_run {self.free_run!r}; choose one of"
-                f" {', '.join(map(str, FreeRun))}"
-            ) from None
+        free_run = choice_value(FreeRun, self.free_run, "generator", "free_run")
+        object.__setattr__(self, "free_run", free_run.value)
 
     def identity(self) -> dict[str, Any]:
         """See :meth:`GeneratorConfig.identity`; ``feedback`` names how the previous step is

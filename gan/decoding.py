@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pianoroll.errors import UserError, number_option
+from pianoroll.errors import UserError, choice_value, number_option
 from pianoroll.output import BINARIZATIONS
 from pianoroll.prepare import make_spec
 from pianoroll.spec import PhraseSpec
@@ -43,11 +43,7 @@ def parse_voice_decoding(value: Any) -> VoiceDecoding:
     Raises:
         UserError: an unknown value.
     """
-    try:
-        return VoiceDecoding(str(value))
-    except ValueError:
-        choices = ", ".join(v.value for v in VoiceDecoding)
-        raise UserError(f"voices={value}: choose one of {choices}") from None
+    return choice_value(VoiceDecoding, value, "voices", error=UserError)
 
 
 def check_options(cfg: DictConfig) -> tuple[str, float, VoiceDecoding]:

@@ -65,6 +65,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan.draws import assign_slope, uniform_from_normal
+from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -110,12 +111,7 @@ def parse_relaxation(value: str | Relaxation) -> Relaxation:
     Raises:
         ValueError: an unknown spelling (naming ``model.voices`` and the choices).
     """
-    try:
-        return Relaxation(value)
-    except ValueError:
-        raise ValueError(
-            f"voices: unknown relaxation {value!r}; choose one of {', '.join(Relaxation)}"
-        ) from None
+    return choice_value(Relaxation, value, "voices", "relaxation")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ from keras import ops
 
 from gan.draws import assign_slope, uniform_from_normal
 from gan.voices import VoiceOutput
+from pianoroll.errors import choice_value
 
 __all__ = [
     "BinaryNeuron",
@@ -56,12 +57,7 @@ def parse_output(value: str | Output) -> Output:
     Raises:
         ValueError: ``value`` is none of ``tanh``, ``deterministic``, ``stochastic``.
     """
-    try:
-        return Output(value)
-    except ValueError:
-        raise ValueError(
-            f"model.output: unknown output {value!r}; choose one of {', '.join(Output)}"
-        ) from None
+    return choice_value(Output, value, "model.output", "output")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ from musegan.generator import (
 )
 from musegan.generator_v2 import SharedPrivateConfig, build_shared_private_generator
 from musegan.refiner import REFINER_PHASE, RefinerConfig, Schedule, build_refiner
-from pianoroll.errors import UserError, number_value
+from pianoroll.errors import UserError, choice_value, number_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["MuseGAN", "Networks"]
@@ -45,13 +45,7 @@ class Networks(str, enum.Enum):
 
 
 def _mode(mode: Mapping[str, Any]) -> Mode:
-    name = str(mode["name"])
-    try:
-        return Mode(name)
-    except ValueError:
-        raise UserError(
-            f"mode.name: unknown mode {name!r}; choose one of {', '.join(Mode)}"
-        ) from None
+    return choice_value(Mode, mode["name"], "mode.name", "mode", UserError)
 
 
 def _condition_index(spec: PhraseSpec, track: str | None) -> int | None:
@@ -62,12 +56,7 @@ def _condition_index(spec: PhraseSpec, track: str | None) -> int | None:
 
 
 def _networks(value: str, condition_index: int | None) -> Networks:
-    try:
-        networks = Networks(str(value))
-    except ValueError:
-        raise UserError(
-            f"model.networks: unknown networks {value!r}; choose one of {', '.join(Networks)}"
-        ) from None
+    networks = choice_value(Networks, value, "model.networks", "networks", UserError)
     if networks is Networks.V2 and condition_index is not None:
         raise UserError(
             "model.condition_track: the v2 networks do not generate track-conditionally;"

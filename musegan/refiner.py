@@ -24,6 +24,7 @@ from keras import layers, ops
 
 from musegan.binary import BinaryNeuron, Output
 from musegan.layers import BatchNorm, normal_init
+from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["REFINER_PHASE", "RefinerConfig", "Schedule", "build_refiner"]
@@ -71,13 +72,7 @@ class RefinerConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the first bad field."""
-        try:
-            Schedule(self.schedule)
-        except ValueError:
-            raise ValueError(
-                f"model.refiner.schedule: unknown schedule {self.schedule!r}; choose one of"
-                f" {', '.join(Schedule)}"
-            ) from None
+        choice_value(Schedule, self.schedule, "model.refiner.schedule", "schedule")
         if self.staged and self.first_stage_steps < 1:
             raise ValueError(
                 f"model.refiner.first_stage_steps: the {self.schedule} schedule needs at least"

@@ -29,6 +29,7 @@ import numpy as np
 from keras import backend, layers, ops
 
 from musegan.layers import AxisConv, factor_strides
+from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -70,11 +71,7 @@ def parse_streams(names: str | Iterable[str], what: str = "critic.streams") -> t
     names = [names] if isinstance(names, str) else list(names)
     found = set()
     for name in names:
-        try:
-            stream = Stream(str(name))
-        except ValueError:
-            choices = ", ".join(s.value for s in Stream)
-            raise ValueError(f"{what}: unknown stream {name!r}; choose from {choices}") from None
+        stream = choice_value(Stream, name, what, "stream")
         if stream in found:
             raise ValueError(f"{what}: stream {stream.value!r} is listed twice")
         found.add(stream)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "DataError",
     "UserError",
+    "choice_value",
     "number_option",
     "number_value",
 ]
@@ -35,6 +37,41 @@ class DataError(UserError):
         super().__init__(message)
         self.reason = reason or "unusable"
         self.report = dict(report or {})
+
+
+Choice = TypeVar("Choice", bound=enum.Enum)
+
+
+def choice_value(
+    kind: type[Choice],
+    value: Any,
+    key: str,
+    noun: str | None = None,
+    error: type[Exception] = ValueError,
+) -> Choice:
+    """The member of the enum ``kind`` spelled ``value`` (a member passes through): every
+    option with a fixed set of spellings is read by this one function.
+
+    Args:
+        kind: an enum whose values are the spellings.
+        value: a spelling, or a member of ``kind``.
+        key: the option's name in the error (``model.output``).
+        noun: what a value is, for a config key's error (``key: unknown noun 'value'; ...``);
+            None for a command option's (``key=value: ...``).
+        error: the exception class raised (:class:`UserError` where the caller reports the
+            message as it is).
+
+    Raises:
+        error: one line naming ``key``, the value and the choices.
+    """
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(str(value))
+    except ValueError:
+        said = f"{key}={value}:" if noun is None else f"{key}: unknown {noun} {value!r};"
+        choices = ", ".join(str(member.value) for member in kind)
+        raise error(f"{said} choose one of {choices}") from None
 
 
 def number_value(

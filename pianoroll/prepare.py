@@ -33,7 +33,7 @@ from pianoroll.dataset import (
     row_bytes,
     write_cache,
 )
-from pianoroll.errors import DataError, UserError, number_option, number_value
+from pianoroll.errors import DataError, UserError, choice_value, number_option, number_value
 from pianoroll.phrases import cut_phrases
 from pianoroll.sources import LPD5_FAMILIES, Source, TrackFamilies
 from pianoroll.spec import PhraseSpec
@@ -58,11 +58,9 @@ PROCESSING_KEYS = ("source", "spec", "hop_bars", "min_notes", "voices")
 def make_spec(data_cfg: DictConfig) -> PhraseSpec:
     """The phrase spec of a data config: ``data.spec``, its tracks' ``monophonic`` flags
     cleared when ``data.voices`` is ``free`` (every track a free roll)."""
-    try:
-        voices = Voices(str(data_cfg.get("voices", Voices.MONOPHONIC)))
-    except ValueError:
-        choices = ", ".join(v.value for v in Voices)
-        raise UserError(f"data.voices={data_cfg.get('voices')}: choose one of {choices}") from None
+    voices = choice_value(
+        Voices, data_cfg.get("voices", Voices.MONOPHONIC), "data.voices", error=UserError
+    )
     try:
         spec = PhraseSpec.from_dict(OmegaConf.to_container(data_cfg.spec, resolve=True))
     except (TypeError, ValueError) as err:

@@ -220,7 +220,7 @@ def test_stream_names_are_parsed_in_stream_order():
 
 
 def test_an_unknown_stream_is_one_clear_error():
-    message = "critic.streams: unknown stream 'chords'; choose from chroma, onset_offset"
+    message = "critic.streams: unknown stream 'chords'; choose one of chroma, onset_offset"
     with pytest.raises(ValueError) as info:
         CriticConfig(streams=["chroma", "chords"])
     assert str(info.value) == message
