@@ -22,6 +22,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from gan.model import without_older_defaults
 from pianoroll.errors import choice_value
 
 __all__ = ["DiscriminatorConfig", "InputScale", "Pooling", "TimePooling", "build_discriminator"]
@@ -126,10 +127,9 @@ class DiscriminatorConfig:
     def identity(self) -> dict[str, Any]:
         """The fields a checkpoint must match; a ``signed`` input scale is left out, as
         checkpoints made before the option existed do."""
-        fields = dataclasses.asdict(self)
-        if self.input_scale == InputScale.SIGNED:
-            fields.pop("input_scale")
-        return fields
+        return without_older_defaults(
+            dataclasses.asdict(self), {"input_scale": InputScale.SIGNED.value}
+        )
 
 
 def build_discriminator(

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from gan.model import without_older_defaults
 from gan.voices import ChannelOutput, draw_channels, draws_per_step
 from pianoroll.errors import choice_value
 from pianoroll.targets import buildable
@@ -214,9 +215,7 @@ class RecurrentGenerator(GeneratorConfig):
         fed back, so that a checkpoint of a generator fed it on [-1, 1] is refused. A soft free
         run leaves ``free_run`` out, as checkpoints made before it existed do."""
         fields = {**super().identity(), "feedback": "probability"}
-        if self.free_run == FreeRun.SOFT:
-            fields.pop("free_run")
-        return fields
+        return without_older_defaults(fields, {"free_run": FreeRun.SOFT.value})
 
     def sample_noise(self, batch_size: int, length: int, seed: tf.Tensor) -> tf.Tensor:
         """Uniform(0, 1) ``(batch, length, noise_dim)``; the model appends the draws' numbers."""

@@ -14,7 +14,7 @@ import tensorflow as tf
 from pianoroll.spec import PhraseSpec
 from pianoroll.targets import buildable
 
-__all__ = ["GENERATOR_PHASE", "GANModel", "Phase"]
+__all__ = ["GENERATOR_PHASE", "GANModel", "Phase", "without_older_defaults"]
 
 #: The name of a model's first (or only) adversarial phase: the generator's own weights learn.
 GENERATOR_PHASE = "generator"
@@ -39,6 +39,20 @@ class Phase:
 
 
 @buildable
+def without_older_defaults(fields: Mapping[str, Any], older: Mapping[str, Any]) -> dict[str, Any]:
+    """A shape config (:meth:`GANModel.config`) without each option of ``older`` that is at
+    the value checkpoints made before the option existed imply, so that they keep matching.
+
+    Args:
+        fields: the config's fields.
+        older: option name -> the value it had, implicitly, before it existed.
+
+    Returns:
+        ``fields`` without those options.
+    """
+    return {k: v for k, v in fields.items() if not (k in older and v == older[k])}
+
+
 class GANModel(abc.ABC):
     """An adversarial pair of networks over phrases of one :class:`PhraseSpec`.
 

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from gan.model import GENERATOR_PHASE, GANModel, Phase
+from gan.model import GENERATOR_PHASE, GANModel, Phase, without_older_defaults
 from gan.voices import Relaxation, VoiceHead
 from musegan.binary import Output, SlopeSchedule, parse_output, set_slopes
 from musegan.critic import CriticConfig, build_critic, critic_network
@@ -42,6 +42,17 @@ class Networks(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Options a shape config records only off these values: checkpoints saved before an option
+#: existed imply its value here (no voices: the voices' relaxation is left out).
+_OLDER_DEFAULTS = {
+    "networks": Networks.AAAI.value,
+    "output": Output.TANH.value,
+    "voices": Relaxation.SOFTMAX.value,
+    "hold": False,
+    "refiner": None,
+}
 
 
 def _mode(mode: Mapping[str, Any]) -> Mode:
@@ -287,15 +298,9 @@ class MuseGAN(GANModel):
             return self._infer(inputs, name)
         return self._forward(inputs, training, name)
 
-    @property
-    def _non_default_voices(self) -> bool:
-        """Voices made differentiable otherwise than by the default softmax (which older
-        checkpoints, saved before the relaxation was recorded, all used)."""
-        return bool(self.spec.voices) and self.voices.relaxation is not Relaxation.SOFTMAX
-
     def config(self) -> dict[str, Any]:
         """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
-        return {
+        fields = {
             "mode": self.mode.value,
             "temporal": self.temporal,
             "z_dim": self.z_dim,
@@ -303,9 +308,10 @@ class MuseGAN(GANModel):
             if self.condition_index is None
             else self.spec.tracks[self.condition_index].name,
             "spec": self.spec.to_dict(),
-            **({"networks": self.networks.value} if self.networks is not Networks.AAAI else {}),
-            **({"output": self.output.value} if self.output is not Output.TANH else {}),
-            **({"voices": self.voices.relaxation.value} if self._non_default_voices else {}),
-            **({"hold": True} if self.spec.voices and self.voices.hold else {}),
-            **({"refiner": dataclasses.asdict(self.refiner)} if self.refiner else {}),
+            "networks": self.networks.value,
+            "output": self.output.value,
+            "voices": (self.voices.relaxation if self.spec.voices else Relaxation.SOFTMAX).value,
+            "hold": bool(self.spec.voices) and self.voices.hold,
+            "refiner": dataclasses.asdict(self.refiner) if self.refiner else None,
         }
+        return without_older_defaults(fields, _OLDER_DEFAULTS)
