@@ -38,7 +38,6 @@ class Phase:
     start: int
 
 
-@buildable
 def without_older_defaults(fields: Mapping[str, Any], older: Mapping[str, Any]) -> dict[str, Any]:
     """A shape config (:meth:`GANModel.config`) without each option of ``older`` that is at
     the value checkpoints made before the option existed imply, so that they keep matching.
@@ -53,6 +52,7 @@ def without_older_defaults(fields: Mapping[str, Any], older: Mapping[str, Any]) 
     return {k: v for k, v in fields.items() if not (k in older and v == older[k])}
 
 
+@buildable
 class GANModel(abc.ABC):
     """An adversarial pair of networks over phrases of one :class:`PhraseSpec`.
 
