@@ -24,7 +24,7 @@ from pianoroll.prepare import make_spec
 from pianoroll.spec import PhraseSpec
 from pianoroll.voices import Voices, decode, skyline
 
-__all__ = ["Decoding", "VoiceDecoding", "check_options", "parse_voice_decoding"]
+__all__ = ["Decoding", "DecodingOptions", "VoiceDecoding", "parse_voice_decoding"]
 
 
 class VoiceDecoding(str, enum.Enum):
@@ -46,26 +46,36 @@ def parse_voice_decoding(value: Any) -> VoiceDecoding:
     return choice_value(VoiceDecoding, value, "voices", error=UserError)
 
 
-def check_options(cfg: DictConfig) -> tuple[str, float, VoiceDecoding]:
-    """A command's decoding options, checked before any run is read.
+@dataclasses.dataclass(frozen=True)
+class DecodingOptions:
+    """A command's decoding options, checked once, before any run is read.
 
-    Args:
-        cfg: ``binarize`` (one of :data:`pianoroll.output.BINARIZATIONS`), ``voices`` (model
-            if absent) and, where the command has one, ``temperature`` (1 if absent).
-
-    Returns:
-        ``(method, temperature, voices)``.
-
-    Raises:
-        UserError: a bad value.
+    Attributes:
+        method: ``binarize``, one of :data:`pianoroll.output.BINARIZATIONS`.
+        temperature: ``temperature`` where the command has one, else 1.
+        voices: ``voices`` (``model`` if absent).
     """
-    method = str(cfg.binarize)
-    if method not in BINARIZATIONS:
-        raise UserError(f"binarize={method}: choose one of {', '.join(BINARIZATIONS)}")
-    temperature = (
-        number_option(cfg, "temperature", float, positive=True) if "temperature" in cfg else 1.0
-    )
-    return method, temperature, parse_voice_decoding(cfg.get("voices", VoiceDecoding.MODEL))
+
+    method: str
+    temperature: float
+    voices: VoiceDecoding
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> DecodingOptions:
+        """The options of a command's config (``binarize``, ``voices``, ``temperature``).
+
+        Raises:
+            UserError: a bad value.
+        """
+        method = str(cfg.binarize)
+        if method not in BINARIZATIONS:
+            raise UserError(f"binarize={method}: choose one of {', '.join(BINARIZATIONS)}")
+        temperature = (
+            number_option(cfg, "temperature", float, positive=True) if "temperature" in cfg else 1.0
+        )
+        return cls(
+            method, temperature, parse_voice_decoding(cfg.get("voices", VoiceDecoding.MODEL))
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,19 +99,19 @@ class Decoding:
     data: DictConfig
 
     @classmethod
-    def of(cls, cfg: DictConfig, run_cfg: DictConfig, model_spec: PhraseSpec) -> Decoding:
+    def of(cls, options: DecodingOptions, run_cfg: DictConfig, model_spec: PhraseSpec) -> Decoding:
         """The decoding a command's options ask of a run.
 
         Args:
-            cfg: the command's options (see :func:`check_options`).
+            options: the command's decoding options.
             run_cfg: the run's saved config (its ``data`` node).
             model_spec: the spec of the run's generator outputs.
 
         Raises:
-            UserError: a bad option, or ``voices=skyline`` for a run that has no free-roll
+            UserError: ``voices=skyline`` for a run that has no free-roll
                 track to read as a voice.
         """
-        method, temperature, voices = check_options(cfg)
+        method, temperature, voices = options.method, options.temperature, options.voices
         data = run_cfg.data
         spec = model_spec
         if voices is VoiceDecoding.SKYLINE:

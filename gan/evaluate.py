@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from gan.conditions import condition_phrases
-from gan.decoding import Decoding, VoiceDecoding, check_options
+from gan.decoding import Decoding, DecodingOptions, VoiceDecoding
 from gan.noise import Stream, draw_noise, stream_rng
 from gan.run import TrainedRun, load_run
 from gan.tracking import log_evaluation
@@ -50,13 +50,13 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.evaluate run=<run dir>")
     count = number_option(cfg, "n", positive=True)
-    check_options(cfg)
+    options = DecodingOptions.from_config(cfg)
     threshold = number_option(cfg, "threshold", float, 0.0, 1.0)
     bins = number_option(cfg, "bins", int, 16)
     samples = number_option(cfg, "samples", int, 0)
     seed = number_option(cfg, "seed", int, 0)
     run = load_run(cfg.run, cfg.checkpoint, package)
-    decoding = Decoding.of(cfg, run.cfg, run.model.spec)
+    decoding = Decoding.of(options, run.cfg, run.model.spec)
     with output_folder(
         Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
     ) as out:

@@ -22,8 +22,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from gan.conditions import condition_phrases
-from gan.decoding import Decoding, VoiceDecoding
-from gan.decoding import check_options as check_decoding
+from gan.decoding import Decoding, DecodingOptions, VoiceDecoding
 from gan.model import GANModel
 from gan.noise import Stream, draw_noise, interpolation_noise, path_noise, stream_rng
 from gan.run import TrainedRun, load_run
@@ -342,18 +341,19 @@ MODES: dict[str, Callable[[TrainedRun, DictConfig, Decoding, np.random.Generator
 }
 
 
-def _check_options(cfg: DictConfig, package: str) -> float:
-    """Refuse bad options before a run is read or a folder written; returns the tempo."""
+def _check_options(cfg: DictConfig, package: str) -> tuple[float, DecodingOptions]:
+    """Refuse bad options before a run is read or a folder written; returns the tempo and
+    the decoding options."""
     if str(cfg.mode) not in MODES:
         raise UserError(f"mode={cfg.mode}: choose one of {', '.join(MODES)}")
-    check_decoding(cfg)
+    decoding = DecodingOptions.from_config(cfg)
     if cfg.truncation is not None:
         number_option(cfg, "truncation", float, positive=True)
     tempo = number_option(cfg, "tempo", float, positive=True)
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.generate run=<run dir>")
     number_option(cfg, "seed", int, 0)
-    return tempo
+    return tempo, decoding
 
 
 def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
@@ -371,10 +371,10 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     Raises:
         UserError: a bad option, run, checkpoint, input file or output folder.
     """
-    tempo = _check_options(cfg, package)
+    tempo, options = _check_options(cfg, package)
     mode = str(cfg.mode)
     run = load_run(cfg.run, cfg.checkpoint, package)
-    decoding = Decoding.of(cfg, run.cfg, run.model.spec)
+    decoding = Decoding.of(options, run.cfg, run.model.spec)
     default_out = run.run_dir / "generated" / mode
     with output_folder(Path(str(cfg.out)).expanduser() if cfg.get("out") else default_out) as out:
         audio = audio_usable(bool(cfg.audio), lambda line: print(line, file=sys.stderr))
