@@ -40,6 +40,13 @@ How the critic's gradient reaches the logits (``model.voices``, :class:`Relaxati
   by their softness, only by what they play (the step of C-RNN-GAN's ``free_run=sample``
   applied to a whole phrase at once). The axes between batch and pitches are time, in order.
 
+How sharp the categories are (``model.voice_scale``, :class:`VoiceHead`): the pitch logits
+are multiplied by this factor (1 by default) before any of the above, so ``softmax([k l, 0])``.
+A network whose output layer starts with small weights (as DCGAN-style initializations have
+it) gives nearly flat logits, so a soft output is spread over many pitches and a draw rarely
+lands on the likeliest one; a factor above 1 makes the same network's categories sharper from
+the start without changing what it can express. The start logits are not scaled.
+
 How a note lasts (``model.hold``, :class:`VoiceHead`):
 
 - without hold (the form above), each step chooses its pitch afresh: a held note is the same
@@ -58,6 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from typing import Any
 
 import keras
@@ -122,28 +130,36 @@ class VoiceHead:
         relaxation: how the categories are made differentiable.
         hold: a step holds the note before it or chooses a new one (see the module's text);
             False: every step chooses its pitch, with a start flag.
+        scale: the factor on the pitch logits (see the module's text), a finite number > 0.
     """
 
     relaxation: Relaxation = Relaxation.SOFTMAX
     hold: bool = False
+    scale: float = 1.0
 
     @classmethod
-    def of(cls, voices: str | Relaxation, hold: bool = False) -> VoiceHead:
-        """The head of the config's ``voices`` spelling and ``hold`` flag.
+    def of(cls, voices: str | Relaxation, hold: bool = False, scale: float = 1.0) -> VoiceHead:
+        """The head of the config's ``voices`` spelling, ``hold`` flag and ``voice_scale``.
 
         Raises:
-            ValueError: an unknown relaxation, a ``hold`` that is not a boolean, or ``hold``
-                with a drawing relaxation.
+            ValueError: an unknown relaxation, a ``hold`` that is not a boolean, ``hold``
+                with a drawing relaxation, or a scale that is not a finite number above 0.
         """
         if not isinstance(hold, bool):
             raise ValueError(f"hold={hold!r}: must be true or false")
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, int | float)
+            or not 0 < scale < math.inf
+        ):
+            raise ValueError(f"voice_scale={scale!r}: must be a finite number above 0")
         relaxation = parse_relaxation(voices)
         if hold and relaxation.noisy:
             raise ValueError(
                 f"hold=true: the hold form takes voices={Relaxation.SOFTMAX} or"
                 f" {Relaxation.STRAIGHT_THROUGH}, not {relaxation}"
             )
-        return cls(relaxation, hold)
+        return cls(relaxation, hold, float(scale))
 
 
 #: The default :class:`VoiceHead`: softmax, no hold.
@@ -300,6 +316,7 @@ class VoiceOutput(keras.layers.Layer):
         relaxation: a :class:`Relaxation` (or its spelling).
         hold: the hold form (see the module's text): the start logits are hold logits, and
             the axes between batch and pitches are time.
+        scale: the factor on the pitch logits (see the module's text).
         **kwargs: layer arguments; ``dtype`` defaults to ``"float32"`` whatever the global
             policy, like the other output layers.
 
@@ -322,11 +339,13 @@ class VoiceOutput(keras.layers.Layer):
     :meth:`set_slope`, as binary neurons' slopes are.
     """
 
-    def __init__(self, relaxation: Relaxation | str, hold: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, relaxation: Relaxation | str, hold: bool = False, scale: float = 1.0, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        head = VoiceHead.of(relaxation, bool(hold))
-        self.relaxation, self.hold = head.relaxation, head.hold
+        head = VoiceHead.of(relaxation, bool(hold), scale)
+        self.relaxation, self.hold, self.scale = head.relaxation, head.hold, head.scale
         self.slope = None
         if self.relaxation.annealed:
             self.slope = self.add_weight(
@@ -347,24 +366,29 @@ class VoiceOutput(keras.layers.Layer):
     @classmethod
     def of(cls, head: VoiceHead, name: str) -> VoiceOutput:
         """The layer ending voices as ``head`` says."""
-        return cls(head.relaxation, head.hold, name=name)
+        return cls(head.relaxation, head.hold, head.scale, name=name)
 
     def call(self, inputs: Any) -> tuple[Any, Any]:
+        logits = ops.cast(inputs[0], "float32") * self.scale
         if self.relaxation.noisy:
             if len(inputs) != 3:
                 raise ValueError(f"{self.name}: voices={self.relaxation} takes its noise")
-            logits, start_logits, noise = inputs
             return voice_channels(
-                logits, start_logits, self.relaxation, noise=noise, slope=self.slope
+                logits, inputs[1], self.relaxation, noise=inputs[2], slope=self.slope
             )
-        return voice_channels(*inputs, self.relaxation, self.hold)
+        return voice_channels(logits, inputs[1], self.relaxation, self.hold)
 
     def compute_output_spec(self, inputs: Any) -> tuple[Any, Any]:
         spec = keras.KerasTensor(inputs[0].shape, dtype="float32")
         return spec, spec
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "relaxation": self.relaxation.value, "hold": self.hold}
+        return {
+            **super().get_config(),
+            "relaxation": self.relaxation.value,
+            "hold": self.hold,
+            "scale": self.scale,
+        }
 
 
 @keras.saving.register_keras_serializable(package="gan")

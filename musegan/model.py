@@ -51,6 +51,7 @@ _OLDER_DEFAULTS = {
     "output": Output.TANH.value,
     "voices": Relaxation.SOFTMAX.value,
     "hold": False,
+    "voice_scale": 1.0,
     "refiner": None,
 }
 
@@ -121,6 +122,7 @@ class MuseGAN(GANModel):
             :class:`~gan.voices.Relaxation` value (see :mod:`gan.voices`).
         hold: the voices' steps hold the note before them or choose a new one (see
             :mod:`gan.voices`); False: every step chooses its pitch, with a start flag.
+        voice_scale: the factor on the voices' pitch logits (see :mod:`gan.voices`).
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class MuseGAN(GANModel):
         generator: Mapping[str, Any] | None = None,
         voices: str = Relaxation.SOFTMAX.value,
         hold: bool = False,
+        voice_scale: float = 1.0,
     ) -> None:
         self.spec = spec
         self.mode = _mode(mode)
@@ -149,7 +152,7 @@ class MuseGAN(GANModel):
         self.networks = _networks(networks, self.condition_index)
         try:
             self.output = parse_output(output)
-            self.voices = VoiceHead.of(voices, hold)
+            self.voices = VoiceHead.of(voices, hold, voice_scale)
             _check_voices(spec, self.output, refiner, self.condition_index)
             self.slope = SlopeSchedule(**dict(slope or {}))
             self.slope.check()
@@ -312,6 +315,7 @@ class MuseGAN(GANModel):
             "output": self.output.value,
             "voices": (self.voices.relaxation if self.spec.voices else Relaxation.SOFTMAX).value,
             "hold": bool(self.spec.voices) and self.voices.hold,
+            "voice_scale": self.voices.scale if self.spec.voices else 1.0,
             "refiner": dataclasses.asdict(self.refiner) if self.refiner else None,
         }
         return without_older_defaults(fields, _OLDER_DEFAULTS)

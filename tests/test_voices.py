@@ -383,6 +383,29 @@ def test_sampled_voices_follow_the_categories_and_the_start_probability():
     assert (o[moves, 1].sum(axis=-1) == 1).all()
 
 
+def test_the_voice_scale_multiplies_the_pitch_logits_and_is_recorded_off_its_default():
+    from gan.voices import VoiceOutput
+    from musegan.model import MuseGAN
+
+    logits = tf.constant([[1.0, 0.5, -2.0], [-0.3, 0.2, 0.1]])
+    start_logits = tf.constant([[2.0, -1.0, 0.0], [0.5, 0.0, -0.5]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        scaled = VoiceOutput("softmax", scale=3.0)([logits, start_logits])
+        plain = VoiceOutput("softmax")([3.0 * logits, start_logits])
+        targets = [tf.reduce_sum(x[0] * tf.constant([1.0, 2.0, 3.0])) for x in (scaled, plain)]
+    for a, b in zip(scaled, plain, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+    gradients = [tape.gradient(t, logits).numpy() for t in targets]
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5)
+    assert "voice_scale" not in MuseGAN(SPEC, {"name": "hybrid"}, **SMALL).config()
+    config = MuseGAN(SPEC, {"name": "hybrid"}, voice_scale=10, **SMALL).config()
+    assert config["voice_scale"] == 10.0
+    for bad in (0, -1.0, float("inf"), "big", True):
+        with pytest.raises(UserError, match=r"^model: voice_scale=.*: must be a finite number"):
+            MuseGAN(SPEC, {"name": "hybrid"}, voice_scale=bad, **SMALL)
+
+
 def test_musegan_anneals_the_gumbel_temperature_and_refuses_it_where_it_cannot_go():
     from crnngan.generator import DenseGenerator
     from crnngan.model import CRNNGAN
@@ -739,7 +762,7 @@ def test_teacher_forcing_loss_of_a_voice_by_hand():
     [
         [],
         ["model.voices=gumbel", "model.slope={start: 0, end: 2, end_value: 3.0}"],
-        ["model.voices=sample"],
+        ["model.voices=sample", "model.voice_scale=10"],
     ],
 )
 def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path, voices):
