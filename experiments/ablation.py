@@ -65,13 +65,14 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_gumbel": ("AAAI networks, monophonic voices (Gumbel-softmax, temperature 1 to 0.2 over 300 steps)", [VOICES, "model.voices=gumbel", "model.slope={start: 0, end: 300, end_value: 5.0}"]),
     "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", [VOICES, "model.voices=straight_through", "model.hold=true"]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, "model.voices=sample"]),
+    "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, "model.voices=sample", "model.voice_scale=10"]),
 }  # fmt: skip
 #: Rows evaluated with the threshold only: exact outputs (binary neurons, one-hot voices), where
 #: Bernoulli sampling would give the threshold's phrases again; the hold form, whose outputs
 #: are marginals along a chain that drawing each step on its own does not sample; and drawing
 #: voices (Gumbel, sample), whose outputs are draws already (their argmax samples the
 #: categories).
-THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_sample"}  # fmt: skip
+THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_sample", "voices_sample_x10"}  # fmt: skip
 
 METRICS = (
     "empty_bar_rate",
