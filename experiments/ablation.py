@@ -66,13 +66,14 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", [VOICES, "model.voices=straight_through", "model.hold=true"]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, "model.voices=sample", "model.voice_scale=10"]),
+    "voices_sample_x10_repeat": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10, repeat-upsampled time)", [VOICES, "model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"]),
 }  # fmt: skip
 #: Rows evaluated with the threshold only: exact outputs (binary neurons, one-hot voices), where
 #: Bernoulli sampling would give the threshold's phrases again; the hold form, whose outputs
 #: are marginals along a chain that drawing each step on its own does not sample; and drawing
 #: voices (Gumbel, sample), whose outputs are draws already (their argmax samples the
 #: categories).
-THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_sample", "voices_sample_x10"}  # fmt: skip
+THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_sample", "voices_sample_x10", "voices_sample_x10_repeat"}  # fmt: skip
 
 METRICS = (
     "empty_bar_rate",

@@ -26,6 +26,7 @@ from musegan.layers import (
     factor_strides,
     normal_init,
 )
+from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "BarLatents",
     "GeneratorFrame",
     "Mode",
+    "TimeUpsample",
     "bar_encoder",
     "bar_generator",
     "build_generator",
@@ -84,18 +86,41 @@ TIME_NOISE = frozenset({CHORDS, MELODY, BINARY_NOISE, VOICE_NOISE})
 DRAW_NOISE = frozenset({BINARY_NOISE, VOICE_NOISE})
 
 
+class TimeUpsample(str, enum.Enum):
+    """How a bar generator's time-axis layers upsample (``model.bar_generator.time_upsample``).
+
+    ``patch``, the paper's: a transposed convolution whose kernel equals its stride, so each
+    step of an output patch has weights of its own and neighbouring steps of two patches share
+    no input; ``repeat``: each step repeated ``stride`` times, then a convolution over 3
+    steps (the resize-convolution of Odena et al. 2016, "Deconvolution and Checkerboard
+    Artifacts", Distill), so that neighbouring steps start equal and a held value is the
+    layer's easiest output.
+    """
+
+    PATCH = "patch"
+    REPEAT = "repeat"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Steps each ``repeat`` time layer's convolution reads (odd: centred on its step).
+_REPEAT_KERNEL = 3
+
+
 @dataclasses.dataclass(frozen=True)
 class BarGeneratorConfig:
     """Sizes of one bar generator (and of the bar encoder that mirrors it).
 
     Attributes:
         dense_units: units of the first dense layer; reshaped to ``(2, 1, dense_units // 2)``.
-        time_filters: filters of the transposed convolutions up the time axis, from 2 steps to
+        time_filters: filters of the layers up the time axis, from 2 steps to
             ``steps_per_bar``; the last entry repeats when more layers are needed.
         pitch_filters: filters of the pitch-axis layers before the output layer.
         pitch_strides: kernel and stride of each pitch-axis layer; their product is the
             number of pitches (``[7, 12]`` for 84).
         momentum: batch-norm momentum.
+        time_upsample: a :class:`TimeUpsample` spelling.
     """
 
     dense_units: int = 1024
@@ -103,6 +128,7 @@ class BarGeneratorConfig:
     pitch_filters: Sequence[int] = (256,)
     pitch_strides: Sequence[int] = (7, 12)
     momentum: float = 0.9
+    time_upsample: str = TimeUpsample.PATCH.value
 
     def time_layers(self, steps_per_bar: int) -> list[tuple[int, int]]:
         """``(filters, stride)`` of each time-axis layer for this bar length."""
@@ -119,7 +145,19 @@ class BarGeneratorConfig:
             )
         if self.dense_units % 2:
             raise ValueError("bar generator: dense_units must be even (reshaped to 2 steps)")
+        choice_value(TimeUpsample, self.time_upsample, "bar generator", "time_upsample")
         self.time_layers(spec.steps_per_bar)
+
+
+def _time_layer(x, filters: int, stride: int, upsample: str, name: str):
+    """One time-axis layer of a bar generator: ``(batch, steps, pitches, in)`` ->
+    ``(batch, steps * stride, pitches, filters)`` (see :class:`TimeUpsample`)."""
+    if TimeUpsample(upsample) is TimeUpsample.PATCH:
+        return PatchUpsample(filters, (stride, 1), name=name)(x)
+    x = layers.UpSampling2D((stride, 1), name=f"{name}_repeat")(x)
+    return layers.Conv2D(
+        filters, (_REPEAT_KERNEL, 1), padding="same", kernel_initializer=normal_init(), name=name
+    )(x)
 
 
 def _norm_relu(x, momentum: float, name: str):
@@ -214,7 +252,8 @@ def bar_generator(
 ) -> keras.Model:
     """One bar generator (the paper's G_bar): a latent vector to one bar of pianoroll.
 
-    Dense, reshape to ``(2, 1, dense_units // 2)``, transposed convolutions up the time axis to
+    Dense, reshape to ``(2, 1, dense_units // 2)``, layers up the time axis (see
+    :class:`TimeUpsample`) to
     ``steps_per_bar``, then along the pitch axis; batch norm and ReLU after each hidden layer,
     ``tanh`` at the output. Every transposed convolution has kernel = stride, so it runs as a
     :class:`~musegan.layers.PatchUpsample` (one matrix product).
@@ -253,7 +292,7 @@ def bar_generator(
     x = _norm_relu(x, cfg.momentum, f"{name}_dense")
     x = layers.Reshape((2, 1, cfg.dense_units // 2))(x)
     for i, (filters, stride) in enumerate(cfg.time_layers(spec.steps_per_bar)):
-        x = PatchUpsample(filters, (stride, 1), name=f"{name}_time{i}")(join(x))
+        x = _time_layer(join(x), filters, stride, cfg.time_upsample, f"{name}_time{i}")
         x = _norm_relu(x, cfg.momentum, f"{name}_time{i}")
     for i, (filters, stride) in enumerate(zip(cfg.pitch_filters, cfg.pitch_strides, strict=False)):
         x = PatchUpsample(filters, (1, stride), name=f"{name}_pitch{i}")(join(x))

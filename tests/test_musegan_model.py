@@ -346,3 +346,34 @@ def test_the_mode_is_read_once_into_its_enum_and_saved_as_the_config_spelling():
     assert model.generator.name == "musegan_jamming_generator"
     assert set(model.noise_shapes) == {GROOVE, MELODY}
     assert model.time_noise == {CHORDS, MELODY, BINARY_NOISE, VOICE_NOISE}
+
+
+def test_repeat_time_upsampling_reads_neighbouring_steps_and_bad_spellings_are_refused():
+    """With ``time_upsample=repeat`` each time layer repeats steps, then convolves 3 of them:
+    with only the centre taps left, every step of the 8-step block grown from one of the
+    dense layer's 2 steps is the same; the paper's patches give each step its own weights."""
+    from musegan.generator import BarGeneratorConfig, bar_generator
+
+    spec = chorale_spec(1)
+    sizes = dict(dense_units=32, time_filters=[8], pitch_filters=[8], pitch_strides=[7, 12])
+    z = np.random.default_rng(0).normal(size=(3, 16)).astype(np.float32)
+    outputs = {}
+    for upsample in ("patch", "repeat"):
+        net = bar_generator(16, spec, BarGeneratorConfig(**sizes, time_upsample=upsample), 1)
+        assert net.output.shape[1:] == (spec.steps_per_bar, spec.n_pitches, 1)
+        repeats = [x for x in net.layers if isinstance(x, keras.layers.UpSampling2D)]
+        assert len(repeats) == (3 if upsample == "repeat" else 0)  # 2 -> 4 -> 8 -> 16 steps
+        for conv in (x for x in net.layers if isinstance(x, keras.layers.Conv2D)):
+            assert conv.kernel_size == (3, 1)
+            kernel = conv.kernel.numpy()
+            kernel[[0, 2]] = 0.0
+            conv.kernel.assign(kernel)
+        outputs[upsample] = net(z, training=False).numpy()
+    blocks = outputs["repeat"].reshape(3, 2, 8, spec.n_pitches)
+    assert np.abs(blocks).min() > 0  # (the untrained outputs are tiny: compare relatively)
+    np.testing.assert_allclose(blocks, np.repeat(blocks[:, :, :1], 8, axis=2), rtol=1e-4)
+    patch = outputs["patch"]
+    assert np.abs(np.diff(patch, axis=1)).max() > 0.1 * np.abs(patch).max()
+    bad = dict(bar_generator={**sizes, "time_upsample": "nearest"})
+    with pytest.raises(UserError, match=r"^model: bar generator: unknown time_upsample 'nearest'"):
+        make_model(spec, "hybrid", **bad)

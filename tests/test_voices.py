@@ -762,7 +762,7 @@ def test_teacher_forcing_loss_of_a_voice_by_hand():
     [
         [],
         ["model.voices=gumbel", "model.slope={start: 0, end: 2, end_value: 3.0}"],
-        ["model.voices=sample", "model.voice_scale=10"],
+        ["model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"],
     ],
 )
 def test_a_mixed_spec_trains_and_writes_repeated_notes_apart(smoke_data_dir, tmp_path, voices):
