@@ -379,8 +379,9 @@ class VoiceOutput(keras.layers.Layer):
         return voice_channels(logits, inputs[1], self.relaxation, self.hold)
 
     def compute_output_spec(self, inputs: Any) -> tuple[Any, Any]:
-        spec = keras.KerasTensor(inputs[0].shape, dtype="float32")
-        return spec, spec
+        # Two objects: a functional model tells its tensors apart by identity, so one object
+        # returned twice would carry the onsets in the roll's place as well.
+        return tuple(keras.KerasTensor(inputs[0].shape, dtype="float32") for _ in range(2))
 
     def get_config(self) -> dict[str, Any]:
         return {

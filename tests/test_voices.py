@@ -556,6 +556,28 @@ def test_musegan_generates_one_category_per_voice_and_step(
         np.testing.assert_array_equal(out.numpy()[..., [0, 3]], real[..., [0, 3]])
 
 
+@pytest.mark.parametrize("relaxation", ["softmax", "straight_through", "sample"])
+def test_a_musegan_generator_outputs_each_voices_roll_and_onsets_apart(relaxation):
+    """The generator's channels are its voice layer's two outputs, the roll and the onsets, in
+    their places (a functional model once carried the onsets in both)."""
+    from gan.voices import VoiceOutput
+    from musegan.model import MuseGAN
+
+    model = MuseGAN(SPEC, {"name": "hybrid"}, voices=relaxation, **SMALL)
+    (layer,) = [x for x in model.generator._flatten_layers() if isinstance(x, VoiceOutput)]
+    seen = []
+    call = layer.call
+    layer.call = lambda inputs: seen.append(call(inputs)) or seen[-1]
+    noise = model.sample_noise(4, tf.constant([0, 1]))
+    out = model.generator(noise, training=False).numpy()
+    assert len(seen) == len(SPEC.voices)
+    for j, k in enumerate(SPEC.voices):
+        roll, onsets = (x.numpy() for x in seen[j])
+        np.testing.assert_array_equal(out[..., k], roll)
+        np.testing.assert_array_equal(out[..., SPEC.n_tracks + j], onsets)
+        assert not np.array_equal(roll, onsets)
+
+
 def test_v2_networks_generate_voices_and_refuse_the_refiner():
     from musegan.model import MuseGAN
 
