@@ -177,6 +177,12 @@ def _categories(logits: Any) -> Any:
     return ops.softmax(_with_rest(logits), axis=-1)
 
 
+def _straight_through(soft: Any, hard: Any) -> Any:
+    """``hard`` in the forward pass, the gradient of ``soft`` in the backward pass (the
+    straight-through estimator, Bengio et al. 2013, arXiv:1308.3432)."""
+    return soft + ops.stop_gradient(hard - soft)
+
+
 def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tuple[Any, Any]:
     """The hold form's marginals ``(r, n)``, each shaped like ``logits``, float32 in [0, 1]:
     probabilities that each pitch sounds and that it starts (see the module's text)."""
@@ -203,8 +209,8 @@ def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tu
         chosen = tf.one_hot(tf.argmax(q, axis=-1), n_pitches + 1)[:, :-1] * (1.0 - holds)
         sound = held + new
         return (
-            sound + tf.stop_gradient(holds * sounding + chosen - sound),
-            new + tf.stop_gradient(chosen - new),
+            _straight_through(sound, holds * sounding + chosen),
+            _straight_through(new, chosen),
         )
 
     zeros = tf.zeros_like(flat[0][0])
@@ -221,6 +227,11 @@ def _uniform(normal: Any) -> Any:
     return ops.clip(uniform_from_normal(normal), _UNIFORM_MARGIN, 1.0 - _UNIFORM_MARGIN)
 
 
+def _gumbel(u: Any) -> Any:
+    """Gumbel noise from uniform (0, 1) numbers: ``-log(-log(u))``."""
+    return -ops.log(-ops.log(u))
+
+
 def voice_noise_channels(n_pitches: int) -> tuple[int, int]:
     """The shape of one voice's noise for a drawing relaxation, after the time axes:
     ``(pitches + 1, 2)``, channel 0 the Gumbel noise of the categories (the pitches, then the
@@ -233,7 +244,7 @@ def _gumbel_channels(logits: Any, start_logits: Any, noise: Any, slope: Any) -> 
     """The relaxed draws ``(q, n)`` of the ``gumbel`` relaxation, float32 in [0, 1] each shaped
     like ``logits``: the categories' pitches and the starts (see the module's text)."""
     u = _uniform(noise)
-    gumbel = -ops.log(-ops.log(u[..., 0]))
+    gumbel = _gumbel(u[..., 0])
     logistic = ops.log(u[..., :-1, 1]) - ops.log(1.0 - u[..., :-1, 1])
     slope = ops.cast(slope, "float32")
     categories = ops.softmax(slope * (_with_rest(logits) + gumbel), axis=-1)
@@ -252,17 +263,13 @@ def _sample_channels(logits: Any, start_logits: Any, noise: Any) -> tuple[Any, A
     pitches (all 0 for a rest) and starts, in {0, 1} forward, with straight-through gradients
     (see the module's text)."""
     u = _uniform(noise)
-    full = _with_rest(logits)
-    chosen = tf.argmax(full - tf.math.log(-tf.math.log(u[..., 0])), axis=-1)
-    hard = tf.one_hot(chosen, full.shape[-1])[..., :-1]
-    soft = ops.softmax(full, axis=-1)[..., :-1]
+    chosen = tf.argmax(_with_rest(logits) + _gumbel(u[..., 0]), axis=-1)
+    hard = tf.one_hot(chosen, logits.shape[-1] + 1)[..., :-1]
+    soft = _categories(logits)[..., :-1]
     start = tf.sigmoid(start_logits)
     changed = tf.cast(tf.not_equal(chosen, _previous_step(chosen)), tf.float32)[..., None]
     starts = hard * tf.maximum(tf.cast(u[..., :-1, 1] < start, tf.float32), changed)
-    return (
-        soft + tf.stop_gradient(hard - soft),
-        soft * start + tf.stop_gradient(starts - soft * start),
-    )
+    return _straight_through(soft, hard), _straight_through(soft * start, starts)
 
 
 def voice_channels(
@@ -302,8 +309,8 @@ def voice_channels(
     start = ops.sigmoid(start_logits)
     if relaxation is Relaxation.STRAIGHT_THROUGH:
         hard = ops.one_hot(ops.argmax(categories, axis=-1), categories.shape[-1])
-        categories = categories + ops.stop_gradient(hard - categories)
-        start = start + ops.stop_gradient(ops.cast(start > 0.5, "float32") - start)
+        categories = _straight_through(categories, hard)
+        start = _straight_through(start, ops.cast(start > 0.5, "float32"))
     pitch = categories[..., :-1]
     return 2.0 * pitch - 1.0, 2.0 * pitch * start - 1.0
 
@@ -503,14 +510,14 @@ def draw_channels(
         held = tf.reduce_sum(hard * (tf.cast(previous[..., k], tf.float32) + 1.0) / 2.0, -1)
         starts = tf.cast(uniform[:, 2 * j + 1 : 2 * j + 2] < start, tf.float32)
         starts = tf.maximum(starts, 1.0 - tf.round(held)[:, None])
-        channels[k] = soft + tf.stop_gradient(hard - soft)
-        onsets.append(soft * start + tf.stop_gradient(hard * starts - soft * start))
+        channels[k] = _straight_through(soft, hard)
+        onsets.append(_straight_through(soft * start, hard * starts))
     offset = 2 * len(voices)
     for i, k in enumerate(free):
         probability = (tf.tanh(a[..., k]) + 1.0) / 2.0
         cells = uniform[:, offset + i * n_pitches : offset + (i + 1) * n_pitches]
         hard = tf.cast(cells < probability, tf.float32)
-        channels[k] = probability + tf.stop_gradient(hard - probability)
+        channels[k] = _straight_through(probability, hard)
     return 2.0 * tf.stack(channels + onsets, axis=-1) - 1.0
 
 
