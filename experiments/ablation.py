@@ -67,6 +67,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold": ("AAAI networks, monophonic voices (softmax, hold)", [VOICES, "model.voices=softmax", "model.hold=true"]),
     "voices_gumbel": ("AAAI networks, monophonic voices (Gumbel-softmax, temperature 1 to 0.2 over 300 steps)", [VOICES, "model.voices=gumbel", "model.slope={start: 0, end: 300, end_value: 5.0}"]),
     "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", [VOICES, "model.voices=straight_through", "model.hold=true"]),
+    "voices_hold_sample": ("AAAI networks, monophonic voices (exact draws, hold)", [VOICES, "model.voices=sample", "model.hold=true"]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, "model.voices=sample", "model.voice_scale=10"]),
     "voices_sample_x10_repeat": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10, repeat-upsampled time)", [VOICES, "model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"]),
@@ -76,7 +77,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
 #: are marginals along a chain that drawing each step on its own does not sample; and drawing
 #: voices (Gumbel, sample), whose outputs are draws already (their argmax samples the
 #: categories).
-THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_sample", "voices_sample_x10", "voices_sample_x10_repeat"}  # fmt: skip
+THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_hold_sample", "voices_sample", "voices_sample_x10", "voices_sample_x10_repeat"}  # fmt: skip
 
 METRICS = (
     "empty_bar_rate",

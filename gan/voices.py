@@ -58,7 +58,13 @@ How a note lasts (``model.hold``, :class:`VoiceHead`):
   ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and ``(1 - sum(r_{t-1} c_t)) q_t``
   starts (``c = sigmoid(s)``; the time axes are every axis between batch and pitches, in
   order). A sustained note is then one decision to keep holding, not the same pitch chosen
-  again at every step.
+  again at every step. With ``straight_through``, the forward pass takes the likelier
+  decisions (hold where ``sigmoid(s_p) > 1/2``, else the likeliest category); with ``sample``,
+  it draws them, as real voices are in the data: a step holds where ``sigmoid(s_p)`` is above
+  a uniform draw (the start noise's first entry), else takes the category drawn from
+  ``softmax([l, 0])`` by Gumbel-max (which may be the same pitch again: a repeated note).
+  Both pass the gradient of the marginals straight through. The Gumbel-softmax has no hold
+  form.
 """
 
 from __future__ import annotations
@@ -154,10 +160,10 @@ class VoiceHead:
         ):
             raise ValueError(f"voice_scale={scale!r}: must be a finite number above 0")
         relaxation = parse_relaxation(voices)
-        if hold and relaxation.noisy:
+        if hold and relaxation.annealed:
             raise ValueError(
-                f"hold=true: the hold form takes voices={Relaxation.SOFTMAX} or"
-                f" {Relaxation.STRAIGHT_THROUGH}, not {relaxation}"
+                f"hold=true: the hold form takes voices={Relaxation.SOFTMAX},"
+                f" {Relaxation.STRAIGHT_THROUGH} or {Relaxation.SAMPLE}, not {relaxation}"
             )
         return cls(relaxation, hold, float(scale))
 
@@ -183,38 +189,52 @@ def _straight_through(soft: Any, hard: Any) -> Any:
     return soft + ops.stop_gradient(hard - soft)
 
 
-def _hold_channels(logits: Any, start_logits: Any, relaxation: Relaxation) -> tuple[Any, Any]:
-    """The hold form's marginals ``(r, n)``, each shaped like ``logits``, float32 in [0, 1]:
-    probabilities that each pitch sounds and that it starts (see the module's text)."""
+def _hold_channels(
+    logits: Any, start_logits: Any, relaxation: Relaxation, noise: Any = None
+) -> tuple[Any, Any]:
+    """The hold form's ``(r, n)``, each shaped like ``logits``, float32 in [0, 1]: the
+    marginal probabilities that each pitch sounds and that it starts (see the module's text),
+    or, straight-through, the decisions in the forward pass: the likeliest ones
+    (``straight_through``) or draws on ``noise`` (``sample``, see :func:`voice_channels`)."""
     shape = tf.shape(logits)
     n_pitches = logits.shape[-1]
     batch = shape[0]
-    flat = [
-        tf.transpose(tf.reshape(x, [batch, -1, n_pitches]), [1, 0, 2])
-        for x in (logits, start_logits)
-    ]
+
+    def time_major(x: Any, trailing: list[int]) -> Any:
+        x = tf.reshape(x, [batch, -1, *trailing])
+        return tf.transpose(x, [1, 0, *range(2, 2 + len(trailing))])
+
+    flat = [time_major(x, [n_pitches]) for x in (logits, start_logits)]
     categories = _categories(flat[0])
     keep = tf.sigmoid(flat[1])
-    hard = relaxation is Relaxation.STRAIGHT_THROUGH
+    if relaxation is Relaxation.SAMPLE:
+        u = time_major(_uniform(noise), [n_pitches + 1, 2])
+        chosen = tf.argmax(_with_rest(flat[0]) + _gumbel(u[..., 0]), axis=-1)
+        bar = u[:, :, :1, 1]  # a note holds where its hold probability is above a uniform draw
+    else:
+        chosen = tf.argmax(categories, axis=-1)
+        bar = tf.fill(tf.shape(categories[..., :1]), 0.5)
+    chosen = tf.one_hot(chosen, n_pitches + 1)[..., :-1]
+    hard = relaxation in (Relaxation.STRAIGHT_THROUGH, Relaxation.SAMPLE)
 
     def step(previous, elements):
         sounding, _ = previous  # (batch, pitches); one-hot or zero in a straight-through forward
-        q, c = elements
+        q, c, new_pitch, threshold = elements
         held = sounding * c
         new = (1.0 - tf.reduce_sum(held, axis=-1, keepdims=True)) * q[:, :-1]
         if not hard:
             return held + new, new
-        holds = tf.reduce_sum(sounding * tf.cast(c > 0.5, tf.float32), axis=-1, keepdims=True)
-        holds = tf.round(holds)  # 0 or 1 (the previous step's forward value is one-hot)
-        chosen = tf.one_hot(tf.argmax(q, axis=-1), n_pitches + 1)[:, :-1] * (1.0 - holds)
-        sound = held + new
+        # The previous step's forward value is one-hot or zero, so this sum is its pitch's
+        # hold probability, or 0 after a rest.
+        holds = tf.cast(threshold < tf.reduce_sum(held, axis=-1, keepdims=True), tf.float32)
+        started = new_pitch * (1.0 - holds)
         return (
-            _straight_through(sound, holds * sounding + chosen),
-            _straight_through(new, chosen),
+            _straight_through(held + new, holds * sounding + started),
+            _straight_through(new, started),
         )
 
     zeros = tf.zeros_like(flat[0][0])
-    sound, start = tf.scan(step, (categories, keep), initializer=(zeros, zeros))
+    sound, start = tf.scan(step, (categories, keep, chosen, bar), initializer=(zeros, zeros))
     return tuple(tf.reshape(tf.transpose(x, [1, 0, 2]), shape) for x in (sound, start))
 
 
@@ -289,7 +309,8 @@ def voice_channels(
         relaxation: how the categories are made differentiable.
         hold: the hold form.
         noise: ``(batch, ..., pitches + 1, 2)`` standard normal, for a drawing relaxation
-            (:func:`voice_noise_channels`); else unused.
+            (:func:`voice_noise_channels`; the hold form's draws use channel 0 for the
+            categories and entry 0 of channel 1 for the hold); else unused.
         slope: the ``gumbel`` relaxation's inverse temperature; else unused.
 
     Returns:
@@ -297,7 +318,7 @@ def voice_channels(
     """
     logits, start_logits = ops.cast(logits, "float32"), ops.cast(start_logits, "float32")
     if hold:
-        sound, start = _hold_channels(logits, start_logits, relaxation)
+        sound, start = _hold_channels(logits, start_logits, relaxation, noise)
         return 2.0 * sound - 1.0, 2.0 * start - 1.0
     if relaxation is Relaxation.SAMPLE:
         pitch, start = _sample_channels(logits, start_logits, noise)
@@ -381,7 +402,7 @@ class VoiceOutput(keras.layers.Layer):
             if len(inputs) != 3:
                 raise ValueError(f"{self.name}: voices={self.relaxation} takes its noise")
             return voice_channels(
-                logits, inputs[1], self.relaxation, noise=inputs[2], slope=self.slope
+                logits, inputs[1], self.relaxation, self.hold, inputs[2], self.slope
             )
         return voice_channels(logits, inputs[1], self.relaxation, self.hold)
 

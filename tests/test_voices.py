@@ -494,6 +494,54 @@ def test_the_hold_form_against_its_definition(relaxation):
     np.testing.assert_allclose(tape.gradient(target, x).numpy()[0, 0], numeric, atol=1e-4)
 
 
+def test_drawn_holds_against_their_definition():
+    """The hold form with ``sample``: a note holds where its hold probability is above the
+    step's uniform draw, else the step takes its Gumbel-max category (by hand along a phrase
+    over two bars); the gradient reaches the logits; held notes are long where holds are
+    likely and short where they are not."""
+    from math import erf, sqrt
+
+    from gan.voices import VoiceOutput
+
+    rng = np.random.default_rng(5)
+    logits = tf.constant(rng.normal(size=(2, 2, 4, 3)) * 2, tf.float32)  # batch, bars, steps
+    keep_logits = tf.constant(rng.normal(size=(2, 2, 4, 3)) * 2, tf.float32)
+    noise = tf.constant(rng.normal(size=(2, 2, 4, 4, 2)), tf.float32)
+    layer = VoiceOutput("sample", hold=True)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        roll, onsets = layer([logits, keep_logits, noise])
+        target = tf.reduce_sum(roll * tf.constant([1.0, 2.0, 3.0]))
+    u = np.vectorize(lambda x: 0.5 * (1 + erf(x / sqrt(2))))(noise.numpy()).reshape(2, 8, 4, 2)
+    full = np.concatenate([logits.numpy(), np.zeros((2, 2, 4, 1))], axis=-1).reshape(2, 8, 4)
+    chosen = (full - np.log(-np.log(u[..., 0]))).argmax(axis=-1)
+    keep = 1 / (1 + np.exp(-keep_logits.numpy().reshape(2, 8, 3)))
+    pitch, start = np.zeros((2, 8, 3)), np.zeros((2, 8, 3))
+    for b in range(2):
+        sounding = None  # the pitch sounding at the previous step (None: a rest)
+        for t in range(8):
+            if sounding is not None and u[b, t, 0, 1] < keep[b, t, sounding]:
+                pitch[b, t, sounding] = 1
+                continue
+            sounding = chosen[b, t] if chosen[b, t] < 3 else None
+            if sounding is not None:
+                pitch[b, t, sounding] = start[b, t, sounding] = 1
+    assert 0 < start.sum() < pitch.sum()  # the case holds notes and starts them
+    np.testing.assert_array_equal(roll.numpy().reshape(2, 8, 3), 2 * pitch - 1)
+    np.testing.assert_array_equal(onsets.numpy().reshape(2, 8, 3), 2 * start - 1)
+    gradient = tape.gradient(target, logits).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+    # One likely pitch: its notes last about 1 / (1 - hold probability) steps.
+    lengths = {}
+    for hold_logit in (-3.0, 3.0):
+        x = tf.constant(np.tile([4.0, -4.0, -4.0], (64, 1, 32, 1)), tf.float32)
+        h = tf.fill(x.shape, hold_logit)
+        z = tf.constant(np.random.default_rng(0).normal(size=(64, 1, 32, 4, 2)), tf.float32)
+        _, starts = layer([x, h, z])
+        lengths[hold_logit] = 64 * 32 / float(tf.reduce_sum(tf.cast(starts > 0, tf.float32)))
+    assert lengths[-3.0] < 1.2 and 10 < lengths[3.0] < 40  # 1 / (1 - sigmoid(3)) = 21
+
+
 #: The smallest MuseGAN sizes (the model tests' own).
 SMALL = dict(
     z_dim=8,
@@ -524,6 +572,7 @@ SMALL = dict(
         ("hybrid", True, "Melody", "gumbel", False),
         ("hybrid", True, None, "sample", False),
         ("composer", False, "Chords", "sample", False),
+        ("hybrid", True, "Melody", "sample", True),
     ],
 )
 def test_musegan_generates_one_category_per_voice_and_step(
