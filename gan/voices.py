@@ -51,10 +51,12 @@ How a note lasts (``model.hold``, :class:`VoiceHead`):
 
 - without hold (the form above), each step chooses its pitch afresh: a held note is the same
   choice made step after step, with a start logit saying whether it is a new note;
-- with hold (DeepBach's hold symbol, Hadjeres et al. 2017, arXiv:1612.01010), a step continues
-  the note sounding before it with probability ``sigmoid(s_p)`` (``p`` that note's pitch: the
-  start logits become hold logits), or else chooses a new note or a rest from
-  ``softmax([l, 0])``. The output is the same two channels, as marginals along the phrase:
+- with hold (DeepBach's hold symbol, Hadjeres et al. 2017, arXiv:1612.01010; MuseGAN's
+  default in ``conf/model_base/musegan.yaml``, with ``softmax``: in the chorale screen of
+  experiments/README.md its notes last as long as the data's, where without hold they
+  fragment), a step continues the note sounding before it with probability ``sigmoid(s_p)``
+  (``p`` that note's pitch: the start logits become hold logits), or else chooses a new note
+  or a rest from ``softmax([l, 0])``. The output is the same two channels, as marginals along the phrase:
   ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and ``(1 - sum(r_{t-1} c_t)) q_t``
   starts (``c = sigmoid(s)``; the time axes are every axis between batch and pitches, in
   order). A sustained note is then one decision to keep holding, not the same pitch chosen
@@ -164,6 +166,7 @@ class VoiceHead:
             raise ValueError(
                 f"hold=true: the hold form takes voices={Relaxation.SOFTMAX},"
                 f" {Relaxation.STRAIGHT_THROUGH} or {Relaxation.SAMPLE}, not {relaxation}"
+                " (hold=false for it)"
             )
         return cls(relaxation, hold, float(scale))
 

@@ -832,7 +832,11 @@ def test_teacher_forcing_loss_of_a_voice_by_hand():
     "voices",
     [
         [],
-        ["model.voices=gumbel", "model.slope={start: 0, end: 2, end_value: 3.0}"],
+        [
+            "model.voices=gumbel",
+            "model.hold=false",
+            "model.slope={start: 0, end: 2, end_value: 3.0}",
+        ],
         ["model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"],
     ],
 )
