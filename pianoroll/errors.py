@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -83,7 +84,8 @@ def number_value(
     positive: bool = False,
 ) -> Any:
     """``value`` as a number of type ``kind``, checked to lie in ``[low, high]`` (or to be
-    above 0 with ``positive``); ``key`` names it in the error.
+    above 0 with ``positive``); ``key`` names it in the error. A boolean, NaN or an infinity
+    is not a number here (YAML reads ``true``, ``nan`` and ``inf`` as such).
 
     Raises:
         UserError: one line naming the key, its value and the allowed range.
@@ -92,8 +94,10 @@ def number_value(
         number = kind(value)
     except (TypeError, ValueError):
         number = None
-    if kind is int and (isinstance(value, bool) or (isinstance(value, float) and number != value)):
-        number = None  # int() would truncate 2.5 or read True as 1
+    if isinstance(value, bool) or (kind is int and isinstance(value, float) and number != value):
+        number = None  # int() would truncate 2.5, and any kind would read True as 1
+    if number is not None and not math.isfinite(number):
+        number = None
     if positive:
         bad = number is None or not number > 0
         limits = "above 0"
