@@ -218,7 +218,7 @@ def table() -> str:
             floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
         cells = [
             (f"{row} ({ROWS[row][0]})" if row in ROWS else row)
-            + (" [onset bug]" if report.parent.parent == ONSET_BUG else ""),
+            + (" [onset bug]" if _before_fix(report) else ""),
             steps,
             ("Bernoulli" if bernoulli else "threshold")
             + (", skyline voices" if read_as_voices else ""),
@@ -247,7 +247,12 @@ def _order(path: Path) -> tuple[int, bool, int, bool, bool, str]:
     voices."""
     row, steps, bernoulli, skyline_voices = _parse(path.parent.name)
     place = list(ROWS).index(row) if row in ROWS else len(ROWS)
-    return (place, path.parent.parent == ONSET_BUG, steps, skyline_voices, bernoulli, row)
+    return (place, _before_fix(path), steps, skyline_voices, bernoulli, row)
+
+
+def _before_fix(path: Path) -> bool:
+    """A report file (``<report>/metrics.json``) measured before the onset fix."""
+    return path.parent.parent == ONSET_BUG
 
 
 def main(argv: list[str]) -> None:
