@@ -9,13 +9,17 @@ import numpy as np
 import tensorflow as tf
 
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
-from crnngan.generator import FreeRun, GeneratorConfig
-from gan.model import GANModel, Phase
+from crnngan.generator import DenseGenerator, FreeRun, GeneratorConfig
+from gan.model import GANModel, Phase, without_older_defaults
 from gan.voices import Relaxation, parse_relaxation
 from pianoroll.errors import UserError
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["CRNNGAN"]
+
+#: Options a shape config records only off these values: checkpoints saved before an option
+#: existed imply its value here.
+_OLDER_DEFAULTS = {"hold": False}
 
 
 class CRNNGAN(GANModel):
@@ -35,6 +39,8 @@ class CRNNGAN(GANModel):
             configs derive ``data.spec.n_bars`` from it). None: the phrase length.
         voices: how the monophonic tracks' categories are made differentiable, a
             :class:`~gan.voices.Relaxation` value (see :mod:`gan.voices`).
+        hold: the voices' steps hold the note before them or choose a new one (the hold form
+            of :mod:`gan.voices`); the dense generator only, which makes a whole phrase at once.
     """
 
     recurrent = True
@@ -47,6 +53,7 @@ class CRNNGAN(GANModel):
         discriminator: Mapping[str, Any] | None = None,
         seq_len: int | None = None,
         voices: str = Relaxation.SOFTMAX.value,
+        hold: bool = False,
     ) -> None:
         self.spec = spec
         phrase_steps = spec.n_bars * spec.steps_per_bar
@@ -85,6 +92,14 @@ class CRNNGAN(GANModel):
                 f"model.voices: {self.relaxation} with model.generator.free_run=sample; a sampled"
                 f" free run draws its voices itself, through their {Relaxation.SOFTMAX}"
             )
+        if not isinstance(hold, bool):
+            raise UserError(f"model.hold={hold!r}: must be true or false")
+        self.hold = hold and bool(spec.voices)
+        if self.hold and not isinstance(generator, DenseGenerator):
+            raise UserError(
+                f"model.hold=true: {type(generator).__name__} makes one step at a time, and the"
+                " hold form needs the whole phrase at once (DenseGenerator)"
+            )
         self.generator_config = generator
         channels = None  # gan.voices.ChannelOutput's arguments
         if spec.voices:
@@ -92,6 +107,7 @@ class CRNNGAN(GANModel):
                 "n_tracks": spec.n_tracks,
                 "voices": list(spec.voices),
                 "relaxation": self.relaxation.value,
+                "hold": self.hold,
             }
         self.generator = generator.build(self.seq_len, self.n_features, channels)
         self.critic, self.critic_with_features = build_discriminator(
@@ -212,9 +228,11 @@ class CRNNGAN(GANModel):
 
     def config(self) -> dict[str, Any]:
         """What identifies the networks' shapes (compared when a checkpoint is loaded)."""
-        return {
+        fields = {
             "seq_len": self.seq_len,
             "generator": self.generator_config.identity(),
             "discriminator": self.discriminator_config.identity(),
             "spec": self.spec.to_dict(),
+            "hold": self.hold,
         }
+        return without_older_defaults(fields, _OLDER_DEFAULTS)

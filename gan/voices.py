@@ -433,6 +433,8 @@ class ChannelOutput(keras.layers.Layer):
         n_tracks: tracks of the spec (the first ``n_tracks`` channels are their rolls).
         voices: the voices' track indices, in order (their onset channels follow the rolls).
         relaxation: a :class:`Relaxation` (or its spelling).
+        hold: the hold form (see the module's text): each voice's onset channel holds hold
+            logits, and the axes between batch and pitches are time.
         **kwargs: layer arguments; ``dtype`` defaults to ``"float32"``.
 
     Call arguments:
@@ -447,12 +449,14 @@ class ChannelOutput(keras.layers.Layer):
         n_tracks: int,
         voices: tuple[int, ...] | list[int] = (),
         relaxation: Relaxation | str = Relaxation.SOFTMAX,
+        hold: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.n_tracks, self.voices = int(n_tracks), tuple(int(k) for k in voices)
         self.relaxation = parse_relaxation(relaxation)
+        self.hold = bool(hold)
         if self.relaxation.noisy:
             raise ValueError(f"{self.name}: voices={self.relaxation} needs noise it does not take")
 
@@ -464,7 +468,7 @@ class ChannelOutput(keras.layers.Layer):
         onsets = []
         for j, k in enumerate(self.voices):
             channels[k], onset = voice_channels(
-                a[..., k], a[..., self.n_tracks + j], self.relaxation
+                a[..., k], a[..., self.n_tracks + j], self.relaxation, self.hold
             )
             onsets.append(onset)
         return ops.stack(channels + onsets, axis=-1)
@@ -478,6 +482,7 @@ class ChannelOutput(keras.layers.Layer):
             "n_tracks": self.n_tracks,
             "voices": list(self.voices),
             "relaxation": self.relaxation.value,
+            "hold": self.hold,
         }
 
 

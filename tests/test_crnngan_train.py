@@ -71,12 +71,15 @@ def assert_run_artifacts(run_dir: Path, step: int, generator: str) -> None:
     assert "${" not in (run_dir / "config.yaml").read_text()
 
 
-def test_the_dense_preset_trains_with_the_standard_loss(smoke_data_dir, tmp_path):
-    summary = train(compose_smoke(smoke_data_dir), tmp_path, progress=False)
+@pytest.mark.parametrize("hold", [False, True])
+def test_the_dense_preset_trains_with_the_standard_loss(smoke_data_dir, tmp_path, hold):
+    summary = train(compose_smoke(smoke_data_dir, f"model.hold={hold}"), tmp_path, progress=False)
     assert summary["step"] == 2 and summary["trace_count"] == 1
     assert set(summary["losses"]) == {"critic_loss", "generator_loss"}
     assert all(np.isfinite(v) for v in summary["losses"].values())
     assert_run_artifacts(tmp_path, 2, "DenseGenerator")
+    model = json.loads((tmp_path / "checkpoints" / "model.json").read_text())
+    assert model.get("hold", False) is hold
 
 
 def test_the_recurrent_preset_trains_with_wgan_gp(smoke_data_dir, tmp_path):

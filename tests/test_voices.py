@@ -434,6 +434,13 @@ def test_musegan_anneals_the_gumbel_temperature_and_refuses_it_where_it_cannot_g
         MuseGAN(SPEC, {"name": "hybrid"}, voices="gumbel", hold=True, **SMALL)
     with pytest.raises(UserError, match=r"model\.voices: gumbel draws with noise that C-RNN-GAN"):
         CRNNGAN(SPEC, DenseGenerator(4, (8,)), voices="gumbel")
+    from crnngan.generator import RecurrentGenerator
+
+    message = r"^model\.hold=true: RecurrentGenerator makes one step at a time, and the hold"
+    with pytest.raises(UserError, match=message):
+        CRNNGAN(SPEC, RecurrentGenerator(4, (8,)), hold=True)
+    with pytest.raises(UserError, match=r"^model\.hold='yes': must be true or false$"):
+        CRNNGAN(SPEC, DenseGenerator(4, (8,)), hold="yes")
 
 
 def _hold_marginals(logits, keep_logits, hard):
@@ -667,19 +674,21 @@ def test_binary_neurons_need_a_free_track():
     assert model.noise_shapes["binary_noise"] == (*SPEC.shape[:3], 1)
 
 
-@pytest.mark.parametrize("kind", ["dense", "recurrent"])
+@pytest.mark.parametrize("kind", ["dense", "recurrent", "dense_hold"])
 @pytest.mark.parametrize("relaxation", ["softmax", "straight_through"])
 def test_crnngan_generates_one_category_per_voice_and_step(kind, relaxation):
     from crnngan.generator import DenseGenerator, RecurrentGenerator
     from crnngan.model import CRNNGAN
 
     generator = (
-        DenseGenerator(noise_dim=8, units=(16,))
-        if kind == "dense"
-        else RecurrentGenerator(noise_dim=4, units=(8,))
+        RecurrentGenerator(noise_dim=4, units=(8,))
+        if kind == "recurrent"
+        else DenseGenerator(noise_dim=8, units=(16,))
     )
     critic = dict(units=[8], bidirectional=[True], dense_units=[])
-    model = CRNNGAN(SPEC, generator, critic, voices=relaxation)
+    hold = kind == "dense_hold"
+    model = CRNNGAN(SPEC, generator, critic, voices=relaxation, hold=hold)
+    assert model.config().get("hold", False) is hold
     out = model.generate(model.sample_noise(3, tf.constant([0, 1])), None, False).numpy()
     assert out.shape == (3, *SPEC.channel_shape)
     assert model.critic(out).shape == (3, 1)
