@@ -51,22 +51,21 @@ How a note lasts (``model.hold``, :class:`VoiceHead`):
 
 - without hold (the form above), each step chooses its pitch afresh: a held note is the same
   choice made step after step, with a start logit saying whether it is a new note;
-- with hold (DeepBach's hold symbol, Hadjeres et al. 2017, arXiv:1612.01010; MuseGAN's
-  default in ``conf/model_base/musegan.yaml``, with ``softmax``: in the chorale screen of
-  experiments/README.md its notes last as long as the data's, where without hold they
+- with hold (DeepBach's hold symbol, Hadjeres et al. 2017, arXiv:1612.01010; MuseGAN's default
+  in ``conf/model_base/musegan.yaml``, with ``softmax``: in the chorale screen of
+  experiments/README.md its notes last about as long as the data's, where without hold they
   fragment), a step continues the note sounding before it with probability ``sigmoid(s_p)``
-  (``p`` that note's pitch: the start logits become hold logits), or else chooses a new note
-  or a rest from ``softmax([l, 0])``. The output is the same two channels, as marginals along the phrase:
-  ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and ``(1 - sum(r_{t-1} c_t)) q_t``
-  starts (``c = sigmoid(s)``; the time axes are every axis between batch and pitches, in
-  order). A sustained note is then one decision to keep holding, not the same pitch chosen
-  again at every step. With ``straight_through``, the forward pass takes the likelier
-  decisions (hold where ``sigmoid(s_p) > 1/2``, else the likeliest category); with ``sample``,
-  it draws them, as real voices are in the data: a step holds where ``sigmoid(s_p)`` is above
-  a uniform draw (the start noise's first entry), else takes the category drawn from
-  ``softmax([l, 0])`` by Gumbel-max (which may be the same pitch again: a repeated note).
-  Both pass the gradient of the marginals straight through. The Gumbel-softmax has no hold
-  form.
+  (``p`` that note's pitch: the start logits become hold logits), or else chooses a new note or
+  a rest from ``softmax([l, 0])``. The output is the same two channels, as marginals along the
+  phrase: ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and
+  ``(1 - sum(r_{t-1} c_t)) q_t`` starts (``c = sigmoid(s)``; the time axes are every axis between
+  batch and pitches, in order). A sustained note is then one decision to keep holding, not the same pitch chosen again
+  at every step. With ``straight_through``, the forward pass takes the likelier decisions (hold
+  where ``sigmoid(s_p) > 1/2``, else the likeliest category); with ``sample``, it draws them, as
+  real voices are in the data: a step holds where ``sigmoid(s_p)`` is above a uniform draw (the
+  start noise's first entry), else takes the category drawn from ``softmax([l, 0])`` by
+  Gumbel-max (which may be the same pitch again: a repeated note). Both pass the gradient of the
+  marginals straight through. The Gumbel-softmax has no hold form.
 """
 
 from __future__ import annotations
