@@ -59,13 +59,13 @@ How a note lasts (``model.hold``, :class:`VoiceHead`):
   a rest from ``softmax([l, 0])``. The output is the same two channels, as marginals along the
   phrase: ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and
   ``(1 - sum(r_{t-1} c_t)) q_t`` starts (``c = sigmoid(s)``; the time axes are every axis between
-  batch and pitches, in order). A sustained note is then one decision to keep holding, not the same pitch chosen again
-  at every step. With ``straight_through``, the forward pass takes the likelier decisions (hold
-  where ``sigmoid(s_p) > 1/2``, else the likeliest category); with ``sample``, it draws them, as
-  real voices are in the data: a step holds where ``sigmoid(s_p)`` is above a uniform draw (the
-  start noise's first entry), else takes the category drawn from ``softmax([l, 0])`` by
-  Gumbel-max (which may be the same pitch again: a repeated note). Both pass the gradient of the
-  marginals straight through. The Gumbel-softmax has no hold form.
+  batch and pitches, in order). A sustained note is then one decision to keep holding, not the
+  same pitch chosen again at every step. With ``straight_through``, the forward pass takes the
+  likelier decisions (hold where ``sigmoid(s_p) > 1/2``, else the likeliest category); with
+  ``sample``, it draws them, as real voices are in the data: a step holds where ``sigmoid(s_p)``
+  is above a uniform draw (the start noise's first entry), else takes the category drawn from
+  ``softmax([l, 0])`` by Gumbel-max (which may be the same pitch again: a repeated note). Both
+  pass the gradient of the marginals straight through. The Gumbel-softmax has no hold form.
 """
 
 from __future__ import annotations
