@@ -11,7 +11,7 @@ import tensorflow as tf
 from crnngan.discriminator import DiscriminatorConfig, build_discriminator
 from crnngan.generator import DenseGenerator, FreeRun, GeneratorConfig
 from gan.model import GANModel, Phase, without_older_defaults
-from gan.voices import Relaxation, parse_relaxation
+from gan.voices import Relaxation, VoiceHead
 from pianoroll.errors import UserError
 from pianoroll.spec import PhraseSpec
 
@@ -75,9 +75,10 @@ class CRNNGAN(GANModel):
         except (TypeError, ValueError) as err:
             raise UserError(f"model.discriminator: {err}") from None
         try:
-            self.relaxation = parse_relaxation(voices)
+            head = VoiceHead.of(voices, hold)
         except ValueError as err:
             raise UserError(f"model.{err}") from None
+        self.relaxation = head.relaxation
         if self.relaxation.noisy and spec.voices:
             raise UserError(
                 f"model.voices: {self.relaxation} draws with noise that C-RNN-GAN's generators"
@@ -92,9 +93,7 @@ class CRNNGAN(GANModel):
                 f"model.voices: {self.relaxation} with model.generator.free_run=sample; a sampled"
                 f" free run draws its voices itself, through their {Relaxation.SOFTMAX}"
             )
-        if not isinstance(hold, bool):
-            raise UserError(f"model.hold={hold!r}: must be true or false")
-        self.hold = hold and bool(spec.voices)
+        self.hold = head.hold and bool(spec.voices)
         if self.hold and not isinstance(generator, DenseGenerator):
             raise UserError(
                 f"model.hold=true: {type(generator).__name__} makes one step at a time, and the"

@@ -161,7 +161,7 @@ class VoiceHead:
         ):
             raise ValueError(f"voice_scale={scale!r}: must be a finite number above 0")
         relaxation = parse_relaxation(voices)
-        if hold and relaxation.annealed:
+        if hold and relaxation is Relaxation.GUMBEL:
             raise ValueError(
                 f"hold=true: the hold form takes voices={Relaxation.SOFTMAX},"
                 f" {Relaxation.STRAIGHT_THROUGH} or {Relaxation.SAMPLE}, not {relaxation}"
@@ -212,10 +212,10 @@ def _hold_channels(
     if relaxation is Relaxation.SAMPLE:
         u = time_major(_uniform(noise), [n_pitches + 1, 2])
         chosen = tf.argmax(_with_rest(flat[0]) + _gumbel(u[..., 0]), axis=-1)
-        bar = u[:, :, :1, 1]  # a note holds where its hold probability is above a uniform draw
+        thresholds = u[:, :, :1, 1]  # a note holds where its hold probability is above a draw
     else:
         chosen = tf.argmax(categories, axis=-1)
-        bar = tf.fill(tf.shape(categories[..., :1]), 0.5)
+        thresholds = tf.fill(tf.shape(categories[..., :1]), 0.5)
     chosen = tf.one_hot(chosen, n_pitches + 1)[..., :-1]
     hard = relaxation in (Relaxation.STRAIGHT_THROUGH, Relaxation.SAMPLE)
 
@@ -236,7 +236,8 @@ def _hold_channels(
         )
 
     zeros = tf.zeros_like(flat[0][0])
-    sound, start = tf.scan(step, (categories, keep, chosen, bar), initializer=(zeros, zeros))
+    elements = (categories, keep, chosen, thresholds)
+    sound, start = tf.scan(step, elements, initializer=(zeros, zeros))
     return tuple(tf.reshape(tf.transpose(x, [1, 0, 2]), shape) for x in (sound, start))
 
 
