@@ -89,6 +89,7 @@ class Decoding:
         model_spec: the spec of the generator's outputs.
         spec: the spec of the decoded phrases (with ``voices=skyline``, the data's voices).
         data: the data config whose phrases the decoded ones are compared with.
+        hold: the model's voices are in the hold form (:attr:`gan.model.GANModel.hold`).
     """
 
     method: str
@@ -97,15 +98,23 @@ class Decoding:
     model_spec: PhraseSpec
     spec: PhraseSpec
     data: DictConfig
+    hold: bool = False
 
     @classmethod
-    def of(cls, options: DecodingOptions, run_cfg: DictConfig, model_spec: PhraseSpec) -> Decoding:
+    def of(
+        cls,
+        options: DecodingOptions,
+        run_cfg: DictConfig,
+        model_spec: PhraseSpec,
+        hold: bool = False,
+    ) -> Decoding:
         """The decoding a command's options ask of a run.
 
         Args:
             options: the command's decoding options.
             run_cfg: the run's saved config (its ``data`` node).
             model_spec: the spec of the run's generator outputs.
+            hold: the model's voices are in the hold form.
 
         Raises:
             UserError: ``voices=skyline`` for a run that has no free-roll
@@ -127,7 +136,7 @@ class Decoding:
                     "voices=skyline: the run's data.spec flags no track monophonic, so no track"
                     " would be read as a voice"
                 )
-        return cls(method, temperature, voices, model_spec, spec, data)
+        return cls(method, temperature, voices, model_spec, spec, data, hold)
 
     def __call__(
         self, outputs: np.ndarray, rng: np.random.Generator
@@ -143,7 +152,9 @@ class Decoding:
             ``(rolls, onsets)``: ``(N, bars, steps, pitches, tracks)`` binary each; ``onsets``
             marks where the voices' notes start (zero on other tracks), None without voices.
         """
-        rolls, onsets = decode(outputs, self.model_spec, self.method, rng, self.temperature)
+        rolls, onsets = decode(
+            outputs, self.model_spec, self.method, rng, self.temperature, self.hold
+        )
         if self.voices is VoiceDecoding.SKYLINE:
             rolls, onsets = skyline(rolls, self.spec)
         return rolls, onsets
@@ -151,4 +162,6 @@ class Decoding:
     def describe(self) -> str:
         """One line for a report or a gallery: the binarization, its temperature, the voices."""
         line = f"binarization {self.method}, temperature {self.temperature:g}"
+        if self.hold and self.method == "bernoulli":
+            line += ", voices drawn along their hold chain"
         return line + (f", voices {self.voices}" if self.voices is not VoiceDecoding.MODEL else "")

@@ -56,7 +56,7 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     samples = number_option(cfg, "samples", int, 0)
     seed = number_option(cfg, "seed", int, 0)
     run = load_run(cfg.run, cfg.checkpoint, package)
-    decoding = Decoding.of(options, run.cfg, run.model.spec)
+    decoding = Decoding.of(options, run.cfg, run.model.spec, run.model.hold)
     with output_folder(
         Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
     ) as out:

@@ -374,7 +374,7 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     tempo, options = _check_options(cfg, package)
     mode = str(cfg.mode)
     run = load_run(cfg.run, cfg.checkpoint, package)
-    decoding = Decoding.of(options, run.cfg, run.model.spec)
+    decoding = Decoding.of(options, run.cfg, run.model.spec, run.model.hold)
     default_out = run.run_dir / "generated" / mode
     with output_folder(Path(str(cfg.out)).expanduser() if cfg.get("out") else default_out) as out:
         audio = audio_usable(bool(cfg.audio), lambda line: print(line, file=sys.stderr))

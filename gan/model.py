@@ -71,6 +71,9 @@ class GANModel(abc.ABC):
             neurons, Gumbel voices), not latent vectors: the truncation trick leaves them as
             they are, so the output stays a draw from the generator's distribution.
         condition_index: the track given as a condition (track-conditional models), or None.
+        hold: the voices end in the hold form (``model.hold``, see :mod:`gan.voices`): their
+            channels are the marginals of a chain that holds a note or chooses anew, which
+            Bernoulli decoding follows (:func:`pianoroll.voices.sample_hold_chain`).
     """
 
     spec: PhraseSpec
@@ -82,6 +85,7 @@ class GANModel(abc.ABC):
     time_noise: frozenset[str] | None = None
     draw_noise: frozenset[str] = frozenset()
     condition_index: int | None = None
+    hold: bool = False
 
     @property
     def phases(self) -> tuple[Phase, ...]:

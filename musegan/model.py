@@ -153,6 +153,7 @@ class MuseGAN(GANModel):
         try:
             self.output = parse_output(output)
             self.voices = VoiceHead.of(voices, hold, voice_scale)
+            self.hold = bool(spec.voices) and self.voices.hold
             _check_voices(spec, self.output, refiner, self.condition_index)
             self.slope = SlopeSchedule(**dict(slope or {}))
             self.slope.check()
@@ -314,7 +315,7 @@ class MuseGAN(GANModel):
             "networks": self.networks.value,
             "output": self.output.value,
             "voices": (self.voices.relaxation if self.spec.voices else Relaxation.SOFTMAX).value,
-            "hold": bool(self.spec.voices) and self.voices.hold,
+            "hold": self.hold,
             "voice_scale": self.voices.scale if self.spec.voices else 1.0,
             "refiner": dataclasses.asdict(self.refiner) if self.refiner else None,
         }

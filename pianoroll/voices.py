@@ -37,6 +37,7 @@ __all__ = [
     "make_monophonic",
     "rest",
     "run_starts",
+    "sample_hold_chain",
     "skyline",
     "split_channels",
     "to_channels",
@@ -246,6 +247,7 @@ def decode(
     method: str,
     rng: np.random.Generator,
     temperature: float = 1.0,
+    hold: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Generator outputs (model tensors) to binary rolls and onsets.
 
@@ -256,6 +258,10 @@ def decode(
     over the roll channel at the chosen pitch (the probability that a sounding pitch starts)
     is above one half, or with that probability, and wherever the pitch changes.
 
+    With ``hold`` (the voices' channels are the marginals of a chain that holds the sounding
+    note or chooses anew, see :func:`sample_hold_chain`), ``bernoulli`` follows that chain
+    instead of drawing each step on its own; ``threshold`` is the same either way.
+
     Args:
         outputs: ``(N, bars, steps, pitches, channels)`` in [-1, 1].
         spec: the phrase spec.
@@ -263,6 +269,7 @@ def decode(
         rng: for ``bernoulli``.
         temperature: divides the logits before sampling (``bernoulli`` only): below 1 sharper,
             above 1 flatter.
+        hold: the voices' channels are hold-chain marginals.
 
     Returns:
         ``(rolls, onsets)``: ``(N, bars, steps, pitches, tracks)`` binary each; ``onsets`` is
@@ -293,8 +300,94 @@ def decode(
     for j, k in enumerate(spec.voices):
         pitch = to_probability(outputs[..., k])
         start = to_probability(outputs[..., spec.n_tracks + j])
-        rolls[..., k], onsets[..., k] = _decode_voice_output(pitch, start, method, rng, temperature)
+        if hold and method == "bernoulli":
+            chosen, starts = sample_hold_chain(
+                _flat_time(pitch), _flat_time(start), rng, temperature
+            )
+            roll, starts = decode_voice(chosen, starts, spec.n_pitches)
+            rolls[..., k], onsets[..., k] = roll.reshape(pitch.shape), starts.reshape(pitch.shape)
+        else:
+            rolls[..., k], onsets[..., k] = _decode_voice_output(
+                pitch, start, method, rng, temperature
+            )
     return rolls, onsets
+
+
+def _flat_time(x: np.ndarray) -> np.ndarray:
+    """``(N, bars, steps, pitches)`` as ``(N, bars * steps, pitches)``."""
+    return x.reshape(len(x), -1, x.shape[-1])
+
+
+#: Below this, a marginal probability counts as zero when the chain's parts are recovered
+#: from it (model tensors are float32: ``(x + 1) / 2`` keeps about 7 digits).
+_TINY = 1e-6
+
+
+def sample_hold_chain(
+    sound: np.ndarray, start: np.ndarray, rng: np.random.Generator, temperature: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw voices from the marginals of their hold chain, step after step.
+
+    A hold-form voice (DeepBach's hold symbol, Hadjeres et al. 2017, arXiv:1612.01010; built by
+    ``gan.voices`` with ``model.hold``) is a chain: at step ``t`` the sounding pitch ``p`` holds
+    with probability ``c_t[p]``, or else the step takes a category from ``q_t`` (a pitch, which
+    starts a note, maybe the same pitch again, or a rest). The generator outputs its marginals:
+    ``r_t = r_{t-1} c_t + (1 - sum(r_{t-1} c_t)) q_t`` sounds and ``n_t = (1 - sum(r_{t-1}
+    c_t)) q_t`` starts (``r_{-1} = 0``). Both parts come back from them: the held mass
+    ``h_t = r_t - n_t = r_{t-1} c_t`` gives ``c_t = h_t / r_{t-1}``, and ``q_t = n_t / (1 -
+    sum(h_t))`` (the rest taking what the pitches leave). Drawing each step from its marginal
+    alone, as plain Bernoulli decoding does, would break held notes into pieces; following the
+    chain gives whole notes with the model's own hold probabilities.
+
+    With ``temperature``, the hold's logit and the categories' log-probabilities are divided by
+    it (toward 0: the likelier decision every step, what the straight-through hold form makes
+    in its forward pass). Where a pitch's marginal at the previous step is below ``1e-6`` its
+    hold probability counts as 0, and where the step's holds leave no mass to a new choice
+    (``q_t`` cannot be recovered) a new choice follows the step's marginal ``r_t`` instead.
+
+    Args:
+        sound: ``(N, time, pitches)`` probabilities ``r`` that each pitch sounds.
+        start: ``(N, time, pitches)`` probabilities ``n`` that each pitch starts a note.
+        rng: the draws' generator.
+        temperature: positive; 1 draws from the chain as it is.
+
+    Returns:
+        ``(categories, starts)``: ``(N, time)`` ``int64`` category indices (a pitch, or
+        :func:`rest`) and ``(N, time)`` binary, where a note starts (see
+        :func:`decode_voice`).
+    """
+    sound = np.clip(np.asarray(sound, np.float64), 0.0, 1.0)
+    start = np.clip(np.asarray(start, np.float64), 0.0, 1.0)
+    n, time, n_pitches = sound.shape
+    held = np.clip(sound - start, 0.0, 1.0)
+    rows = np.arange(n)
+    categories = np.empty((n, time), np.int64)
+    starts = np.zeros((n, time), bool)
+    previous = np.full(n, rest(n_pitches))
+    before = np.zeros((n, n_pitches))  # r_{t-1}
+    for t in range(time):
+        free = 1.0 - held[:, t].sum(-1, keepdims=True)
+        fresh = np.where(free > _TINY, start[:, t] / np.maximum(free, _TINY), sound[:, t])
+        fresh = np.concatenate([fresh, np.clip(1.0 - fresh.sum(-1, keepdims=True), 0, 1)], -1)
+        logits = np.log(np.maximum(fresh, 1e-12)) / temperature
+        drawn = np.argmax(logits + _gumbel(rng, logits.shape), axis=-1)
+        at = np.minimum(previous, n_pitches - 1)
+        mass = before[rows, at]
+        keep = np.where(
+            (previous < n_pitches) & (mass > _TINY),
+            held[rows, t, at] / np.maximum(mass, _TINY),
+            0.0,
+        )
+        holds = rng.random(n) < _sharpen(np.clip(keep, 0.0, 1.0), temperature)
+        categories[:, t] = np.where(holds, previous, drawn)
+        starts[:, t] = ~holds & (categories[:, t] < n_pitches)
+        previous, before = categories[:, t], sound[:, t]
+    return categories, starts
+
+
+def _gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard Gumbel noise: added to log-probabilities, its argmax is a draw (Gumbel-max)."""
+    return -np.log(-np.log(rng.random(shape).clip(1e-12, 1 - 1e-12)))
 
 
 def _sharpen(probability: np.ndarray, temperature: float) -> np.ndarray:
@@ -317,8 +410,7 @@ def _decode_voice_output(
         chosen = np.argmax(categories, axis=-1)
     else:
         logits = np.log(np.maximum(categories, 1e-12)) / temperature
-        gumbel = -np.log(-np.log(rng.random(logits.shape).clip(1e-12, 1 - 1e-12)))
-        chosen = np.argmax(logits + gumbel, axis=-1)
+        chosen = np.argmax(logits + _gumbel(rng, logits.shape), axis=-1)
     at = np.minimum(chosen, n_pitches - 1)[..., None]
     sounds = np.take_along_axis(pitch, at, -1)[..., 0]
     both = np.take_along_axis(np.clip(start.reshape(pitch.shape), 0, 1), at, -1)[..., 0]

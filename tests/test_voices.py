@@ -501,6 +501,72 @@ def test_the_hold_form_against_its_definition(relaxation):
     np.testing.assert_allclose(tape.gradient(target, x).numpy()[0, 0], numeric, atol=1e-4)
 
 
+def _hold_outputs(sound, start, copies=1):
+    """Model tensors of the first voice of SPEC carrying hold-form marginals ``(steps,
+    pitches)`` (its roll channel ``2 r - 1``, its onset channel ``2 n - 1``), ``copies`` times."""
+    out = np.full((copies, *SPEC.channel_shape), -1.0, np.float32)
+    out[:, 0, :, :, 0], out[:, 0, :, :, 3] = 2 * sound - 1, 2 * start - 1
+    return out
+
+
+def _random_hold_case(seed, n_steps=8, n_pitches=6):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 1.5, (n_steps, n_pitches)), rng.normal(0, 2, (n_steps, n_pitches))
+
+
+def test_bernoulli_decoding_draws_along_the_hold_chain():
+    """Drawn voices of hold-form marginals: each step's pitch as often as its marginal says,
+    a sounding pitch held as often as its hold probability, and a new choice drawn from the
+    categories; drawing each step on its own (without ``hold``) breaks the held notes."""
+    logits, keep = _random_hold_case(3)
+    sound, start = _hold_marginals(logits, keep, False)
+    n = 20000
+    outputs = _hold_outputs(sound, start, n)
+    rolls, onsets = decode(outputs, SPEC, "bernoulli", np.random.default_rng(0), hold=True)
+    voice, starts = rolls[:, 0, :, :, 0], onsets[:, 0, :, :, 0]  # (n, steps, pitches)
+    np.testing.assert_allclose(voice.mean(axis=0), sound, atol=0.02)
+    np.testing.assert_allclose(starts.mean(axis=0), start, atol=0.02)
+    c, checked = 1 / (1 + np.exp(-keep)), 0
+    for t in range(1, 8):
+        for p in range(6):
+            was = voice[:, t - 1, p]
+            if was.sum() < 1000:
+                continue
+            held = voice[was, t, p] & ~starts[was, t, p]
+            assert abs(held.mean() - c[t, p]) < 0.05, (t, p, held.mean(), c[t, p])
+            checked += 1
+    assert checked >= 5
+    # Near-certain holds: whole notes along the chain, fragments when each step is drawn alone.
+    long_sound, long_start = _hold_marginals(logits, np.full_like(keep, 4.0), False)
+    outputs = _hold_outputs(long_sound, long_start, 2000)
+    for hold, most in ((True, 1.5), (False, None)):
+        _, notes = decode(outputs, SPEC, "bernoulli", np.random.default_rng(1), hold=hold)
+        per_phrase = notes[..., 0].sum(axis=(1, 2, 3)).mean()
+        if most is not None:
+            assert per_phrase < most
+        else:
+            assert per_phrase > 3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_cold_hold_chain_takes_the_likelier_decisions(seed):
+    """Toward temperature 0 the chain drawn from softmax marginals makes the straight-through
+    hold form's forward values (hold where its probability is above one half, else the
+    likeliest category); one-hot marginals (that forward pass) decode to themselves."""
+    logits, keep = _random_hold_case(seed)
+    hard = _hold_marginals(logits, keep, True)
+    soft = _hold_marginals(logits, keep, False)
+    for marginals, temperature in ((soft, 1e-4), (hard, 1.0)):
+        rolls, onsets = decode(
+            _hold_outputs(*marginals, 4), SPEC, "bernoulli", np.random.default_rng(5),
+            temperature=temperature, hold=True,
+        )  # fmt: skip
+        for k in range(4):
+            np.testing.assert_array_equal(rolls[k, 0, :, :, 0], hard[0] > 0.5)
+            np.testing.assert_array_equal(onsets[k, 0, :, :, 0], hard[1] > 0.5)
+    assert 0 < hard[1].sum() < hard[0].sum()  # the cases hold notes and start them
+
+
 def test_drawn_holds_against_their_definition():
     """The hold form with ``sample``: a note holds where its hold probability is above the
     step's uniform draw, else the step takes its Gumbel-max category (by hand along a phrase
@@ -917,6 +983,8 @@ def test_samples_of_a_voice_run_are_one_pitch_a_step_with_their_notes_in_midi(
     voice_runs, tmp_path, options
 ):
     result = run_generate(voice_runs["hybrid"], tmp_path, n=3, **options)
+    along = "voices drawn along their hold chain" in result["gallery"].read_text()
+    assert along is (options.get("binarize") == "bernoulli")  # the smoke runs hold (default)
     with np.load(tmp_path / "phrases.npz") as saved:
         phrases, onsets = saved["phrases"], saved["onsets"]
     assert phrases.shape == onsets.shape == (3, 4, 16, 84, 4)
