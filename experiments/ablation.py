@@ -78,7 +78,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
 #: are marginals along a chain that drawing each step on its own does not sample; and drawing
 #: voices (Gumbel, sample), whose outputs are draws already (their argmax samples the
 #: categories).
-THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold", "voices_hold_st", "voices_gumbel", "voices_hold_sample", "voices_sample", "voices_sample_x10", "voices_sample_x10_repeat"}  # fmt: skip
+THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold_st", "voices_gumbel", "voices_hold_sample", "voices_sample", "voices_sample_x10", "voices_sample_x10_repeat"}  # fmt: skip
 
 METRICS = (
     "empty_bar_rate",
