@@ -74,10 +74,9 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_sample_x10_repeat": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10, repeat-upsampled time)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"]),
 }  # fmt: skip
 #: Rows evaluated with the threshold only: exact outputs (binary neurons, one-hot voices), where
-#: Bernoulli sampling would give the threshold's phrases again; the hold form, whose outputs
-#: are marginals along a chain that drawing each step on its own does not sample; and drawing
-#: voices (Gumbel, sample), whose outputs are draws already (their argmax samples the
-#: categories).
+#: Bernoulli sampling would give the threshold's phrases again (the straight-through hold
+#: form's too); and drawing voices (Gumbel, sample), whose outputs are draws already (their
+#: argmax samples the categories). The softmax hold form's Bernoulli row follows its chain.
 THRESHOLD_ONLY = {"v2_dbn", "v2_sbn", "v2_refiner", "voices", "voices_hold_st", "voices_gumbel", "voices_hold_sample", "voices_sample", "voices_sample_x10", "voices_sample_x10_repeat"}  # fmt: skip
 
 METRICS = (

@@ -300,22 +300,10 @@ def decode(
     for j, k in enumerate(spec.voices):
         pitch = to_probability(outputs[..., k])
         start = to_probability(outputs[..., spec.n_tracks + j])
-        if hold and method == "bernoulli":
-            chosen, starts = sample_hold_chain(
-                _flat_time(pitch), _flat_time(start), rng, temperature
-            )
-            roll, starts = decode_voice(chosen, starts, spec.n_pitches)
-            rolls[..., k], onsets[..., k] = roll.reshape(pitch.shape), starts.reshape(pitch.shape)
-        else:
-            rolls[..., k], onsets[..., k] = _decode_voice_output(
-                pitch, start, method, rng, temperature
-            )
+        rolls[..., k], onsets[..., k] = _decode_voice_output(
+            pitch, start, method, rng, temperature, hold
+        )
     return rolls, onsets
-
-
-def _flat_time(x: np.ndarray) -> np.ndarray:
-    """``(N, bars, steps, pitches)`` as ``(N, bars * steps, pitches)``."""
-    return x.reshape(len(x), -1, x.shape[-1])
 
 
 #: Below this, a marginal probability counts as zero when the chain's parts are recovered
@@ -399,12 +387,34 @@ def _sharpen(probability: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def _decode_voice_output(
-    pitch: np.ndarray, start: np.ndarray, method: str, rng: np.random.Generator, temperature: float
+    pitch: np.ndarray,
+    start: np.ndarray,
+    method: str,
+    rng: np.random.Generator,
+    temperature: float,
+    hold: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One voice of ``(N, bars, steps, pitches)`` outputs (pitch and start probabilities) to
-    its roll and onsets."""
+    its roll and onsets: drawn along the hold chain (``hold`` with ``bernoulli``), else each
+    step on its own (:func:`_choose_each_step`)."""
     n, bars, steps, n_pitches = pitch.shape
-    pitch = np.clip(pitch.reshape(n, bars * steps, n_pitches), 0.0, 1.0)
+    pitch = pitch.reshape(n, bars * steps, n_pitches)
+    start = start.reshape(pitch.shape)
+    if hold and method == "bernoulli":
+        chosen, starts = sample_hold_chain(pitch, start, rng, temperature)
+    else:
+        chosen, starts = _choose_each_step(pitch, start, method, rng, temperature)
+    roll, onsets = decode_voice(chosen, starts, n_pitches)
+    return roll.reshape(n, bars, steps, n_pitches), onsets.reshape(n, bars, steps, n_pitches)
+
+
+def _choose_each_step(
+    pitch: np.ndarray, start: np.ndarray, method: str, rng: np.random.Generator, temperature: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, time, pitches)`` pitch and start probabilities to ``(N, time)`` categories and
+    starts, each step chosen on its own (see :func:`decode`)."""
+    n_pitches = pitch.shape[-1]
+    pitch = np.clip(pitch, 0.0, 1.0)
     categories = np.concatenate([pitch, np.clip(1.0 - pitch.sum(-1, keepdims=True), 0, 1)], -1)
     if method == "threshold":
         chosen = np.argmax(categories, axis=-1)
@@ -413,11 +423,10 @@ def _decode_voice_output(
         chosen = np.argmax(logits + _gumbel(rng, logits.shape), axis=-1)
     at = np.minimum(chosen, n_pitches - 1)[..., None]
     sounds = np.take_along_axis(pitch, at, -1)[..., 0]
-    both = np.take_along_axis(np.clip(start.reshape(pitch.shape), 0, 1), at, -1)[..., 0]
+    both = np.take_along_axis(np.clip(start, 0, 1), at, -1)[..., 0]
     conditional = np.where(sounds > 0, both / np.maximum(sounds, 1e-12), 0.0)
     if method == "threshold":
         starts = conditional > 0.5
     else:
         starts = rng.random(conditional.shape) < _sharpen(np.clip(conditional, 0, 1), temperature)
-    roll, onsets = decode_voice(chosen, starts, n_pitches)
-    return roll.reshape(n, bars, steps, n_pitches), onsets.reshape(n, bars, steps, n_pitches)
+    return chosen, starts
