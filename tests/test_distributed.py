@@ -35,6 +35,7 @@ REPLICA_SCRIPT = textwrap.dedent(
 
     from gan.options import TrainOptions
     from gan.builder import build_model, build_objective
+    from gan.strategy import make_deterministic
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_splits
@@ -47,7 +48,7 @@ REPLICA_SCRIPT = textwrap.dedent(
                 "+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}", *sys.argv[4:]
             ],
         )
-    tf.config.experimental.enable_op_determinism()
+    make_deterministic()
     splits = load_splits(cfg.data, data_dir, progress=False)
     train_set = splits.train
 
