@@ -201,7 +201,7 @@ def ours_training(
     from benchmarks.flops import count_flops, function_flops
     from gan.builder import build_model, build_objective
     from gan.options import TrainOptions
-    from gan.strategy import make_deterministic, make_strategy, precision_policy
+    from gan.strategy import make_strategy, precision_policy
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_or_prepare
@@ -209,8 +209,8 @@ def ours_training(
     cfg = _reference_config(data_dir, quick, precision, jit)
     train_cfg = cfg.train
     strategy = make_strategy(str(train_cfg.strategy))
-    if train_cfg.deterministic:  # timed as training runs it
-        make_deterministic()
+    if train_cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
     dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
     with precision_policy(precision):
         with strategy.scope():
