@@ -23,7 +23,7 @@ from gan.model import GANModel
 from gan.objectives import Objective
 from gan.options import TrainOptions
 from gan.precision import AUTO, Hardware, choose_precision
-from gan.strategy import make_deterministic, make_strategy, set_precision
+from gan.strategy import make_strategy, set_precision
 from gan.tasks import (
     Evaluate,
     LogFreezing,
@@ -130,7 +130,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     run_dir = _own_folder(Path(run_dir), strategy)
     keras.utils.set_random_seed(options.seed)
     if options.deterministic:
-        make_deterministic()
+        tf.config.experimental.enable_op_determinism()
     splits = load_splits(cfg.data, cfg.paths.data_dir, progress=progress)
     set_precision(options.precision)
     with strategy.scope():

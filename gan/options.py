@@ -72,8 +72,7 @@ class TrainOptions:
         precision: ``auto``, ``float32``, ``mixed_bfloat16`` or ``mixed_float16`` (the run
             builder resolves ``auto``, see :mod:`gan.precision`).
         jit_compile: XLA-compile the per-replica updates.
-        deterministic: deterministic TensorFlow (:func:`gan.strategy.make_deterministic`): a
-            run equals itself in any process, and a resumed run an uninterrupted one.
+        deterministic: TensorFlow's op determinism (a resumed run equals an uninterrupted one).
         intervals: the periodic work's intervals.
         keep_checkpoints: checkpoints kept on disk.
         n_samples: phrases per sample set.

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan.builder import build_model
 from gan.checkpoint import Checkpointer
 from gan.model import GANModel
-from gan.strategy import make_deterministic, set_precision
+from gan.strategy import set_precision
 from pianoroll.errors import UserError
 from pianoroll.prepare import make_spec
 from pianoroll.targets import check_targets, pop_trust
@@ -88,8 +88,7 @@ def load_run(
     """Rebuild a run's model from its saved config and restore its generator.
 
     The generator is built in float32 whatever precision it trained in (mixed-precision
-    variables are float32), so generation is exact; a run trained deterministically
-    (``train.deterministic``) also generates deterministically.
+    variables are float32), so generation is exact.
 
     Args:
         run_dir: a folder written by ``python -m <package>.train``.
@@ -112,8 +111,6 @@ def load_run(
             f"{run_dir}: a {owner} run, not a {package} one; use python -m {owner}.<command>"
         )
     path = _checkpoint_path(run_dir, checkpoint)
-    if cfg.train.get("deterministic", True):  # generation equals itself in any process, too
-        make_deterministic()
     set_precision("float32")
     model = build_model(cfg, make_spec(cfg.data))
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

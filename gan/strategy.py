@@ -1,4 +1,4 @@
-"""Distribution strategies, numeric precision and determinism, chosen from the config."""
+"""Distribution strategies and numeric precision, chosen by name from the config."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ __all__ = [
     "STRATEGIES",
     "check_jit",
     "kept_policy",
-    "make_deterministic",
     "make_strategy",
     "precision_policy",
     "set_precision",
@@ -49,19 +48,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-
-
-def make_deterministic() -> None:
-    """Make every process compute the same numbers from the same inputs, for the rest of it.
-
-    Op determinism chooses deterministic kernels. Grappler, TensorFlow's graph optimizer, is
-    switched off: its rewrites of a traced function (fused and reordered operations) differ from
-    one trace to the next, so two processes that trace the same training step round its sums
-    differently, and adversarial training grows that last-bit difference into another run
-    within a few steps. The graph then runs as traced.
-    """
-    tf.config.experimental.enable_op_determinism()
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def set_precision(name: str) -> None:

@@ -35,7 +35,6 @@ REPLICA_SCRIPT = textwrap.dedent(
 
     from gan.options import TrainOptions
     from gan.builder import build_model, build_objective
-    from gan.strategy import make_deterministic
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_splits
@@ -48,7 +47,7 @@ REPLICA_SCRIPT = textwrap.dedent(
                 "+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}", *sys.argv[4:]
             ],
         )
-    make_deterministic()
+    tf.config.experimental.enable_op_determinism()
     splits = load_splits(cfg.data, data_dir, progress=False)
     train_set = splits.train
 

@@ -469,51 +469,6 @@ def test_a_resumed_log_drops_what_the_killed_run_logged_after_its_checkpoint(tmp
     assert json.loads(log.read_text().splitlines()[-1])["loss"] == 3.5
 
 
-#: Builds a smoke run without and then with ``train.deterministic`` in a fresh process, printing
-#: (op determinism on, Grappler off) before and after each.
-DETERMINISM_STATES = """
-import json, sys
-import tensorflow as tf
-from hydra import compose, initialize_config_module
-from tensorflow.python.framework.config import is_op_determinism_enabled
-from gan.builder import build_run
-
-def state():
-    grappler = tf.config.optimizer.get_experimental_options()
-    return [is_op_determinism_enabled(), grappler.get("disable_meta_optimizer", False)]
-
-data_dir, root = sys.argv[1:3]
-states = [state()]
-for deterministic in ("false", "true"):
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose("musegan", overrides=[
-            "+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}",
-            "wandb.mode=disabled", f"train.deterministic={deterministic}",
-        ])
-    build_run(cfg, f"{root}/{deterministic}", progress=False)
-    states.append(state())
-print(json.dumps(states))
-"""
-
-
-def test_a_deterministic_run_uses_deterministic_ops_and_runs_its_graph_as_traced(
-    smoke_data_dir, tmp_path
-):
-    """Grappler's rewrites differ from trace to trace, so two processes training the same run
-    drifted apart; ``train.deterministic`` switches it off along with op determinism."""
-    done = subprocess.run(
-        [sys.executable, "-c", DETERMINISM_STATES, str(smoke_data_dir), str(tmp_path)],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-    before, without, with_ = json.loads(done.stdout.strip().splitlines()[-1])
-    assert before == without == [False, False]
-    assert with_ == [True, True]
-
-
 #: A training command that kills itself (SIGKILL: no handler, no clean-up) at one point.
 KILLED_RUN = """
 import os, signal, sys
