@@ -73,6 +73,8 @@ class TrainOptions:
             builder resolves ``auto``, see :mod:`gan.precision`).
         jit_compile: XLA-compile the per-replica updates.
         deterministic: TensorFlow's op determinism (a resumed run equals an uninterrupted one).
+        graph_optimizer: Grappler on; off (:func:`gan.strategy.disable_graph_optimizer`), two
+            processes training the same config end with the same weights.
         intervals: the periodic work's intervals.
         keep_checkpoints: checkpoints kept on disk.
         n_samples: phrases per sample set.
@@ -96,6 +98,7 @@ class TrainOptions:
     precision: str = "float32"
     jit_compile: bool = False
     deterministic: bool = True
+    graph_optimizer: bool = True
     intervals: Intervals = Intervals()
     keep_checkpoints: int = 3
     n_samples: int = 16
@@ -146,6 +149,7 @@ class TrainOptions:
             precision=str(get("precision")),
             jit_compile=bool(get("jit_compile")),
             deterministic=bool(get("deterministic")),
+            graph_optimizer=bool(get("graph_optimizer", True)),
             intervals=intervals(train_cfg),
             keep_checkpoints=number_value("train.keep_checkpoints", get("keep_checkpoints"), low=1),
             n_samples=number_value("train.n_samples", get("n_samples"), low=1),

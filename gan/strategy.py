@@ -1,4 +1,4 @@
-"""Distribution strategies and numeric precision, chosen by name from the config."""
+"""Distribution strategies, numeric precision and the graph optimizer, chosen from the config."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pianoroll.errors import UserError
 __all__ = [
     "STRATEGIES",
     "check_jit",
+    "disable_graph_optimizer",
     "kept_policy",
     "make_strategy",
     "precision_policy",
@@ -48,6 +49,19 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def disable_graph_optimizer() -> None:
+    """Run every traced function as traced, without Grappler, for the rest of the process.
+
+    Grappler (TensorFlow's graph optimizer) rewrites a traced function differently from one
+    trace to the next (fused and reordered operations), so two processes that trace the same
+    training step round its sums differently, and adversarial training grows that last-bit
+    difference into another run within a few steps; op determinism alone does not prevent it.
+    Without Grappler, the same config trains the same weights in any process, at a cost in
+    time and memory (see the README).
+    """
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def set_precision(name: str) -> None:

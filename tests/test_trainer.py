@@ -469,6 +469,45 @@ def test_a_resumed_log_drops_what_the_killed_run_logged_after_its_checkpoint(tmp
     assert json.loads(log.read_text().splitlines()[-1])["loss"] == 3.5
 
 
+#: Builds a smoke run with the default ``train.graph_optimizer`` and then with it off, in a fresh
+#: process, printing whether Grappler is off before and after each.
+GRAPPLER_STATES = """
+import json, sys
+import tensorflow as tf
+from hydra import compose, initialize_config_module
+from gan.builder import build_run
+
+def off():
+    return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+data_dir, root = sys.argv[1:3]
+states = [off()]
+for extra in ([], ["train.graph_optimizer=false"]):
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=[
+            "+experiment=smoke", "+mode=hybrid", f"paths.data_dir={data_dir}",
+            "wandb.mode=disabled", *extra,
+        ])
+    build_run(cfg, f"{root}/run{len(states)}", progress=False)
+    states.append(off())
+print(json.dumps(states))
+"""
+
+
+def test_graph_optimizer_false_runs_the_traced_graph_as_traced(smoke_data_dir, tmp_path):
+    """Grappler's rewrites differ from trace to trace, so two processes training the same run
+    drift apart; ``train.graph_optimizer=false`` switches it off, and only then."""
+    done = subprocess.run(
+        [sys.executable, "-c", GRAPPLER_STATES, str(smoke_data_dir), str(tmp_path)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, False, True]
+
+
 #: A training command that kills itself (SIGKILL: no handler, no clean-up) at one point.
 KILLED_RUN = """
 import os, signal, sys
