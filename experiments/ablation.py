@@ -19,6 +19,12 @@ step, see :func:`pianoroll.voices.skyline`) and compared with the voice form of 
 reports found.
 
     python experiments/ablation.py skyline aaai-1300 aaai-1300-bernoulli   # from saved reports
+    python experiments/ablation.py run voices_hold --steps 300 --seed 1    # another seed
+
+``--seed N`` (N > 0) trains a row again from seed ``N`` into ``runs/ablation/<row>-seed<N>``
+(reports ``<row>-seed<N>-<steps>...``), with ``train.graph_optimizer=false``, so that the run
+is a pure function of its seed and can be reproduced bit for bit; the seed-0 rows are the
+first runs of each row, trained before that option existed.
 
 ``skyline`` reads a report's saved ``generated.npz``: the same phrases as ``musegan.evaluate
 voices=skyline`` at the same checkpoint and seed (``tests/test_evaluate_run.py`` checks that
@@ -52,6 +58,8 @@ NO_HOLD = "model.hold=false"  # every step chooses its pitch (MuseGAN's default 
 ONSET_BUG = REPORTS / "onset-bug"
 #: Report-name suffixes: Bernoulli sampling, and free rolls read as voices.
 BERNOULLI, SKYLINE = "-bernoulli", "-skyline"
+#: Between a row and its seed in a run's folder name (seed 0: no suffix).
+SEED = "-seed"
 
 #: Row name -> (what it is, its overrides), in the table's order.
 ROWS: dict[str, tuple[str, list[str]]] = {
@@ -106,19 +114,26 @@ def _last_step(run: Path) -> int:
     return max(steps, default=0)
 
 
-def run_row(row: str, steps: int) -> None:
-    """Train ``row`` to ``steps`` generator steps (resuming), then evaluate that step."""
-    run = RUNS / row
+def _name(row: str, seed: int) -> str:
+    """A run's folder name (and its reports' prefix): the row, and the seed unless 0."""
+    return f"{row}{SEED}{seed}" if seed else row
+
+
+def run_row(row: str, steps: int, seed: int = 0) -> None:
+    """Train ``row`` from ``seed`` to ``steps`` generator steps (resuming), then evaluate that
+    step."""
+    run = RUNS / _name(row, seed)
     if _last_step(run) < steps:
         if (run / "config.yaml").exists():
             _python("-m", "musegan.train", f"resume={run}", f"train.steps={steps}")
         else:
-            overrides = [*BASE, *ROWS[row][1], f"train.steps={steps}", f"hydra.run.dir={run}"]
+            exact = [f"seed={seed}", "train.graph_optimizer=false"] if seed else []
+            overrides = [*BASE, *ROWS[row][1], *exact, f"train.steps={steps}", f"hydra.run.dir={run}"]  # fmt: skip
             _python("-m", "musegan.train", *overrides)
     binarizations = ["threshold"] if row in THRESHOLD_ONLY else ["threshold", "bernoulli"]
     for binarize in binarizations:
         suffix = "" if binarize == "threshold" else BERNOULLI
-        out = REPORTS / f"{row}-{steps}{suffix}"
+        out = REPORTS / f"{_name(row, seed)}-{steps}{suffix}"
         if not (out / "metrics.json").exists():
             _python(
                 "-m",
@@ -138,13 +153,14 @@ def _voice_row(row: str) -> bool:
     return VOICES in ROWS.get(row, ("", []))[1]
 
 
-def _parse(name: str) -> tuple[str, int, bool, bool]:
-    """A report folder's name as ``(row, steps, bernoulli, skyline)``."""
+def _parse(name: str) -> tuple[str, int, int, bool, bool]:
+    """A report folder's name as ``(row, seed, steps, bernoulli, skyline)``."""
     skyline_voices = name.endswith(SKYLINE)
     name = name.removesuffix(SKYLINE)
     bernoulli = name.endswith(BERNOULLI)
-    row, steps = name.removesuffix(BERNOULLI).rsplit("-", 1)
-    return row, int(steps), bernoulli, skyline_voices
+    run, steps = name.removesuffix(BERNOULLI).rsplit("-", 1)
+    row, _, seed = run.partition(SEED)
+    return row, int(seed or 0), int(steps), bernoulli, skyline_voices
 
 
 def skyline_report(report: Path) -> Path:
@@ -209,7 +225,7 @@ def table() -> str:
         main = next(c for label, c in parts.items() if "noise floor" not in label)
         floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
         name = report.parent.name
-        row, steps, bernoulli, read_as_voices = _parse(name)
+        row, seed, steps, bernoulli, read_as_voices = _parse(name)
         memo = main["memorization"]
         values = _means(main, "a")
         kind = "voices" if _voice_row(row) or read_as_voices else "free rolls"
@@ -218,6 +234,7 @@ def table() -> str:
             floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
         cells = [
             (f"{row} ({ROWS[row][0]})" if row in ROWS else row)
+            + (f" seed {seed}" if seed else "")
             + (" [onset bug]" if _before_fix(report) else ""),
             steps,
             ("Bernoulli" if bernoulli else "threshold")
@@ -241,13 +258,13 @@ def table() -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
 
 
-def _order(path: Path) -> tuple[int, bool, int, bool, bool, str]:
-    """Rows in :data:`ROWS` order, runs before the onset fix after the others, then by steps;
-    threshold before Bernoulli, and the phrases as generated before the same phrases read as
-    voices."""
-    row, steps, bernoulli, skyline_voices = _parse(path.parent.name)
+def _order(path: Path) -> tuple[int, bool, int, int, bool, bool, str]:
+    """Rows in :data:`ROWS` order, runs before the onset fix after the others, then by steps
+    and seed; threshold before Bernoulli, and the phrases as generated before the same phrases
+    read as voices."""
+    row, seed, steps, bernoulli, skyline_voices = _parse(path.parent.name)
     place = list(ROWS).index(row) if row in ROWS else len(ROWS)
-    return (place, _before_fix(path), steps, skyline_voices, bernoulli, row)
+    return (place, _before_fix(path), steps, seed, skyline_voices, bernoulli, row)
 
 
 def _before_fix(path: Path) -> bool:
@@ -261,13 +278,16 @@ def main(argv: list[str]) -> None:
     run = sub.add_parser("run", help="train (or resume) and evaluate rows")
     run.add_argument("rows", nargs="+", choices=list(ROWS))
     run.add_argument("--steps", type=int, default=300, help="generator steps")
+    run.add_argument(
+        "--seed", type=int, default=0, help="another seed (> 0): an exact rerun of each row"
+    )
     sky = sub.add_parser("skyline", help="read saved free-roll reports' phrases as voices")
     sky.add_argument("reports", nargs="+", help="report names, e.g. aaai-1300-bernoulli")
     sub.add_parser("table", help="write the table of every evaluated row")
     args = parser.parse_args(argv)
     if args.command == "run":
         for row in args.rows:
-            run_row(row, args.steps)
+            run_row(row, args.steps, args.seed)
     elif args.command == "skyline":
         for name in args.reports:
             skyline_report(REPORTS / name)

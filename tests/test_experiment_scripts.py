@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from experiments import compare_runs, progress_vs_untrained, voice_steps
+from experiments import ablation, compare_runs, progress_vs_untrained, voice_steps
 from pianoroll.output import save_phrases
 from pianoroll.spec import PhraseSpec, Track
 
@@ -141,3 +141,16 @@ def test_voice_steps_counts_rests_held_repeated_and_moved_steps(tmp_path, capsys
         assert voice_steps.main([str(tmp_path / bad)]) == 2
         assert f"{bad}: not a phrases file" in capsys.readouterr().err
     assert math.isnan(voice_steps.shares(dict(counts, rest=7))["held"])  # no sounding step
+
+
+@pytest.mark.parametrize(
+    ("row", "seed", "report", "parsed"),
+    [
+        ("aaai_streams", 0, "aaai_streams-1300-bernoulli-skyline", (1300, True, True)),
+        ("voices_hold", 2, "voices_hold-seed2-300", (300, False, False)),
+        ("voices_hold", 1, "voices_hold-seed1-300-bernoulli", (300, True, False)),
+    ],
+)
+def test_ablation_report_names_carry_the_row_and_the_seed(row, seed, report, parsed):
+    assert report.startswith(f"{ablation._name(row, seed)}-")
+    assert ablation._parse(report) == (row, seed, *parsed)
