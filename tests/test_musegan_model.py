@@ -88,10 +88,9 @@ def differs(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether ``a`` differs from ``b`` by more than rounding: more than a millionth of ``b``'s
     largest value.
 
-    Relative, since an untrained generator's outputs can be as small as 1e-10 (its weights
-    depend on what the worker process built before), below any absolute tolerance; and small,
-    since they depend only slightly on the noise (other noise moved them by about 2e-5 of
-    their size where the test failed).
+    Relative, since an untrained generator's outputs can be tiny (its weights depend on what
+    the worker process built before), below any absolute tolerance; and small, since an
+    untrained generator's outputs depend only slightly on its noise.
     """
     return float(np.abs(a - b).max()) > 1e-6 * float(np.abs(b).max())
 
