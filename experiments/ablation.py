@@ -133,7 +133,7 @@ def run_row(row: str, steps: int, seed: int = 0) -> None:
     binarizations = ["threshold"] if row in THRESHOLD_ONLY else ["threshold", "bernoulli"]
     for binarize in binarizations:
         suffix = "" if binarize == "threshold" else BERNOULLI
-        out = REPORTS / f"{_name(row, seed)}-{steps}{suffix}"
+        out = REPORTS / f"{run.name}-{steps}{suffix}"
         if not (out / "metrics.json").exists():
             _python(
                 "-m",
