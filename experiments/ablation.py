@@ -78,6 +78,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", [VOICES, "model.voices=straight_through", "model.hold=true"]),
     "voices_hold_sample": ("AAAI networks, monophonic voices (exact draws, hold)", [VOICES, "model.voices=sample", "model.hold=true"]),
     "voices_hold_streams": ("AAAI networks + both streams, monophonic voices (softmax, hold)", [VOICES, "model.voices=softmax", "model.hold=true", "model.critic.streams=[chroma,onset_offset]"]),
+    "voices_hold_streams_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), learning rates decayed linearly to 0", [VOICES, "model.voices=softmax", "model.hold=true", "model.critic.streams=[chroma,onset_offset]", "train.lr_decay=true"]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, NO_HOLD, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10"]),
     "voices_sample_x10_repeat": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10, repeat-upsampled time)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"]),
