@@ -201,22 +201,22 @@ def ours_training(
     from benchmarks.flops import count_flops, function_flops
     from gan.builder import build_model, build_objective
     from gan.options import TrainOptions
-    from gan.strategy import make_strategy, precision_policy
+    from gan.strategy import make_strategy, precision_policy, set_determinism
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_or_prepare
 
     cfg = _reference_config(data_dir, quick, precision, jit)
     train_cfg = cfg.train
-    strategy = make_strategy(str(train_cfg.strategy))
-    if train_cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
+    options = TrainOptions.from_config(train_cfg, cfg.seed)
+    strategy = make_strategy(options.strategy)
+    set_determinism(options)
     dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
     with precision_policy(precision):
         with strategy.scope():
             model = build_model(cfg, dataset.spec)
             objective = build_objective(train_cfg)
-        trainer = Trainer(model, objective, strategy, TrainOptions.from_config(train_cfg, cfg.seed))
+        trainer = Trainer(model, objective, strategy, options)
         batch = int(train_cfg.batch_size)
         stream = batch_stream(dataset, batch, int(cfg.seed))
         iterator = iter(strategy.experimental_distribute_dataset(stream))

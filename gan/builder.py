@@ -23,7 +23,7 @@ from gan.model import GANModel
 from gan.objectives import Objective
 from gan.options import TrainOptions
 from gan.precision import AUTO, Hardware, choose_precision
-from gan.strategy import disable_graph_optimizer, make_strategy, set_precision
+from gan.strategy import make_strategy, set_determinism, set_precision
 from gan.tasks import (
     Evaluate,
     LogFreezing,
@@ -129,10 +129,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     cfg.train.precision = precision.precision  # the run's config records the choice
     run_dir = _own_folder(Path(run_dir), strategy)
     keras.utils.set_random_seed(options.seed)
-    if options.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    if not options.graph_optimizer:
-        disable_graph_optimizer()
+    set_determinism(options)
     splits = load_splits(cfg.data, cfg.paths.data_dir, progress=progress)
     set_precision(options.precision)
     with strategy.scope():

@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from gan.builder import build_model
 from gan.checkpoint import Checkpointer
 from gan.model import GANModel
-from gan.strategy import disable_graph_optimizer, set_precision
+from gan.options import TrainOptions
+from gan.strategy import set_determinism, set_precision
 from pianoroll.errors import UserError
 from pianoroll.prepare import make_spec
 from pianoroll.targets import check_targets, pop_trust
@@ -88,8 +89,9 @@ def load_run(
     """Rebuild a run's model from its saved config and restore its generator.
 
     The generator is built in float32 whatever precision it trained in (mixed-precision
-    variables are float32), so generation is exact; a run trained with
-    ``train.graph_optimizer=false`` also generates without it.
+    variables are float32), so generation is exact, under the run's determinism policy
+    (:func:`gan.strategy.set_determinism`: a run trained with ``train.graph_optimizer=false``
+    also generates without Grappler).
 
     Args:
         run_dir: a folder written by ``python -m <package>.train``.
@@ -112,8 +114,7 @@ def load_run(
             f"{run_dir}: a {owner} run, not a {package} one; use python -m {owner}.<command>"
         )
     path = _checkpoint_path(run_dir, checkpoint)
-    if not cfg.train.get("graph_optimizer", True):  # generates as it trained, in any process
-        disable_graph_optimizer()
+    set_determinism(TrainOptions.from_config(cfg.train, cfg.seed))
     set_precision("float32")
     model = build_model(cfg, make_spec(cfg.data))
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
+from gan.options import TrainOptions
 from gan.precision import PRECISIONS
 from pianoroll.errors import UserError
 
@@ -18,6 +19,7 @@ __all__ = [
     "kept_policy",
     "make_strategy",
     "precision_policy",
+    "set_determinism",
     "set_precision",
 ]
 
@@ -62,6 +64,19 @@ def disable_graph_optimizer() -> None:
     time and memory (see the README).
     """
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
+def set_determinism(options: TrainOptions) -> None:
+    """A run's determinism policy, for the rest of the process: TensorFlow's deterministic ops
+    (``train.deterministic``: a resumed run equals an uninterrupted one), and no Grappler where
+    ``train.graph_optimizer`` is false (:func:`disable_graph_optimizer`: any process gives the
+    same weights). Call it before anything is traced: the run builder, :func:`gan.run.load_run`
+    (a saved run generates as it trained) and the benchmarks all do.
+    """
+    if options.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if not options.graph_optimizer:
+        disable_graph_optimizer()
 
 
 def set_precision(name: str) -> None:

@@ -508,6 +508,42 @@ def test_graph_optimizer_false_runs_the_traced_graph_as_traced(smoke_data_dir, t
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, False, True]
 
 
+#: Loads the saved runs named on the command line, one after the other, in a fresh process,
+#: printing whether Grappler is off before and after each.
+GRAPPLER_AFTER_LOADING = """
+import json, sys
+import tensorflow as tf
+from gan.run import load_run
+
+def off():
+    return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+states = [off()]
+for run in sys.argv[1:]:
+    load_run(run)
+    states.append(off())
+print(json.dumps(states))
+"""
+
+
+def test_a_run_trained_without_grappler_generates_without_it(trained_runs, tmp_path):
+    """Generation from a saved run follows the run's own determinism policy: a run trained with
+    ``train.graph_optimizer=false`` loads with Grappler off, a default one leaves it on."""
+    exact = shutil.copytree(trained_runs["hybrid"], tmp_path / "exact")
+    cfg = OmegaConf.load(exact / "config.yaml")
+    cfg.train.graph_optimizer = False
+    OmegaConf.save(cfg, exact / "config.yaml")
+    done = subprocess.run(
+        [sys.executable, "-c", GRAPPLER_AFTER_LOADING, str(trained_runs["hybrid"]), str(exact)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, False, True]
+
+
 #: A training command that kills itself (SIGKILL: no handler, no clean-up) at one point.
 KILLED_RUN = """
 import os, signal, sys
