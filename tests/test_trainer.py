@@ -494,18 +494,23 @@ print(json.dumps(states))
 """
 
 
-def test_graph_optimizer_false_runs_the_traced_graph_as_traced(smoke_data_dir, tmp_path):
-    """Grappler's rewrites differ from trace to trace, so two processes training the same run
-    drift apart; ``train.graph_optimizer=false`` switches it off, and only then."""
+def grappler_states(script: str, *args: object) -> list[bool]:
+    """Run one of the scripts above in a fresh process; the states it printed."""
     done = subprocess.run(
-        [sys.executable, "-c", GRAPPLER_STATES, str(smoke_data_dir), str(tmp_path)],
+        [sys.executable, "-c", script, *map(str, args)],
         env=cli_env(),
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, False, True]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_graph_optimizer_false_runs_the_traced_graph_as_traced(smoke_data_dir, tmp_path):
+    """Grappler's rewrites differ from trace to trace, so two processes training the same run
+    drift apart; ``train.graph_optimizer=false`` switches it off, and only then."""
+    assert grappler_states(GRAPPLER_STATES, smoke_data_dir, tmp_path) == [False, False, True]
 
 
 #: Loads the saved runs named on the command line, one after the other, in a fresh process,
@@ -533,15 +538,8 @@ def test_a_run_trained_without_grappler_generates_without_it(trained_runs, tmp_p
     cfg = OmegaConf.load(exact / "config.yaml")
     cfg.train.graph_optimizer = False
     OmegaConf.save(cfg, exact / "config.yaml")
-    done = subprocess.run(
-        [sys.executable, "-c", GRAPPLER_AFTER_LOADING, str(trained_runs["hybrid"]), str(exact)],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [False, False, True]
+    states = grappler_states(GRAPPLER_AFTER_LOADING, trained_runs["hybrid"], exact)
+    assert states == [False, False, True]
 
 
 #: A training command that kills itself (SIGKILL: no handler, no clean-up) at one point.
