@@ -17,9 +17,11 @@ Sections (``--only`` takes their names):
   implementation trained with ``Model.fit``. FLOPs are counted from each traced graph
   (:mod:`benchmarks.flops`), and the achieved GFLOP/s are given as fractions of both peaks.
 - ``variants``: seconds per generator step (the same iteration, float32, batch 64) of the MuseGAN
-  variants on the chorales, in one run: the AAAI networks (``bach_hybrid``), with both critic
-  streams, the v2 networks, v2 with binary neurons, and v2 with a refiner in its second stage;
-  each also as a ratio to the AAAI networks'.
+  variants on the chorales, in one run: on free rolls (the ablation's rows), the AAAI networks
+  (``bach_hybrid``), with both critic streams, the v2 networks, v2 with binary neurons, and v2
+  with a refiner in its second stage; on monophonic hold voices (the default data), the AAAI
+  networks alone and with both streams; each also as a ratio to the AAAI networks' on free
+  rolls.
 - ``sampling``: 5,000 phrases of the default model (``model=musegan``, 4 bars, hybrid)
   generated and binarized as ``musegan.generate`` does it.
 - ``data``: preparing the chorales from scratch into a temporary data folder with both cores,
@@ -54,17 +56,25 @@ from pianoroll.io import write_json
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_OUT = RESULTS / "run.json"
 SECTIONS = ("peak", "training", "variants", "sampling", "data", "metrics")
-#: The variants section's presets: name -> overrides of ``+experiment=bach_hybrid +mode=hybrid``.
+#: Both critic streams.
+STREAMS = "model.critic.streams=[chroma,onset_offset]"
+#: Every track a free binary roll (the AAAI paper's form; the data's default is voices).
+FREE = "data.voices=free"
+#: The variants section's presets: name -> overrides of ``+experiment=bach_hybrid +mode=hybrid``
+#: (the names of experiments/ablation.py's rows).
 VARIANTS = {
-    "aaai": [],
-    "aaai_streams": ["model.critic.streams=[chroma,onset_offset]"],
-    "v2": ["model=musegan_v2"],
-    "v2_dbn": ["model=musegan_v2", "model.output=deterministic"],
+    "aaai": [FREE],
+    "aaai_streams": [FREE, STREAMS],
+    "v2": [FREE, "model=musegan_v2"],
+    "v2_dbn": [FREE, "model=musegan_v2", "model.output=deterministic"],
     "v2_refiner": [
+        FREE,
         "model=musegan_v2",
         "model.output=deterministic",
         "+model.refiner={schedule: two_stage, first_stage_steps: 1}",
     ],
+    "voices_hold": [],
+    "voices_hold_streams": [STREAMS],
 }
 #: The v2 networks at tiny sizes for --quick (in place of QUICK_MODEL's AAAI sizes).
 QUICK_V2 = [
@@ -100,8 +110,8 @@ QUICK_MODEL = [
 #: per-track networks' layers that every traced function holds.
 QUICK_DATA = [
     "data.source.limit=12",
-    "data.spec.tracks=[{name: Soprano, program: 52, is_drum: false},"
-    " {name: Bass, program: 52, is_drum: false}]",
+    "data.spec.tracks=[{name: Soprano, program: 52, is_drum: false, monophonic: true},"
+    " {name: Bass, program: 52, is_drum: false, monophonic: true}]",
 ]
 #: --quick's variants take one critic update per step (their figures compare no critic work).
 QUICK_VARIANTS = ["train.critic_steps=1"]
@@ -303,6 +313,7 @@ def variant_step(
         "overrides": overrides,
         "phase": phase.name,
         "batch_size": int(cfg.train.batch_size),
+        "voices": len(dataset.spec.voices),
         "generator_parameters": model.generator.count_params(),
         "critic_parameters": model.critic.count_params(),
     }
@@ -554,10 +565,10 @@ def table(result: dict[str, Any]) -> str:
     found = result.get("variants")
     if found:
         lines.append("MuseGAN variants, one generator step (float32, bach_hybrid, hybrid)")
-        lines.append(f"  {'':14} {'s/step':>8} {'x aaai':>7} {'G params':>11} {'D params':>11}")
+        lines.append(f"  {'':20} {'s/step':>8} {'x aaai':>7} {'G params':>11} {'D params':>11}")
         for name, v in found.items():
             lines.append(
-                f"  {name:<14} {v['seconds']:8.3f} {v['ratio_to_aaai']:7.2f}"
+                f"  {name:<20} {v['seconds']:8.3f} {v['ratio_to_aaai']:7.2f}"
                 f" {v['generator_parameters']:11,} {v['critic_parameters']:11,}  {_load_note(v)}"
             )
     s = result.get("sampling")

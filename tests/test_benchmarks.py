@@ -56,9 +56,10 @@ def test_benchmark_run_quick_writes_every_section(tmp_path):
     forward = ours["critic_steps"] * ours["critic_forward"]["matrix_gflop"]
     assert 1.0 < zero_path / forward <= 2.0 + 1e-6
     variants = data["variants"]
-    assert set(variants) == {"aaai", "aaai_streams", "v2", "v2_dbn", "v2_refiner"}
+    assert set(variants) == {"aaai", "aaai_streams", "v2", "v2_dbn", "v2_refiner", "voices_hold", "voices_hold_streams"}  # fmt: skip
     assert variants["aaai"]["ratio_to_aaai"] == 1.0 and variants["v2_refiner"]["phase"] == "refiner"
     assert variants["aaai_streams"]["critic_parameters"] > variants["aaai"]["critic_parameters"]
+    assert variants["aaai"]["voices"] == 0 and variants["voices_hold_streams"]["voices"] == 2
     assert data["sampling"]["shape"][0] == data["sampling"]["phrases"]
     assert data["data"]["prepare"]["phrases"] > 0 and data["data"]["cache_load"]["seconds"] >= 0
     for heading in (
