@@ -272,7 +272,7 @@ def variant_step(
 
     from gan.builder import build_model, build_objective
     from gan.options import TrainOptions
-    from gan.strategy import precision_policy
+    from gan.strategy import precision_policy, set_determinism
     from gan.trainer import Trainer
     from pianoroll.pipeline import batch_stream
     from pianoroll.prepare import load_or_prepare
@@ -292,13 +292,13 @@ def variant_step(
         *overrides,
         *([*QUICK_DATA, *quick_sizes, *QUICK_VARIANTS] if quick else []),
     )
+    options = TrainOptions.from_config(cfg.train, 0)
+    set_determinism(options)  # as training runs it, whichever sections ran before
     dataset, _ = load_or_prepare(cfg.data, cfg.paths.data_dir, progress=False)
     strategy = tf.distribute.get_strategy()
     with precision_policy("float32"):
         model = build_model(cfg, dataset.spec)
-        trainer = Trainer(
-            model, build_objective(cfg.train), strategy, TrainOptions.from_config(cfg.train, 0)
-        )
+        trainer = Trainer(model, build_objective(cfg.train), strategy, options)
         iterator = iter(batch_stream(dataset, int(cfg.train.batch_size), 0))
         phase = model.phases[-1]
         model.set_step(phase.start)

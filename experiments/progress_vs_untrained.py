@@ -32,6 +32,7 @@ from gan.builder import build_model, build_objective
 from gan.checkpoint import Checkpointer
 from gan.noise import Stream
 from gan.options import TrainOptions
+from gan.strategy import set_determinism
 from gan.trainer import Trainer
 from pianoroll.dataset import Dataset
 from pianoroll.evaluation import metrics_by_chunks, summarize_metrics
@@ -94,11 +95,12 @@ def main(argv: list[str]) -> dict[str, Any]:
         OmegaConf.load(run / "config.yaml"),
         OmegaConf.from_dotlist([a for a in argv[1:] if "=" in a]),
     )
+    options = TrainOptions.from_config(cfg.train, cfg.seed)
+    set_determinism(options)  # the noise of training regenerated as the run made it
     keras.utils.set_random_seed(int(cfg.seed))
     splits = load_splits(cfg.data, cfg.paths.data_dir, progress=False)
     train_set, val_set, spec = splits.train, splits.validation, splits.spec
     model = build_model(cfg, spec)
-    options = TrainOptions.from_config(cfg.train, cfg.seed)
     trainer = Trainer(model, build_objective(cfg.train), tf.distribute.get_strategy(), options)
     count = int(cfg.train.eval_samples)
     out: dict[str, Any] = {

@@ -91,7 +91,7 @@ def load_run(
     The generator is built in float32 whatever precision it trained in (mixed-precision
     variables are float32), so generation is exact, under the run's determinism policy
     (:func:`gan.strategy.set_determinism`: a run trained with ``train.graph_optimizer=false``
-    also generates without Grappler).
+    also generates without Grappler; the policy stays on for the rest of the process).
 
     Args:
         run_dir: a folder written by ``python -m <package>.train``.

@@ -67,11 +67,16 @@ def disable_graph_optimizer() -> None:
 
 
 def set_determinism(options: TrainOptions) -> None:
-    """A run's determinism policy, for the rest of the process: TensorFlow's deterministic ops
-    (``train.deterministic``: a resumed run equals an uninterrupted one), and no Grappler where
-    ``train.graph_optimizer`` is false (:func:`disable_graph_optimizer`: any process gives the
-    same weights). Call it before anything is traced: the run builder, :func:`gan.run.load_run`
-    (a saved run generates as it trained) and the benchmarks all do.
+    """Apply a run's determinism policy to the rest of the process.
+
+    TensorFlow's deterministic ops where ``train.deterministic`` (a resumed run equals an
+    uninterrupted one), and no Grappler where ``train.graph_optimizer`` is false
+    (:func:`disable_graph_optimizer`: any process gives the same weights). Call it before
+    anything is traced. Both settings can only be switched on for a process, not off again:
+    after a run that set one, a later run in the same process keeps it.
+
+    Args:
+        options: the run's checked ``train`` options.
     """
     if options.deterministic:
         tf.config.experimental.enable_op_determinism()

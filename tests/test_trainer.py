@@ -495,7 +495,7 @@ print(json.dumps(states))
 
 
 def grappler_states(script: str, *args: object) -> list[bool]:
-    """Run one of the scripts above in a fresh process; the states it printed."""
+    """Run one of the ``GRAPPLER_*`` scripts in a fresh process; the states it printed."""
     done = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
         env=cli_env(),
@@ -533,7 +533,8 @@ print(json.dumps(states))
 
 def test_a_run_trained_without_grappler_generates_without_it(trained_runs, tmp_path):
     """Generation from a saved run follows the run's own determinism policy: a run trained with
-    ``train.graph_optimizer=false`` loads with Grappler off, a default one leaves it on."""
+    ``train.graph_optimizer=false`` loads with Grappler off, a default one (loaded first: the
+    setting cannot be undone in a process) leaves it on."""
     exact = shutil.copytree(trained_runs["hybrid"], tmp_path / "exact")
     cfg = OmegaConf.load(exact / "config.yaml")
     cfg.train.graph_optimizer = False
