@@ -66,7 +66,7 @@ def read_run_config(run_dir: Path) -> DictConfig:
 
     Raises:
         UserError: no such folder, no ``config.yaml``, an unreadable one, or not a training
-            config.
+            config (no model, data or train section).
     """
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder")
@@ -77,8 +77,8 @@ def read_run_config(run_dir: Path) -> DictConfig:
         cfg = OmegaConf.load(saved)
     except Exception as err:  # yaml and OmegaConf raise their own types
         raise UserError(f"{saved}: unreadable config ({str(err).splitlines()[0]})") from None
-    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
-        raise UserError(f"{saved}: not a training config (no model or data section)")
+    if not isinstance(cfg, DictConfig) or not {"model", "data", "train"} <= set(cfg):
+        raise UserError(f"{saved}: not a training config (no model, data or train section)")
     pop_trust(cfg)
     return cfg
 
@@ -101,8 +101,9 @@ def load_run(
 
     Raises:
         UserError: not a run folder, a config naming an untrusted ``_target_`` (see
-            :mod:`pianoroll.targets`), another package's run, no such checkpoint, or a
-            checkpoint of another model config (mode or shape).
+            :mod:`pianoroll.targets`), another package's run, a ``train`` section that fails
+            its checks, no such checkpoint, or a checkpoint of another model config (mode or
+            shape).
     """
     run_dir = Path(run_dir).expanduser()
     cfg = read_run_config(run_dir)
@@ -114,7 +115,11 @@ def load_run(
             f"{run_dir}: a {owner} run, not a {package} one; use python -m {owner}.<command>"
         )
     path = _checkpoint_path(run_dir, checkpoint)
-    set_determinism(TrainOptions.from_config(cfg.train, cfg.seed))
+    try:
+        options = TrainOptions.from_config(cfg.train, cfg.get("seed"))
+    except UserError as err:
+        raise UserError(f"{run_dir / 'config.yaml'}: {err}") from None
+    set_determinism(options)
     set_precision("float32")
     model = build_model(cfg, make_spec(cfg.data))
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

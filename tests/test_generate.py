@@ -18,6 +18,7 @@ import pypianoroll
 import pytest
 from conftest import write_midi_file
 from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
 from gan.generate import generate
 from gan.noise import draw_noise, interpolation_noise, path_noise, slerp
@@ -360,8 +361,15 @@ def test_the_command_line_writes_samples_and_refuses_bad_input_in_one_line(train
     (other_mode / "config.yaml").write_text(
         (run / "config.yaml").read_text().replace("name: hybrid", "name: jamming")
     )
+    bad_train = tmp_path / "bad-train"
+    bad_train.mkdir()
+    (bad_train / "checkpoints").symlink_to(run / "checkpoints")
+    saved = OmegaConf.load(run / "config.yaml")
+    saved.train.critic_steps = 0
+    OmegaConf.save(saved, bad_train / "config.yaml")
     cases = {
         "no such run folder": [f"run={tmp_path / 'nowhere'}"],
+        f"{bad_train / 'config.yaml'}: train.critic_steps=0: must be": [f"run={bad_train}"],
         "not a run folder (no config.yaml)": [f"run={tmp_path}"],
         "ckpt-999: no such checkpoint (this run has ckpt-1, ckpt-2)": [
             f"run={run}",
