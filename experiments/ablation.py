@@ -53,6 +53,10 @@ BASE = ["+experiment=bach_hybrid", "+mode=hybrid", "train.precision=float32", "d
 REFINER = "+model.refiner={schedule: two_stage, first_stage_steps: 200}"
 VOICES = f"data.voices={Voices.MONOPHONIC}"  # a voice row's data
 NO_HOLD = "model.hold=false"  # every step chooses its pitch (MuseGAN's default holds)
+STREAMS = "model.critic.streams=[chroma,onset_offset]"  # both critic streams
+#: Hold voices (softmax) with both critic streams: the best configuration, and the base of rows
+#: that change one thing in it.
+HOLD_STREAMS = [VOICES, "model.voices=softmax", "model.hold=true", STREAMS]
 #: Reports of voice rows trained before commit 3d7da6b, whose generators carried each voice's
 #: onsets in its roll channel too (never a held note): listed apart, marked.
 ONSET_BUG = REPORTS / "onset-bug"
@@ -66,7 +70,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "aaai": ("AAAI 2018 networks (baseline)", []),
     "aaai_onset": ("+ onset/offset stream", ["model.critic.streams=[onset_offset]"]),
     "aaai_chroma": ("+ chroma stream", ["model.critic.streams=[chroma]"]),
-    "aaai_streams": ("+ both streams", ["model.critic.streams=[chroma,onset_offset]"]),
+    "aaai_streams": ("+ both streams", [STREAMS]),
     "v2": ("current networks (both streams)", ["model=musegan_v2"]),
     "v2_dbn": ("current + deterministic binary neurons", ["model=musegan_v2", "model.output=deterministic"]),
     "v2_sbn": ("current + stochastic binary neurons", ["model=musegan_v2", "model.output=stochastic"]),
@@ -77,8 +81,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_gumbel": ("AAAI networks, monophonic voices (Gumbel-softmax, temperature 1 to 0.2 over 300 steps)", [VOICES, NO_HOLD, "model.voices=gumbel", "model.slope={start: 0, end: 300, end_value: 5.0}"]),
     "voices_hold_st": ("AAAI networks, monophonic voices (straight-through, hold)", [VOICES, "model.voices=straight_through", "model.hold=true"]),
     "voices_hold_sample": ("AAAI networks, monophonic voices (exact draws, hold)", [VOICES, "model.voices=sample", "model.hold=true"]),
-    "voices_hold_streams": ("AAAI networks + both streams, monophonic voices (softmax, hold)", [VOICES, "model.voices=softmax", "model.hold=true", "model.critic.streams=[chroma,onset_offset]"]),
-    "voices_hold_streams_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), learning rates decayed linearly to 0", [VOICES, "model.voices=softmax", "model.hold=true", "model.critic.streams=[chroma,onset_offset]", "train.lr_decay=true"]),
+    "voices_hold_streams": ("AAAI networks + both streams, monophonic voices (softmax, hold)", HOLD_STREAMS),
+    "voices_hold_streams_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), learning rates decayed linearly to 0", [*HOLD_STREAMS, "train.lr_decay=true"]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, NO_HOLD, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10"]),
     "voices_sample_x10_repeat": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10, repeat-upsampled time)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"]),
