@@ -83,6 +83,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_sample": ("AAAI networks, monophonic voices (exact draws, hold)", [VOICES, "model.voices=sample", "model.hold=true"]),
     "voices_hold_streams": ("AAAI networks + both streams, monophonic voices (softmax, hold)", HOLD_STREAMS),
     "voices_hold_streams_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), learning rates decayed linearly to 0", [*HOLD_STREAMS, "train.lr_decay=true"]),
+    "v2_voices_hold": ("current networks (both streams), monophonic voices (softmax, hold)", ["model=musegan_v2", *HOLD_STREAMS]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, NO_HOLD, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10"]),
     "voices_sample_x10_repeat": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10, repeat-upsampled time)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10", "model.bar_generator.time_upsample=repeat"]),
