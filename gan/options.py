@@ -64,6 +64,8 @@ class TrainOptions:
         batch_size: the global batch, summed over replicas.
         generator_lr, critic_lr, beta_1, beta_2: Adam's settings.
         lr_decay: linear decay to 0 over the adversarial steps.
+        lr_decay_start: share of each optimizer's updates at the full rate before the decay
+            starts, in [0, 1).
         pretrain_steps: first generator steps spent on teacher-forced pretraining.
         pretrain_lr: Adam's learning rate while pretraining; None: ``generator_lr``.
         freeze_ratio: freeze a network whose loss is below this share of the other's; None:
@@ -91,6 +93,7 @@ class TrainOptions:
     beta_1: float
     beta_2: float
     lr_decay: bool = False
+    lr_decay_start: float = 0.0
     pretrain_steps: int = 0
     pretrain_lr: float | None = None
     freeze_ratio: float | None = None
@@ -136,6 +139,9 @@ class TrainOptions:
             beta_1=number_value("train.beta_1", get("beta_1"), float, 0.0, 1.0),
             beta_2=number_value("train.beta_2", get("beta_2"), float, 0.0, 1.0),
             lr_decay=bool(get("lr_decay")),
+            lr_decay_start=number_value(
+                "train.lr_decay_start", get("lr_decay_start", 0.0), float, 0.0, 1.0
+            ),
             pretrain_steps=0
             if pretrain is None
             else number_value("train.pretrain_steps", pretrain),
@@ -156,6 +162,8 @@ class TrainOptions:
             sample_audio=bool(get("sample_audio", False)),
             eval_samples=number_value("train.eval_samples", get("eval_samples"), low=1),
         )
+        if options.lr_decay_start >= 1.0:
+            raise UserError(f"train.lr_decay_start: {options.lr_decay_start} is not in [0, 1)")
         if options.freeze_ratio is not None and not 0.0 < options.freeze_ratio < 1.0:
             raise UserError(f"train.freeze_ratio: {options.freeze_ratio} is not in (0, 1)")
         return options

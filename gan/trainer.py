@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 import gan.config  # noqa: F401  (registers the resolvers the configs in conf/ use)
 from gan.freezing import Freeze, freeze_decision
@@ -31,6 +32,7 @@ from pianoroll.cli import Interrupted
 from pianoroll.errors import UserError
 
 __all__ = [
+    "LinearDecay",
     "StepResult",
     "Trainer",
     "TrainingDiverged",
@@ -45,6 +47,33 @@ class TrainingDiverged(UserError):
 
 class TrainingInterrupted(Interrupted):
     """SIGINT or SIGTERM arrived; a checkpoint was written before stopping."""
+
+
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate held for ``hold`` updates, then decayed linearly to 0 at update ``total``
+    (0 after it): ``rate * clip((total - step) / (total - hold), 0, 1)``.
+
+    With ``hold = 0`` it decays over the whole run; the MuseGAN authors' current code
+    (salu133445/musegan, ``default_config.yaml``) holds it for 45,000 of 50,000 steps.
+
+    Args:
+        rate: the learning rate until update ``hold``.
+        total: the update at which the rate reaches 0 (at least 1).
+        hold: updates at the full rate, ``0 <= hold < total``.
+    """
+
+    def __init__(self, rate: float, total: int, hold: int = 0) -> None:
+        total = max(int(total), 1)
+        if not 0 <= hold < total:
+            raise ValueError(f"LinearDecay: hold {hold} is not in [0, {total})")
+        self.rate, self.total, self.hold = float(rate), total, int(hold)
+
+    def __call__(self, step: Any) -> Any:
+        left = (self.total - ops.cast(step, "float32")) / float(self.total - self.hold)
+        return self.rate * ops.clip(left, 0.0, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"rate": self.rate, "total": self.total, "hold": self.hold}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,13 +219,12 @@ class Trainer:
             self.pretrain_update = compiled(self._pretrain_step)
             self.pretrain_iteration = tf.function(self._pretrain_iteration)
 
-    def _optimizer(self, lr: float, decay_steps: int) -> keras.optimizers.Optimizer:
+    def _optimizer(self, lr: float, updates: int) -> keras.optimizers.Optimizer:
         rate: Any = lr
         if self.options.lr_decay:
-            # Linear decay to zero over the run, counted in this optimizer's own updates.
-            rate = keras.optimizers.schedules.PolynomialDecay(
-                lr, max(decay_steps, 1), 0.0, power=1.0
-            )
+            # Counted in this optimizer's own updates, so that every optimizer of a run (critic,
+            # generator phases, pretraining) starts its decay at the same share of its updates.
+            rate = LinearDecay(lr, updates, math.floor(self.options.lr_decay_start * updates))
         optimizer = keras.optimizers.Adam(
             rate, beta_1=self.options.beta_1, beta_2=self.options.beta_2
         )

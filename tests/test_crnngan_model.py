@@ -24,7 +24,7 @@ from gan.losses import feature_matching_loss, teacher_forcing_loss
 from gan.objectives import NonSaturating, WassersteinGP
 from gan.options import TrainOptions
 from gan.strategy import check_jit
-from gan.trainer import Trainer
+from gan.trainer import LinearDecay, Trainer
 from musegan.model import MuseGAN
 from pianoroll.errors import UserError
 from pianoroll.pipeline import batch_stream
@@ -414,6 +414,50 @@ def test_options_a_model_or_objective_cannot_serve_are_refused():
         Trainer(dense, NonSaturating(), strategy, options(freeze_ratio=1.5))
     cfg = compose_crnngan("train=wgan_gp")
     assert isinstance(build_objective(cfg.train), WassersteinGP)
+
+
+def test_linear_decay_holds_then_falls_to_zero_at_the_last_update():
+    # rate * clip((total - step) / (total - hold), 0, 1), by hand for total 10.
+    hold = LinearDecay(2.0, 10, 6)
+    assert [float(hold(step)) for step in (0, 6, 7, 8, 9, 10, 12)] == pytest.approx(
+        [2.0, 2.0, 1.5, 1.0, 0.5, 0.0, 0.0]
+    )
+    whole = LinearDecay(1.0, 10)
+    assert [float(whole(step)) for step in (0, 1, 5, 10)] == pytest.approx([1.0, 0.9, 0.5, 0.0])
+    with pytest.raises(ValueError, match=r"hold 10 is not in \[0, 10\)"):
+        LinearDecay(1.0, 10, 10)
+
+
+def test_each_optimizer_decays_over_its_own_updates_from_the_same_share():
+    keras.utils.set_random_seed(0)
+    model = CRNNGAN(TWO_TRACK_SPEC, RecurrentGenerator(4, (8, 8)), {"units": [4, 4]})
+    changes = {"steps": 14, "pretrain_steps": 4, "critic_steps": 3, "lr_decay": True}
+    trainer = Trainer(
+        model,
+        NonSaturating(),
+        tf.distribute.get_strategy(),
+        options(**changes, lr_decay_start=0.75, generator_lr=1e-3, critic_lr=2e-3),
+    )
+    # 10 adversarial steps: the generator holds 7 updates, the critic 3 * 10 * 0.75 = 22 of 30;
+    # pretraining its 4 * 0.75 = 3 of 4.
+    schedules = {
+        "generator": trainer.generator_optimizer,
+        "critic": trainer.critic_optimizer,
+        "pretrain": trainer.pretrain_optimizer,
+    }
+    shapes = {
+        name: (o._learning_rate.total, o._learning_rate.hold) for name, o in schedules.items()
+    }
+    assert shapes == {"generator": (10, 7), "critic": (30, 22), "pretrain": (4, 3)}
+    trainer.critic_optimizer.iterations.assign(26)
+    assert float(trainer.critic_optimizer.learning_rate) == pytest.approx(2e-3 * 4 / 8)
+    whole = Trainer(model, NonSaturating(), tf.distribute.get_strategy(), options(**changes))
+    decay = whole.generator_optimizer._learning_rate
+    assert (decay.total, decay.hold) == (10, 0)  # by default, over the whole run
+    with pytest.raises(UserError, match=r"train.lr_decay_start: 1.0 is not in \[0, 1\)"):
+        options(lr_decay_start=1.0)
+    with pytest.raises(UserError, match=r"train.lr_decay_start=-0.5: must be a number in"):
+        options(lr_decay_start=-0.5)
 
 
 def test_teacher_forced_pretraining_reduces_its_loss_on_a_tiny_set():

@@ -207,6 +207,40 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(hybrid_runs)
     assert summaries["a"]["losses"] == summaries["b"]["losses"]
 
 
+def test_a_run_resumed_while_its_learning_rates_decay_ends_where_an_uninterrupted_one_does(
+    smoke_data_dir, tmp_path
+):
+    """The decay is a function of the total steps, so the twin is the same 4-step run, rewound
+    to its checkpoint at step 3 (as if killed there, one update into the decay) and resumed."""
+    overrides = (
+        "+mode=hybrid",
+        "train.steps=4",
+        "train.critic_steps=1",
+        "train.lr_decay=true",
+        "train.lr_decay_start=0.5",
+        "train.checkpoint_every=3",
+        "train.sample_every=0",
+        "train.eval_every=0",
+    )
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(compose_train(smoke_data_dir, *overrides), a, progress=False)
+    shutil.copytree(a, b)
+    for path in (b / "checkpoints").glob("ckpt-4.*"):
+        path.unlink()
+    (b / "checkpoints" / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-3"\nall_model_checkpoint_paths: "ckpt-3"\n'
+    )
+    train(compose_train(smoke_data_dir, *overrides), b, progress=False)
+    first = checkpoint_values(str(a / "checkpoints" / "ckpt-4"))
+    second = checkpoint_values(str(b / "checkpoints" / "ckpt-4"))
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+    three = checkpoint_values(str(a / "checkpoints" / "ckpt-3"))
+    weights = [n for n in first if n.startswith("generator_optimizer/_trainable_variables/")]
+    assert any(not np.array_equal(first[n], three[n]) for n in weights)  # step 4 trained
+
+
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     smoke_data_dir, hybrid_runs, tmp_path
 ):
