@@ -140,7 +140,7 @@ class TrainOptions:
             beta_2=number_value("train.beta_2", get("beta_2"), float, 0.0, 1.0),
             lr_decay=bool(get("lr_decay")),
             lr_decay_start=number_value(
-                "train.lr_decay_start", get("lr_decay_start", 0.0), float, 0.0, 1.0
+                "train.lr_decay_start", get("lr_decay_start", 0.0), float, 0.0
             ),
             pretrain_steps=0
             if pretrain is None

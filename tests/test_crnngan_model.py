@@ -456,7 +456,9 @@ def test_each_optimizer_decays_over_its_own_updates_from_the_same_share():
     assert (decay.total, decay.hold) == (10, 0)  # by default, over the whole run
     with pytest.raises(UserError, match=r"train.lr_decay_start: 1.0 is not in \[0, 1\)"):
         options(lr_decay_start=1.0)
-    with pytest.raises(UserError, match=r"train.lr_decay_start=-0.5: must be a number in"):
+    with pytest.raises(
+        UserError, match=r"train.lr_decay_start=-0.5: must be a number at least 0.0"
+    ):
         options(lr_decay_start=-0.5)
 
 
