@@ -164,6 +164,11 @@ class TrainOptions:
         )
         if options.lr_decay_start >= 1.0:
             raise UserError(f"train.lr_decay_start: {options.lr_decay_start} is not in [0, 1)")
+        if options.lr_decay_start and not options.lr_decay:
+            raise UserError(
+                f"train.lr_decay_start: {options.lr_decay_start} does nothing without"
+                " train.lr_decay=true"
+            )
         if options.freeze_ratio is not None and not 0.0 < options.freeze_ratio < 1.0:
             raise UserError(f"train.freeze_ratio: {options.freeze_ratio} is not in (0, 1)")
         return options

@@ -50,16 +50,19 @@ class TrainingInterrupted(Interrupted):
 
 
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """A learning rate held for ``hold`` updates, then decayed linearly to 0 at update ``total``
-    (0 after it): ``rate * clip((total - step) / (total - hold), 0, 1)``.
+    """A learning rate held, then decayed linearly: ``rate * clip((total - step) / (total - hold),
+    0, 1)`` for the optimizer's update ``step`` (counted from 0, as Keras passes its iterations).
 
-    With ``hold = 0`` it decays over the whole run; the MuseGAN authors' current code
-    (salu133445/musegan, ``default_config.yaml``) holds it for 45,000 of 50,000 steps.
+    Updates 0 to ``hold`` run at ``rate``; each later one loses ``rate / (total - hold)``, so the
+    last of ``total`` updates (``total - 1``) runs at ``rate / (total - hold)`` and the rate would
+    reach 0 at update ``total``. With ``hold = 0`` it decays over the whole run; the MuseGAN
+    authors' current code (salu133445/musegan, ``default_config.yaml``) holds it for 45,000 of
+    50,000 steps.
 
     Args:
-        rate: the learning rate until update ``hold``.
-        total: the update at which the rate reaches 0 (at least 1).
-        hold: updates at the full rate, ``0 <= hold < total``.
+        rate: the full learning rate.
+        total: the optimizer's updates in the run (at least 1).
+        hold: the last update at the full rate, ``0 <= hold < total``.
     """
 
     def __init__(self, rate: float, total: int, hold: int = 0) -> None:
@@ -224,7 +227,9 @@ class Trainer:
         if self.options.lr_decay:
             # Counted in this optimizer's own updates, so that every optimizer of a run (critic,
             # generator phases, pretraining) starts its decay at the same share of its updates.
-            rate = LinearDecay(lr, updates, math.floor(self.options.lr_decay_start * updates))
+            # (A frozen network's steps are not updates: freezing delays its decay.)
+            hold = min(math.floor(self.options.lr_decay_start * updates), max(updates - 1, 0))
+            rate = LinearDecay(lr, updates, hold)
         optimizer = keras.optimizers.Adam(
             rate, beta_1=self.options.beta_1, beta_2=self.options.beta_2
         )

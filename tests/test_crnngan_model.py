@@ -438,7 +438,8 @@ def test_each_optimizer_decays_over_its_own_updates_from_the_same_share():
         tf.distribute.get_strategy(),
         options(**changes, lr_decay_start=0.75, generator_lr=1e-3, critic_lr=2e-3),
     )
-    # 10 adversarial steps: the generator holds 7 updates, the critic 3 * 10 * 0.75 = 22 of 30;
+    # 10 adversarial steps: the generator's decay starts after update 7 of 10, the critic's
+    # after 22 = floor(3 * 10 * 0.75) of 30, pretraining's after 3 of 4 (counted from 0);
     # pretraining its 4 * 0.75 = 3 of 4.
     schedules = {
         "generator": trainer.generator_optimizer,
@@ -460,6 +461,8 @@ def test_each_optimizer_decays_over_its_own_updates_from_the_same_share():
         UserError, match=r"train.lr_decay_start=-0.5: must be a number at least 0.0"
     ):
         options(lr_decay_start=-0.5)
+    with pytest.raises(UserError, match=r"train.lr_decay_start: 0.5 does nothing without train"):
+        options(lr_decay_start=0.5)
 
 
 def test_teacher_forced_pretraining_reduces_its_loss_on_a_tiny_set():

@@ -211,13 +211,14 @@ def test_a_run_resumed_while_its_learning_rates_decay_ends_where_an_uninterrupte
     smoke_data_dir, tmp_path
 ):
     """The decay is a function of the total steps, so the twin is the same 4-step run, rewound
-    to its checkpoint at step 3 (as if killed there, one update into the decay) and resumed."""
+    to its checkpoint at step 3 (as if killed there, after the first decayed update: update 2,
+    counted from 0, with the rate held through update 1) and resumed."""
     overrides = (
         "+mode=hybrid",
         "train.steps=4",
         "train.critic_steps=1",
         "train.lr_decay=true",
-        "train.lr_decay_start=0.5",
+        "train.lr_decay_start=0.25",
         "train.checkpoint_every=3",
         "train.sample_every=0",
         "train.eval_every=0",
