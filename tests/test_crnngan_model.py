@@ -439,8 +439,7 @@ def test_each_optimizer_decays_over_its_own_updates_from_the_same_share():
         options(**changes, lr_decay_start=0.75, generator_lr=1e-3, critic_lr=2e-3),
     )
     # 10 adversarial steps: the generator's decay starts after update 7 of 10, the critic's
-    # after 22 = floor(3 * 10 * 0.75) of 30, pretraining's after 3 of 4 (counted from 0);
-    # pretraining its 4 * 0.75 = 3 of 4.
+    # after 22 = floor(3 * 10 * 0.75) of 30, pretraining's after 3 of 4 (counted from 0).
     schedules = {
         "generator": trainer.generator_optimizer,
         "critic": trainer.critic_optimizer,
