@@ -86,6 +86,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_streams_late_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), learning rates decayed linearly to 0 over the last tenth", [*HOLD_STREAMS, "train.lr_decay=true", "train.lr_decay_start=0.9"]),
     "voices_hold_streams_composer": ("AAAI networks + both streams, monophonic voices (softmax, hold), composer mode (one generator for all voices)", [*HOLD_STREAMS, "mode=composer"]),
     "voices_hold_streams_chroma128": ("AAAI networks + both streams, monophonic voices (softmax, hold), chroma stream of 128 + 128 filters", [*HOLD_STREAMS, "model.critic.chroma_filters=[128,128]"]),
+    "voices_hold_streams_shared_time": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared by the voices' generators", [*HOLD_STREAMS, "model.bar_generator.shared=time"]),
+    "voices_hold_streams_shared_pitch": ("AAAI networks + both streams, monophonic voices (softmax, hold), every hidden layer shared by the voices' generators", [*HOLD_STREAMS, "model.bar_generator.shared=pitch"]),
     "v2_voices_hold": ("current networks (both streams), monophonic voices (softmax, hold)", ["model=musegan_v2", *HOLD_STREAMS]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, NO_HOLD, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10"]),

@@ -44,9 +44,11 @@ __all__ = [
     "BarLatents",
     "GeneratorFrame",
     "Mode",
+    "SharedLayers",
     "TimeUpsample",
     "bar_encoder",
     "bar_generator",
+    "bar_trunk",
     "build_generator",
     "finish_tracks",
     "noise_shapes",
@@ -108,6 +110,25 @@ class TimeUpsample(str, enum.Enum):
 _REPEAT_KERNEL = 3
 
 
+class SharedLayers(str, enum.Enum):
+    """Which of the hybrid mode's bar-generator layers are one network for every track
+    (``model.bar_generator.shared``).
+
+    The shared layers read the shared latent (style and chords); each track's private latent
+    (groove and melody) is tiled over their output and joins the track's own remaining layers,
+    as in the authors' current networks (:mod:`musegan.generator_v2`). The output layer is
+    always the track's own.
+    """
+
+    NONE = "none"  # every track's bar generator its own (the AAAI paper's hybrid)
+    DENSE = "dense"  # the dense layer
+    TIME = "time"  # the dense layer and the layers up the time axis; pitch layers per track
+    PITCH = "pitch"  # every hidden layer; only the output layer per track
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclasses.dataclass(frozen=True)
 class BarGeneratorConfig:
     """Sizes of one bar generator (and of the bar encoder that mirrors it).
@@ -121,6 +142,8 @@ class BarGeneratorConfig:
             number of pitches (``[7, 12]`` for 84).
         momentum: batch-norm momentum.
         time_upsample: a :class:`TimeUpsample` spelling.
+        shared: a :class:`SharedLayers` spelling: the hybrid mode's layers shared by the
+            tracks.
     """
 
     dense_units: int = 1024
@@ -129,6 +152,7 @@ class BarGeneratorConfig:
     pitch_strides: Sequence[int] = (7, 12)
     momentum: float = 0.9
     time_upsample: str = TimeUpsample.PATCH.value
+    shared: str = SharedLayers.NONE.value
 
     def time_layers(self, steps_per_bar: int) -> list[tuple[int, int]]:
         """``(filters, stride)`` of each time-axis layer for this bar length."""
@@ -146,7 +170,17 @@ class BarGeneratorConfig:
         if self.dense_units % 2:
             raise ValueError("bar generator: dense_units must be even (reshaped to 2 steps)")
         choice_value(TimeUpsample, self.time_upsample, "bar generator", "time_upsample")
+        choice_value(SharedLayers, self.shared, "bar generator", "shared")
         self.time_layers(spec.steps_per_bar)
+
+    def shared_count(self, steps_per_bar: int) -> int:
+        """How many hidden layers (the dense layer first) the tracks share (:attr:`shared`)."""
+        return {
+            SharedLayers.NONE: 0,
+            SharedLayers.DENSE: 1,
+            SharedLayers.TIME: 1 + len(self.time_layers(steps_per_bar)),
+            SharedLayers.PITCH: 1 + len(self.time_layers(steps_per_bar)) + len(self.pitch_filters),
+        }[SharedLayers(self.shared)]
 
 
 def _time_layer(x, filters: int, stride: int, upsample: str, name: str):
@@ -241,6 +275,75 @@ def bar_encoder(
     return keras.Model(inp, features[::-1], name=name)
 
 
+def _condition_join(condition_shapes: Sequence[tuple[int, ...]], name: str):
+    """Inputs for a condition bar's :func:`bar_encoder` features, and ``join``: a hidden state
+    with the feature of its resolution concatenated (unchanged where there is none)."""
+    inputs, features = [], {}
+    for i, shape in enumerate(condition_shapes):
+        feature = keras.Input(tuple(shape), name=f"{name}_condition{i}")
+        inputs.append(feature)
+        features.setdefault(tuple(feature.shape[1:3]), feature)
+
+    def join(x):
+        feature = features.get(tuple(x.shape[1:3]))
+        return x if feature is None else layers.Concatenate(axis=-1)([x, feature])
+
+    return inputs, join
+
+
+def _hidden_layers(x, spec: PhraseSpec, cfg: BarGeneratorConfig, join, start: int, stop: int, name):
+    """A bar generator's hidden layers ``start`` to ``stop - 1`` applied to ``x``: layer 0 is
+    the dense layer (``(batch, d)`` -> ``(batch, 2, 1, dense_units // 2)``), then the layers up
+    the time axis, then those along the pitch axis; batch norm and ReLU after each."""
+    time = cfg.time_layers(spec.steps_per_bar)
+    for index in range(start, stop):
+        if index == 0:
+            x = layers.Dense(
+                cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense"
+            )(x)
+            x = _norm_relu(x, cfg.momentum, f"{name}_dense")
+            x = layers.Reshape((2, 1, cfg.dense_units // 2))(x)
+        elif index <= len(time):
+            i = index - 1
+            filters, stride = time[i]
+            x = _time_layer(join(x), filters, stride, cfg.time_upsample, f"{name}_time{i}")
+            x = _norm_relu(x, cfg.momentum, f"{name}_time{i}")
+        else:
+            i = index - 1 - len(time)
+            layer_name = f"{name}_pitch{i}"
+            stride = (1, cfg.pitch_strides[i])
+            x = PatchUpsample(cfg.pitch_filters[i], stride, name=layer_name)(join(x))
+            x = _norm_relu(x, cfg.momentum, layer_name)
+    return x
+
+
+def bar_trunk(
+    input_dim: int,
+    spec: PhraseSpec,
+    cfg: BarGeneratorConfig,
+    condition_shapes: Sequence[tuple[int, ...]] = (),
+    name: str = "bar_generator_shared",
+) -> keras.Model:
+    """The hidden layers the hybrid mode's bar generators share (:class:`SharedLayers`).
+
+    Args:
+        input_dim: size of the shared latent vector.
+        spec: the phrase spec.
+        cfg: layer sizes; ``cfg.shared`` says how many layers.
+        condition_shapes: as for :func:`bar_generator`.
+        name: model name.
+
+    Returns:
+        A model ``[(batch, input_dim), *features]`` -> the hidden state after the shared
+        layers, ``(batch, steps, pitches, filters)`` at that layer's resolution.
+    """
+    cfg.check(spec)
+    z = keras.Input((input_dim,), name=f"{name}_z")
+    features, join = _condition_join(condition_shapes, name)
+    x = _hidden_layers(z, spec, cfg, join, 0, cfg.shared_count(spec.steps_per_bar), name)
+    return keras.Model([z, *features] if features else z, x, name=name)
+
+
 def bar_generator(
     input_dim: int,
     spec: PhraseSpec,
@@ -249,6 +352,7 @@ def bar_generator(
     condition_shapes: Sequence[tuple[int, ...]] = (),
     name: str = "bar_generator",
     activation: bool = True,
+    trunk_shape: tuple[int, ...] | None = None,
 ) -> keras.Model:
     """One bar generator (the paper's G_bar): a latent vector to one bar of pianoroll.
 
@@ -270,40 +374,35 @@ def bar_generator(
             per bar and the saved model has no shared sub-model.
         name: model name.
         activation: end in ``tanh``; False: return the pre-activations (for binary neurons).
+        trunk_shape: the shape (without the batch axis) of a :func:`bar_trunk`'s output, when
+            the first layers are shared: the model then takes that hidden state after its
+            input vector (the track's private latent), tiles the vector over the state's
+            steps and pitches, concatenates the two and runs only the layers after the trunk.
 
     Returns:
-        A model ``[(batch, input_dim), *features]`` -> ``(batch, steps, pitches, channels)``
-        in (-1, 1), or unbounded pre-activations (``float32``).
+        A model ``[(batch, input_dim), trunk state?, *features]`` -> ``(batch, steps, pitches,
+        channels)`` in (-1, 1), or unbounded pre-activations (``float32``).
     """
     cfg.check(spec)
     z = keras.Input((input_dim,), name=f"{name}_z")
-    inputs = [z]
-    features: dict[tuple[int, int], object] = {}
-    for i, shape in enumerate(condition_shapes):
-        feature = keras.Input(tuple(shape), name=f"{name}_condition{i}")
-        inputs.append(feature)
-        features.setdefault(tuple(feature.shape[1:3]), feature)
-
-    def join(x):
-        feature = features.get(tuple(x.shape[1:3]))
-        return x if feature is None else layers.Concatenate(axis=-1)([x, feature])
-
-    x = layers.Dense(cfg.dense_units, kernel_initializer=normal_init(), name=f"{name}_dense")(z)
-    x = _norm_relu(x, cfg.momentum, f"{name}_dense")
-    x = layers.Reshape((2, 1, cfg.dense_units // 2))(x)
-    for i, (filters, stride) in enumerate(cfg.time_layers(spec.steps_per_bar)):
-        x = _time_layer(join(x), filters, stride, cfg.time_upsample, f"{name}_time{i}")
-        x = _norm_relu(x, cfg.momentum, f"{name}_time{i}")
-    for i, (filters, stride) in enumerate(zip(cfg.pitch_filters, cfg.pitch_strides, strict=False)):
-        x = PatchUpsample(filters, (1, stride), name=f"{name}_pitch{i}")(join(x))
-        x = _norm_relu(x, cfg.momentum, f"{name}_pitch{i}")
+    inputs, x, start = [z], z, 0
+    if trunk_shape is not None:
+        state = keras.Input(tuple(trunk_shape), name=f"{name}_shared")
+        inputs.append(state)
+        tiled = ops.tile(ops.reshape(z, (-1, 1, 1, input_dim)), (1, *trunk_shape[:2], 1))
+        x = layers.Concatenate(axis=-1, name=f"{name}_private")([state, tiled])
+        start = cfg.shared_count(spec.steps_per_bar)
+    features, join = _condition_join(condition_shapes, name)
+    inputs += features
+    stop = 1 + len(cfg.time_layers(spec.steps_per_bar)) + len(cfg.pitch_filters)
+    x = _hidden_layers(x, spec, cfg, join, start, stop, name)
     stride = cfg.pitch_strides[-1]
     x = PatchUpsample(channels, (1, stride), name=f"{name}_out")(join(x))
     if activation:
         out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
     else:
         out = layers.Activation("linear", dtype="float32", name=f"{name}_preactivation")(x)
-    return keras.Model(inputs if condition_shapes else z, out, name=name)
+    return keras.Model(inputs if len(inputs) > 1 else z, out, name=name)
 
 
 def noise_shapes(
@@ -526,8 +625,21 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
         :data:`CONDITION_ONSETS` when the condition track is a voice) and whose output is
         ``(batch, bars, steps, pitches, channels)`` (a model tensor): free tracks in (-1, 1),
         or in {-1, 1} with binary neurons; voices as :class:`gan.voices.VoiceOutput` makes them.
+
+    Raises:
+        ValueError: sizes that do not fit the spec, or shared layers outside the hybrid mode.
     """
     spec, mode, condition_index = frame.spec, frame.mode, frame.condition_index
+    bar.check(spec)
+    if bar.shared_count(spec.steps_per_bar) and mode is not Mode.HYBRID:
+        reason = {
+            Mode.COMPOSER: "its one generator shares every layer already",
+            Mode.JAMMING: "it has no shared noise for shared layers to read",
+        }[mode]
+        raise ValueError(
+            f"bar_generator.shared={bar.shared}: shares layers between the hybrid mode's track"
+            f" generators; {mode} mode: {reason} (set shared=none)"
+        )
     inputs = frame.noise_inputs()
     n_bars = spec.n_bars
     tracks = [k for k in range(spec.n_tracks) if k != condition_index]
@@ -546,13 +658,20 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
         )
         features = list(bar_encoder(spec, bar, len(given))(condition_bars))
 
+    shapes = [tuple(f.shape[1:]) for f in features]
+
+    def fold(latent):  # (batch, bars, d) -> (batch * bars, d)
+        return ops.reshape(latent, (-1, latent.shape[-1]))
+
     def run_bars(
-        latent, channels, net_name, activation
+        latent, channels, net_name, activation, trunk=None
     ):  # (batch, bars, d) -> (batch, bars, steps, pitches, c)
-        shapes = [tuple(f.shape[1:]) for f in features]
-        net = bar_generator(latent.shape[-1], spec, bar, channels, shapes, net_name, activation)
-        folded = ops.reshape(latent, (-1, latent.shape[-1]))
-        out = net([folded, *features] if features else folded)
+        trunk_shape = None if trunk is None else tuple(trunk.shape[1:])
+        net = bar_generator(
+            latent.shape[-1], spec, bar, channels, shapes, net_name, activation, trunk_shape
+        )
+        given = [fold(latent), *([] if trunk is None else [trunk]), *features]
+        out = net(given if len(given) > 1 else given[0])
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
     tanh = frame.output is Output.TANH
@@ -568,13 +687,20 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
             outputs[..., end - width : end] for end, width in zip(ends, widths, strict=True)
         ]
     else:
-        activated, per_track = tanh, []
+        activated, per_track, trunk = tanh, [], None
+        if bar.shared_count(spec.steps_per_bar):
+            # The shared layers read the shared latent once; each track's own layers get its
+            # private latent beside their output.
+            net = bar_trunk(2 * frame.z_dim, spec, bar, shapes)
+            shared_latent = fold(ops.concatenate(shared, axis=-1))
+            trunk = net([shared_latent, *features] if features else shared_latent)
+            shared = []
         for i, k in enumerate(tracks):
             latent = ops.concatenate(shared + latents.private(inputs, i, k), axis=-1)
             # A voice's network makes its pitch and start logits: one per model-tensor channel.
             width = len(spec.track_channels(k))
             net_name = f"bar_generator_{k}"
-            per_track.append(run_bars(latent, width, net_name, tanh and width == 1))
+            per_track.append(run_bars(latent, width, net_name, tanh and width == 1, trunk))
     return keras.Model(
         inputs, frame.finish(per_track, inputs, activated), name=f"musegan_{mode}_generator"
     )
