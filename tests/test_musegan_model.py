@@ -1,6 +1,7 @@
 """MuseGAN networks: shapes for every mode and spec, noise inputs, the per-track critic, the
 folded bar-generator calls, initialization and size errors (smoke-preset sizes, for speed)."""
 
+import dataclasses
 from importlib import resources
 
 import keras
@@ -388,3 +389,80 @@ def test_repeat_time_upsampling_reads_neighbouring_steps_and_bad_spellings_are_r
     bad = dict(bar_generator={**sizes, "time_upsample": "nearest"})
     with pytest.raises(UserError, match=r"^model: bar generator: unknown time_upsample 'nearest'"):
         make_model(spec, "hybrid", **bad)
+
+
+def _mixed_spec() -> PhraseSpec:
+    """The chorale shape with a voice (Soprano), two free tracks and a voice (Bass)."""
+    tracks = chorale_spec(2).tracks
+    voiced = [dataclasses.replace(t, monophonic=k in (0, 3)) for k, t in enumerate(tracks)]
+    return PhraseSpec(n_bars=2, tracks=tuple(voiced))
+
+
+@pytest.mark.parametrize(
+    ("shared", "private_layers"),
+    [
+        ("dense", {"time0", "time1", "time2", "pitch0", "out"}),
+        ("time", {"pitch0", "out"}),
+        ("pitch", {"out"}),
+    ],
+)
+@pytest.mark.parametrize("condition", [None, "Alto"])
+def test_hybrid_shared_layers_run_once_and_private_noise_stays_in_its_track(
+    shared, private_layers, condition
+):
+    """``bar_generator.shared``: one trunk for all tracks on the shared latent, called once;
+    each track's own network keeps only the layers after it; a track's private noise moves that
+    track alone, the shared noise every generated track; every weight gets a gradient."""
+    spec = _mixed_spec()
+    sizes = {**SMOKE["bar_generator"], "time_filters": [32, 16, 16], "shared": shared}
+    model = make_model(spec, "hybrid", condition_track=condition, bar_generator=sizes)
+    baseline = make_model(
+        spec, "hybrid", condition_track=condition, bar_generator={**sizes, "shared": "none"}
+    )
+    tracks = [
+        k for k in range(spec.n_tracks) if condition is None or k != spec.track_index(condition)
+    ]
+    subnets, _ = input_probe(model.generator, "bar_generator")
+    names = sorted(net.name for net in subnets)
+    assert names == sorted(["bar_generator_shared"] + [f"bar_generator_{k}" for k in tracks])
+    assert all(len(net._inbound_nodes) == 1 for net in subnets)
+    for net in (net for net in subnets if net.name != "bar_generator_shared"):
+        names = {layer.name.removeprefix(f"{net.name}_") for layer in net.layers}
+        assert {
+            n for n in names if n.rstrip("0123456789").endswith(("dense", "time", "pitch", "out"))
+        } == private_layers
+    assert model.generator.count_params() < baseline.generator.count_params()
+
+    real = real_batch(spec)
+    noise = model.sample_noise(BATCH, SEED)
+    out = model.generate(noise, real, training=False)
+    assert tuple(out.shape) == (BATCH, *spec.channel_shape)
+    # Each track network's output (its pre-activations or tanh): the untrained voices'
+    # softmax is too flat to show a change.
+    own = {net.name: net._inbound_nodes[0].output_tensors[0] for net in subnets}
+    per_track = keras.Model(model.generator.inputs, [own[f"bar_generator_{k}"] for k in tracks])
+    if condition is not None:
+        noise["condition"] = real[..., spec.track_index(condition)]
+    before = [x.numpy() for x in per_track(noise, training=False)]
+    groove = noise["groove"] + np.eye(len(tracks), dtype=np.float32)[0][:, None]
+    after = per_track(dict(noise, groove=groove), training=False)
+    assert [differs(a.numpy(), b) for a, b in zip(after, before, strict=True)] == [
+        i == 0 for i in range(len(tracks))
+    ]
+    after = per_track(dict(noise, style=noise["style"] + 1.0), training=False)
+    assert all(differs(a.numpy(), b) for a, b in zip(after, before, strict=True))
+    noise.pop("condition", None)
+
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(model.critic(model.generate(noise, real, training=True)))
+    grads = tape.gradient(score, model.generator.trainable_variables)
+    assert all(g is not None for g in grads)
+
+
+@pytest.mark.parametrize("mode", ["composer", "jamming"])
+def test_shared_layers_outside_the_hybrid_mode_are_a_user_error(mode):
+    sizes = {**SMOKE["bar_generator"], "shared": "time"}
+    with pytest.raises(UserError, match=rf"^model: bar_generator\.shared=time: .*; {mode} mode: "):
+        make_model(chorale_spec(2), mode, bar_generator=sizes)
+    with pytest.raises(UserError, match=r"^model: bar generator: unknown shared 'all'"):
+        make_model(chorale_spec(2), "hybrid", bar_generator={**sizes, "shared": "all"})
