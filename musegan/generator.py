@@ -51,8 +51,10 @@ __all__ = [
     "bar_trunk",
     "build_generator",
     "finish_tracks",
+    "fold_bars",
     "noise_shapes",
     "temporal_network",
+    "tile_join",
 ]
 
 
@@ -173,13 +175,18 @@ class BarGeneratorConfig:
         choice_value(SharedLayers, self.shared, "bar generator", "shared")
         self.time_layers(spec.steps_per_bar)
 
+    def hidden_count(self, steps_per_bar: int) -> int:
+        """How many hidden layers a bar generator has: the dense layer, the time layers and the
+        pitch layers before the output layer."""
+        return 1 + len(self.time_layers(steps_per_bar)) + len(self.pitch_filters)
+
     def shared_count(self, steps_per_bar: int) -> int:
         """How many hidden layers (the dense layer first) the tracks share (:attr:`shared`)."""
         return {
             SharedLayers.NONE: 0,
             SharedLayers.DENSE: 1,
             SharedLayers.TIME: 1 + len(self.time_layers(steps_per_bar)),
-            SharedLayers.PITCH: 1 + len(self.time_layers(steps_per_bar)) + len(self.pitch_filters),
+            SharedLayers.PITCH: self.hidden_count(steps_per_bar),
         }[SharedLayers(self.shared)]
 
 
@@ -275,6 +282,18 @@ def bar_encoder(
     return keras.Model(inp, features[::-1], name=name)
 
 
+def fold_bars(latent):
+    """``(batch, bars, d)`` -> ``(batch * bars, d)``: one row per bar, as bar networks take it."""
+    return ops.reshape(latent, (-1, latent.shape[-1]))
+
+
+def tile_join(state, vector, name: str | None = None):
+    """A hidden state with a vector tiled over its positions and concatenated: ``(batch, steps,
+    pitches, f)`` and ``(batch, d)`` -> ``(batch, steps, pitches, f + d)``."""
+    tiled = ops.tile(ops.reshape(vector, (-1, 1, 1, vector.shape[-1])), (1, *state.shape[1:3], 1))
+    return layers.Concatenate(axis=-1, name=name)([state, tiled])
+
+
 def _condition_join(condition_shapes: Sequence[tuple[int, ...]], name: str):
     """Inputs for a condition bar's :func:`bar_encoder` features, and ``join``: a hidden state
     with the feature of its resolution concatenated (unchanged where there is none)."""
@@ -291,7 +310,9 @@ def _condition_join(condition_shapes: Sequence[tuple[int, ...]], name: str):
     return inputs, join
 
 
-def _hidden_layers(x, spec: PhraseSpec, cfg: BarGeneratorConfig, join, start: int, stop: int, name):
+def _hidden_layers(
+    x, spec: PhraseSpec, cfg: BarGeneratorConfig, join, start: int, stop: int, name: str
+):
     """A bar generator's hidden layers ``start`` to ``stop - 1`` applied to ``x``: layer 0 is
     the dense layer (``(batch, d)`` -> ``(batch, 2, 1, dense_units // 2)``), then the layers up
     the time axis, then those along the pitch axis; batch norm and ReLU after each."""
@@ -336,11 +357,17 @@ def bar_trunk(
     Returns:
         A model ``[(batch, input_dim), *features]`` -> the hidden state after the shared
         layers, ``(batch, steps, pitches, filters)`` at that layer's resolution.
+
+    Raises:
+        ValueError: ``cfg.shared`` is ``none`` (no layers to share).
     """
     cfg.check(spec)
+    count = cfg.shared_count(spec.steps_per_bar)
+    if not count:
+        raise ValueError("bar generator: shared=none: no layers for a shared trunk")
     z = keras.Input((input_dim,), name=f"{name}_z")
     features, join = _condition_join(condition_shapes, name)
-    x = _hidden_layers(z, spec, cfg, join, 0, cfg.shared_count(spec.steps_per_bar), name)
+    x = _hidden_layers(z, spec, cfg, join, 0, count, name)
     return keras.Model([z, *features] if features else z, x, name=name)
 
 
@@ -363,7 +390,7 @@ def bar_generator(
     :class:`~musegan.layers.PatchUpsample` (one matrix product).
 
     Args:
-        input_dim: size of the input vector.
+        input_dim: size of the input vector (with a trunk: the track's private latent).
         spec: the phrase spec.
         cfg: layer sizes.
         channels: output channels (1 for one track, ``n_tracks`` for the composer).
@@ -374,28 +401,32 @@ def bar_generator(
             per bar and the saved model has no shared sub-model.
         name: model name.
         activation: end in ``tanh``; False: return the pre-activations (for binary neurons).
-        trunk_shape: the shape (without the batch axis) of a :func:`bar_trunk`'s output, when
-            the first layers are shared: the model then takes that hidden state after its
-            input vector (the track's private latent), tiles the vector over the state's
-            steps and pitches, concatenates the two and runs only the layers after the trunk.
+        trunk_shape: with ``cfg.shared`` other than ``none``, the shape (without the batch
+            axis) of the :func:`bar_trunk`'s output: the model then takes that hidden state
+            after its input vector, tiles the vector over the state's steps and pitches,
+            concatenates the two and runs only the layers after the trunk.
 
     Returns:
-        A model ``[(batch, input_dim), trunk state?, *features]`` -> ``(batch, steps, pitches,
-        channels)`` in (-1, 1), or unbounded pre-activations (``float32``).
+        A model ``[(batch, input_dim), *features]`` (with a trunk ``[(batch, input_dim),
+        (batch, *trunk_shape), *features]``) -> ``(batch, steps, pitches, channels)`` in
+        (-1, 1), or unbounded pre-activations (``float32``).
+
+    Raises:
+        ValueError: ``trunk_shape`` given without shared layers, or missing with them.
     """
     cfg.check(spec)
+    start = cfg.shared_count(spec.steps_per_bar)
+    if bool(start) != (trunk_shape is not None):
+        raise ValueError(f"bar generator: shared={cfg.shared} needs a trunk exactly when shared")
     z = keras.Input((input_dim,), name=f"{name}_z")
-    inputs, x, start = [z], z, 0
+    inputs, x = [z], z
     if trunk_shape is not None:
         state = keras.Input(tuple(trunk_shape), name=f"{name}_shared")
         inputs.append(state)
-        tiled = ops.tile(ops.reshape(z, (-1, 1, 1, input_dim)), (1, *trunk_shape[:2], 1))
-        x = layers.Concatenate(axis=-1, name=f"{name}_private")([state, tiled])
-        start = cfg.shared_count(spec.steps_per_bar)
+        x = tile_join(state, z, f"{name}_private")
     features, join = _condition_join(condition_shapes, name)
     inputs += features
-    stop = 1 + len(cfg.time_layers(spec.steps_per_bar)) + len(cfg.pitch_filters)
-    x = _hidden_layers(x, spec, cfg, join, start, stop, name)
+    x = _hidden_layers(x, spec, cfg, join, start, cfg.hidden_count(spec.steps_per_bar), name)
     stride = cfg.pitch_strides[-1]
     x = PatchUpsample(channels, (1, stride), name=f"{name}_out")(join(x))
     if activation:
@@ -637,8 +668,9 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
             Mode.JAMMING: "it has no shared noise for shared layers to read",
         }[mode]
         raise ValueError(
-            f"bar_generator.shared={bar.shared}: shares layers between the hybrid mode's track"
-            f" generators; {mode} mode: {reason} (set shared=none)"
+            f"bar_generator.shared={bar.shared}: only the hybrid mode has per-track bar"
+            f" generators to share layers; {mode} mode: {reason}"
+            " (model.bar_generator.shared=none)"
         )
     inputs = frame.noise_inputs()
     n_bars = spec.n_bars
@@ -660,9 +692,6 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
 
     shapes = [tuple(f.shape[1:]) for f in features]
 
-    def fold(latent):  # (batch, bars, d) -> (batch * bars, d)
-        return ops.reshape(latent, (-1, latent.shape[-1]))
-
     def run_bars(
         latent, channels, net_name, activation, trunk=None
     ):  # (batch, bars, d) -> (batch, bars, steps, pitches, c)
@@ -670,7 +699,7 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
         net = bar_generator(
             latent.shape[-1], spec, bar, channels, shapes, net_name, activation, trunk_shape
         )
-        given = [fold(latent), *([] if trunk is None else [trunk]), *features]
+        given = [fold_bars(latent), *([] if trunk is None else [trunk]), *features]
         out = net(given if len(given) > 1 else given[0])
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
@@ -691,8 +720,8 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
         if bar.shared_count(spec.steps_per_bar):
             # The shared layers read the shared latent once; each track's own layers get its
             # private latent beside their output.
-            net = bar_trunk(2 * frame.z_dim, spec, bar, shapes)
-            shared_latent = fold(ops.concatenate(shared, axis=-1))
+            shared_latent = fold_bars(ops.concatenate(shared, axis=-1))
+            net = bar_trunk(shared_latent.shape[-1], spec, bar, shapes)
             trunk = net([shared_latent, *features] if features else shared_latent)
             shared = []
         for i, k in enumerate(tracks):

@@ -26,7 +26,7 @@ import keras
 from keras import layers, ops
 
 from musegan.binary import Output
-from musegan.generator import GeneratorFrame
+from musegan.generator import GeneratorFrame, fold_bars, tile_join
 from musegan.layers import BatchNorm, PatchUpsample, normal_init
 from pianoroll.spec import PhraseSpec
 
@@ -134,24 +134,19 @@ def build_shared_private_generator(frame: GeneratorFrame, cfg: SharedPrivateConf
     inputs = frame.noise_inputs()
     latents = frame.latents(cfg.momentum)
     bars, steps, pitches = spec.shape[:3]
-
-    def fold(latent):  # (batch, bars, d) -> (batch * bars, d)
-        return ops.reshape(latent, (-1, latent.shape[-1]))
-
     shared = latents.shared(inputs)
     trunk = (
-        _shared_network(fold(ops.concatenate(shared, axis=-1)), cfg, "shared") if shared else None
+        _shared_network(fold_bars(ops.concatenate(shared, axis=-1)), cfg, "shared")
+        if shared
+        else None
     )
-    plane = cfg.plane()
     per_track = []
     for i in range(spec.n_tracks):
         private = latents.private(inputs, i, i)
         if trunk is None:  # jamming: a shared network of the track's own
-            x = _shared_network(fold(ops.concatenate(private, axis=-1)), cfg, f"shared_{i}")
+            x = _shared_network(fold_bars(ops.concatenate(private, axis=-1)), cfg, f"shared_{i}")
         elif private:  # hybrid: the private latent tiled over the shared plane
-            latent = fold(ops.concatenate(private, axis=-1))
-            tiled = ops.tile(ops.reshape(latent, (-1, 1, 1, latent.shape[-1])), (1, *plane, 1))
-            x = layers.Concatenate(axis=-1)([trunk, tiled])
+            x = tile_join(trunk, fold_bars(ops.concatenate(private, axis=-1)))
         else:
             x = trunk
         width = len(spec.track_channels(i))  # a voice: pitch and start logits

@@ -414,7 +414,7 @@ def test_hybrid_shared_layers_run_once_and_private_noise_stays_in_its_track(
     each track's own network keeps only the layers after it; a track's private noise moves that
     track alone, the shared noise every generated track; every weight gets a gradient."""
     spec = _mixed_spec()
-    sizes = {**SMOKE["bar_generator"], "time_filters": [32, 16, 16], "shared": shared}
+    sizes = {**SMOKE["bar_generator"], "shared": shared}
     model = make_model(spec, "hybrid", condition_track=condition, bar_generator=sizes)
     baseline = make_model(
         spec, "hybrid", condition_track=condition, bar_generator={**sizes, "shared": "none"}
@@ -423,9 +423,11 @@ def test_hybrid_shared_layers_run_once_and_private_noise_stays_in_its_track(
         k for k in range(spec.n_tracks) if condition is None or k != spec.track_index(condition)
     ]
     subnets, _ = input_probe(model.generator, "bar_generator")
-    names = sorted(net.name for net in subnets)
-    assert names == sorted(["bar_generator_shared"] + [f"bar_generator_{k}" for k in tracks])
+    nets = sorted(net.name for net in subnets)
+    assert nets == sorted(["bar_generator_shared"] + [f"bar_generator_{k}" for k in tracks])
     assert all(len(net._inbound_nodes) == 1 for net in subnets)
+    # Each reads two noise vectors: the trunk style and chords, a track its groove and melody.
+    assert all(net.inputs[0].shape[-1] == 2 * Z for net in subnets)
     for net in (net for net in subnets if net.name != "bar_generator_shared"):
         names = {layer.name.removeprefix(f"{net.name}_") for layer in net.layers}
         assert {
