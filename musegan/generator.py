@@ -117,9 +117,9 @@ class SharedLayers(str, enum.Enum):
     (``model.bar_generator.shared``).
 
     The shared layers read the shared latent (style and chords); each track's private latent
-    (groove and melody) is tiled over their output and joins the track's own remaining layers,
-    as in the authors' current networks (:mod:`musegan.generator_v2`). The output layer is
-    always the track's own.
+    (groove and melody) is tiled over their output and joins the track's own remaining layers:
+    the shared-then-private layout of the authors' current networks, with private noise joined
+    as :mod:`musegan.generator_v2` joins it. The output layer is always the track's own.
     """
 
     NONE = "none"  # every track's bar generator its own (the AAAI paper's hybrid)
@@ -417,7 +417,10 @@ def bar_generator(
     cfg.check(spec)
     start = cfg.shared_count(spec.steps_per_bar)
     if bool(start) != (trunk_shape is not None):
-        raise ValueError(f"bar generator: shared={cfg.shared} needs a trunk exactly when shared")
+        raise ValueError(
+            f"bar generator: shared={cfg.shared}: trunk_shape is needed with shared layers, and"
+            " only then"
+        )
     z = keras.Input((input_dim,), name=f"{name}_z")
     inputs, x = [z], z
     if trunk_shape is not None:
