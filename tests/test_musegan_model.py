@@ -382,7 +382,10 @@ def test_repeat_time_upsampling_reads_neighbouring_steps_and_bad_spellings_are_r
             conv.kernel.assign(kernel)
         outputs[upsample] = net(z, training=False).numpy()
     blocks = outputs["repeat"].reshape(3, 2, 8, spec.n_pitches)
-    assert np.abs(blocks).min() > 0  # (the untrained outputs are tiny: compare relatively)
+    # Not all zero (a step whose hidden units all fall below 0 under ReLU is exactly 0, so
+    # single zeros happen with some initial weights); the untrained outputs are tiny, so the
+    # comparison is relative.
+    assert np.abs(blocks).max() > 0
     np.testing.assert_allclose(blocks, np.repeat(blocks[:, :, :1], 8, axis=2), rtol=1e-4)
     patch = outputs["patch"]
     assert np.abs(np.diff(patch, axis=1)).max() > 0.1 * np.abs(patch).max()
