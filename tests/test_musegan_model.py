@@ -449,12 +449,14 @@ def test_hybrid_shared_layers_run_once_and_private_noise_stays_in_its_track(
     if condition is not None:
         noise["condition"] = real[..., spec.track_index(condition)]
     before = [x.numpy() for x in per_track(noise, training=False)]
-    groove = noise["groove"] + np.eye(len(tracks), dtype=np.float32)[0][:, None]
+    # Large moves: with a condition track the encoder's features dominate the untrained
+    # outputs, and a move of 1 changes them by about a millionth.
+    groove = noise["groove"] + 100.0 * np.eye(len(tracks), dtype=np.float32)[0][:, None]
     after = per_track(dict(noise, groove=groove), training=False)
     assert [differs(a.numpy(), b) for a, b in zip(after, before, strict=True)] == [
         i == 0 for i in range(len(tracks))
     ]
-    after = per_track(dict(noise, style=noise["style"] + 1.0), training=False)
+    after = per_track(dict(noise, style=noise["style"] + 100.0), training=False)
     assert all(differs(a.numpy(), b) for a, b in zip(after, before, strict=True))
     noise.pop("condition", None)
 
