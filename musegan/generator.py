@@ -25,6 +25,7 @@ from musegan.layers import (
     check_pitch_strides,
     factor_strides,
     normal_init,
+    one_or_list,
 )
 from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
@@ -368,7 +369,7 @@ def bar_trunk(
     z = keras.Input((input_dim,), name=f"{name}_z")
     features, join = _condition_join(condition_shapes, name)
     x = _hidden_layers(z, spec, cfg, join, 0, count, name)
-    return keras.Model([z, *features] if features else z, x, name=name)
+    return keras.Model(one_or_list([z, *features]), x, name=name)
 
 
 def bar_generator(
@@ -436,7 +437,7 @@ def bar_generator(
         out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
     else:
         out = layers.Activation("linear", dtype="float32", name=f"{name}_preactivation")(x)
-    return keras.Model(inputs if len(inputs) > 1 else z, out, name=name)
+    return keras.Model(one_or_list(inputs), out, name=name)
 
 
 def noise_shapes(
@@ -665,7 +666,8 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
     """
     spec, mode, condition_index = frame.spec, frame.mode, frame.condition_index
     bar.check(spec)
-    if bar.shared_count(spec.steps_per_bar) and mode is not Mode.HYBRID:
+    n_shared = bar.shared_count(spec.steps_per_bar)
+    if n_shared and mode is not Mode.HYBRID:
         reason = {
             Mode.COMPOSER: "its one generator shares every layer already",
             Mode.JAMMING: "it has no shared noise for shared layers to read",
@@ -703,7 +705,7 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
             latent.shape[-1], spec, bar, channels, shapes, net_name, activation, trunk_shape
         )
         given = [fold_bars(latent), *([] if trunk is None else [trunk]), *features]
-        out = net(given if len(given) > 1 else given[0])
+        out = net(one_or_list(given))
         return ops.reshape(out, (-1, n_bars, spec.steps_per_bar, spec.n_pitches, channels))
 
     tanh = frame.output is Output.TANH
@@ -720,12 +722,12 @@ def build_generator(frame: GeneratorFrame, bar: BarGeneratorConfig) -> keras.Mod
         ]
     else:
         activated, per_track, trunk = tanh, [], None
-        if bar.shared_count(spec.steps_per_bar):
+        if n_shared:
             # The shared layers read the shared latent once; each track's own layers get its
             # private latent beside their output.
             shared_latent = fold_bars(ops.concatenate(shared, axis=-1))
             net = bar_trunk(shared_latent.shape[-1], spec, bar, shapes)
-            trunk = net([shared_latent, *features] if features else shared_latent)
+            trunk = net(one_or_list([shared_latent, *features]))
             shared = []
         for i, k in enumerate(tracks):
             latent = ops.concatenate(shared + latents.private(inputs, i, k), axis=-1)

@@ -20,7 +20,14 @@ __all__ = [
     "factor_strides",
     "leaky_relu",
     "normal_init",
+    "one_or_list",
 ]
+
+
+def one_or_list(tensors: list):
+    """A functional model's inputs, or the arguments of its call: one tensor alone, several as a
+    list (Keras warns when a one-input model is built or called with a list)."""
+    return tensors[0] if len(tensors) == 1 else tensors
 
 
 def normal_init() -> keras.initializers.Initializer:

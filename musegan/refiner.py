@@ -23,7 +23,7 @@ import keras
 from keras import layers, ops
 
 from musegan.binary import BinaryNeuron, Output
-from musegan.layers import BatchNorm, normal_init
+from musegan.layers import BatchNorm, normal_init, one_or_list
 from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
@@ -154,4 +154,4 @@ def build_refiner(
     if condition_index is not None:
         tracks.insert(condition_index, ops.cast(phrases[..., condition_index], binary.dtype))
     out = ops.stack(tracks, axis=-1)
-    return keras.Model(inputs if len(inputs) > 1 else phrases, out, name="refiner")
+    return keras.Model(one_or_list(inputs), out, name="refiner")
