@@ -26,6 +26,14 @@ reports found.
 is a pure function of its seed and can be reproduced bit for bit; the seed-0 rows are the
 first runs of each row, trained before that option existed.
 
+``fork`` starts a row from another row's checkpoint, for a row whose options change nothing
+before that step (a weight average or a learning-rate decay that starts later): its run folder
+gets the source's checkpoint of that step and log up to it, and the source's saved config with
+the row's extra options; ``run`` then continues it.
+
+    python experiments/ablation.py fork voices_hold_streams_shared_time_ema \
+        --source voices_hold_streams_shared_time --step 1000 --total 1300
+
 ``skyline`` reads a report's saved ``generated.npz``: the same phrases as ``musegan.evaluate
 voices=skyline`` at the same checkpoint and seed (``tests/test_evaluate_run.py`` checks that
 equality), so rows whose runs are gone can still be read as voices.
@@ -35,13 +43,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
+from gan.options import TrainOptions
+from pianoroll.io import write_json
 from pianoroll.output import save_phrases
 from pianoroll.prepare import make_spec
 from pianoroll.voices import Voices, skyline
@@ -88,6 +100,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_streams_chroma128": ("AAAI networks + both streams, monophonic voices (softmax, hold), chroma stream of 128 + 128 filters", [*HOLD_STREAMS, "model.critic.chroma_filters=[128,128]"]),
     "voices_hold_streams_shared_time": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared by the voices' generators", [*HOLD_STREAMS, "model.bar_generator.shared=time"]),
     "voices_hold_streams_shared_pitch": ("AAAI networks + both streams, monophonic voices (softmax, hold), every hidden layer shared by the voices' generators", [*HOLD_STREAMS, "model.bar_generator.shared=pitch"]),
+    "voices_hold_streams_shared_time_ema": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
+    "voices_hold_streams_shared_time_late_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared, learning rates decayed linearly to 0 over the last tenth", [*HOLD_STREAMS, "model.bar_generator.shared=time", "train.lr_decay=true", "train.lr_decay_start=0.9"]),
     "v2_voices_hold": ("current networks (both streams), monophonic voices (softmax, hold)", ["model=musegan_v2", *HOLD_STREAMS]),
     "voices_sample": ("AAAI networks, monophonic voices (exact draws, straight-through)", [VOICES, NO_HOLD, "model.voices=sample"]),
     "voices_sample_x10": ("AAAI networks, monophonic voices (exact draws, pitch logits x 10)", [VOICES, NO_HOLD, "model.voices=sample", "model.voice_scale=10"]),
@@ -157,6 +171,54 @@ def run_row(row: str, steps: int, seed: int = 0) -> None:
             )
         if not _voice_row(row):
             skyline_report(out)
+
+
+def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> None:
+    """Start ``row``'s run from ``source``'s checkpoint of ``step``, for a run of ``total``
+    steps.
+
+    The row must be the source plus options of the form ``key=value``; they are added to the
+    source's saved config. Whether they change nothing before ``step`` is the caller's claim:
+    the row's results are then those of a run trained from the start, up to the nondeterminism
+    of a seed-0 run (see ``--seed``). The source's metrics log is copied up to ``step``.
+    """
+    new, old = RUNS / _name(row, seed), RUNS / _name(source, seed)
+    checkpoint = old / "checkpoints" / f"ckpt-{step}"
+    extra = [o for o in ROWS[row][1] if o not in ROWS[source][1]]
+    if new.exists():
+        sys.exit(f"error: {new}: exists already")
+    if not Path(f"{checkpoint}.index").exists():
+        sys.exit(f"error: {checkpoint}: no such checkpoint")
+    if len(extra) + len(ROWS[source][1]) != len(ROWS[row][1]) or not extra:
+        sys.exit(f"error: {row}: not {source} plus options")
+    if any(o.startswith(("+", "~")) or "=" not in o for o in extra):
+        sys.exit(f"error: {row}: only key=value options can be added to a saved run")
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=[*BASE, *ROWS[row][1], f"train.steps={total}"])
+    options = TrainOptions.from_config(cfg.train, cfg.seed)
+    starts = {
+        "train.ema_start": options.averaging_start if options.ema_decay else None,
+        "train.lr_decay_start": int(options.lr_decay_start * total) if options.lr_decay else None,
+    }
+    if any(v is not None and v < step for v in starts.values()):
+        sys.exit(f"error: {row}: its options start before step {step} ({starts})")
+    saved = OmegaConf.merge(OmegaConf.load(old / "config.yaml"), OmegaConf.from_dotlist(extra))
+    part = new.with_name(f"{new.name}.part")
+    shutil.rmtree(part, ignore_errors=True)
+    (part / "checkpoints").mkdir(parents=True)
+    for path in old.glob(f"checkpoints/ckpt-{step}.*"):
+        shutil.copy2(path, part / "checkpoints" / path.name)
+    shutil.copy2(old / "checkpoints" / "model.json", part / "checkpoints" / "model.json")
+    (part / "checkpoints" / "checkpoint").write_text(
+        f'model_checkpoint_path: "ckpt-{step}"\nall_model_checkpoint_paths: "ckpt-{step}"\n'
+    )
+    lines = (old / "metrics.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    (part / "metrics.jsonl").write_text("".join(f"{line}\n" for line in kept))
+    OmegaConf.save(saved, part / "config.yaml")
+    write_json(part / "forked.json", {"source": old.name, "step": step})
+    part.rename(new)
+    print(f"{new}: {source} at step {step} plus {' '.join(extra)}")
 
 
 def _voice_row(row: str) -> bool:
@@ -292,6 +354,12 @@ def main(argv: list[str]) -> None:
     run.add_argument(
         "--seed", type=int, default=0, help="another seed (> 0): an exact rerun of each row"
     )
+    fork = sub.add_parser("fork", help="start a row from another row's checkpoint")
+    fork.add_argument("row", choices=list(ROWS))
+    fork.add_argument("--source", required=True, choices=list(ROWS), help="the row to fork")
+    fork.add_argument("--step", type=int, required=True, help="the source's checkpoint")
+    fork.add_argument("--total", type=int, required=True, help="the row's generator steps")
+    fork.add_argument("--seed", type=int, default=0, help="the seed of both runs")
     sky = sub.add_parser("skyline", help="read saved free-roll reports' phrases as voices")
     sky.add_argument("reports", nargs="+", help="report names, e.g. aaai-1300-bernoulli")
     sub.add_parser("table", help="write the table of every evaluated row")
@@ -299,6 +367,8 @@ def main(argv: list[str]) -> None:
     if args.command == "run":
         for row in args.rows:
             run_row(row, args.steps, args.seed)
+    elif args.command == "fork":
+        fork_row(args.row, args.source, args.step, args.total, args.seed)
     elif args.command == "skyline":
         for name in args.reports:
             skyline_report(REPORTS / name)

@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from gan.averaging import CHECKPOINT_NAME as AVERAGE
+from gan.averaging import check_unaveraged
 from gan.checkpoint import Checkpointer
 from gan.conditions import condition_phrases
 from gan.model import GANModel
@@ -144,6 +146,7 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
         trainer.seed,
         options.keep_checkpoints,
         state=trainer.state,
+        optional=[AVERAGE],
     )
     resumed = checkpointer.restore()
     if not (run_dir / "config.yaml").exists():
@@ -152,6 +155,9 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     model.set_step(start)
     if resumed:
         _check_resumable(run_dir, start, options)
+    if trainer.average is not None and AVERAGE in checkpointer.missing:
+        check_unaveraged(str(checkpointer.latest), start, options.averaging_start)
+        trainer.average.reset()
     stream = batch_stream(
         splits.train,
         options.batch_size,

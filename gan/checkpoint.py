@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ def _unrestored_values_report(record: logging.LogRecord) -> bool:
     return not message.startswith(
         ("Detecting that an object or model", "Value in checkpoint could not be found")
     )
+
+
+def _saved_objects(path: str) -> set[str]:
+    """The top-level object names in a checkpoint (``generator``, ``step``, ...)."""
+    return {name.split("/", 1)[0] for name, _ in tf.train.list_variables(path)}
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +80,11 @@ class Checkpointer:
         step: ``int64`` variable counting generator steps.
         seed: ``int64`` variable holding the run's random seed.
         max_to_keep: checkpoints kept on disk.
-        state: more training state by name (variables the trainer keeps besides the step).
+        state: more training state by name (variables the trainer keeps besides the step, or
+            trackable objects holding them).
+        optional: names in ``state`` that a checkpoint may lack (state an option adds, which
+            a run can switch on when resumed): restored where present; :attr:`missing` lists
+            those the last restored checkpoint lacked.
     """
 
     def __init__(
@@ -85,7 +95,8 @@ class Checkpointer:
         step: tf.Variable,
         seed: tf.Variable,
         max_to_keep: int = 3,
-        state: dict[str, tf.Variable] | None = None,
+        state: dict[str, Any] | None = None,
+        optional: Iterable[str] = (),
     ) -> None:
         self.directory = Path(directory)
         self.model = model
@@ -95,9 +106,11 @@ class Checkpointer:
             if self.inference
             else {"generator": model.generator, "critic": model.critic, **optimizers}
         )
-        self.checkpoint = tf.train.Checkpoint(step=step, seed=seed, **networks)
-        for name, variable in (state or {}).items():
-            setattr(self.checkpoint, name, variable)
+        self.objects: dict[str, Any] = {"step": step, "seed": seed, **networks, **(state or {})}
+        self.optional = frozenset(optional)
+        #: The optional state the last restored checkpoint lacked (left as it was).
+        self.missing: frozenset[str] = frozenset()
+        self.checkpoint = tf.train.Checkpoint(**self.objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep)
 
     @property
@@ -122,7 +135,8 @@ class Checkpointer:
             require: raise when there is none (else return False).
 
         Returns:
-            Whether a checkpoint was restored.
+            Whether a checkpoint was restored (:attr:`missing` says which optional state it
+            lacked).
 
         Raises:
             UserError: there is none and ``require``; or it belongs to another model config.
@@ -142,7 +156,12 @@ class Checkpointer:
                 )
         status = None
         try:
-            status = self.checkpoint.restore(path)
+            self.missing = frozenset(self.optional - _saved_objects(path))
+            reader = self.checkpoint
+            if self.missing:
+                objects = {k: v for k, v in self.objects.items() if k not in self.missing}
+                reader = tf.train.Checkpoint(**objects)
+            status = reader.restore(path)
             status.assert_existing_objects_matched()
             # Checked above: everything built matches. What remains is either not wanted
             # (inference skips the critic and optimizers) or restored when first created

@@ -66,6 +66,10 @@ class TrainOptions:
         lr_decay: linear decay to 0 over the adversarial steps.
         lr_decay_start: share of each optimizer's updates at the full rate before the decay
             starts, in [0, 1).
+        ema_decay: the generator's weight average (:mod:`gan.averaging`) decays by this per
+            generator step, in [0, 1); 0: no average, samples come from the raw weights.
+        ema_start: generator steps done before the average starts (until then it copies the
+            weights); pretraining steps are never averaged.
         pretrain_steps: first generator steps spent on teacher-forced pretraining.
         pretrain_lr: Adam's learning rate while pretraining; None: ``generator_lr``.
         freeze_ratio: freeze a network whose loss is below this share of the other's; None:
@@ -94,6 +98,8 @@ class TrainOptions:
     beta_2: float
     lr_decay: bool = False
     lr_decay_start: float = 0.0
+    ema_decay: float = 0.0
+    ema_start: int = 0
     pretrain_steps: int = 0
     pretrain_lr: float | None = None
     freeze_ratio: float | None = None
@@ -112,6 +118,11 @@ class TrainOptions:
     def adversarial_steps(self) -> int:
         """Generator steps after pretraining (none when the run stops while pretraining)."""
         return max(self.steps - self.pretrain_steps, 0)
+
+    @property
+    def averaging_start(self) -> int:
+        """Generator steps done before the weight average starts (pretraining included)."""
+        return max(self.ema_start, self.pretrain_steps)
 
     @classmethod
     def from_config(cls, train_cfg: Any, seed: Any) -> TrainOptions:
@@ -142,6 +153,8 @@ class TrainOptions:
             lr_decay_start=number_value(
                 "train.lr_decay_start", get("lr_decay_start", 0.0), float, 0.0
             ),
+            ema_decay=number_value("train.ema_decay", get("ema_decay", 0.0), float, 0.0),
+            ema_start=number_value("train.ema_start", get("ema_start", 0)),
             pretrain_steps=0
             if pretrain is None
             else number_value("train.pretrain_steps", pretrain),
@@ -168,6 +181,12 @@ class TrainOptions:
             raise UserError(
                 f"train.lr_decay_start: {options.lr_decay_start} does nothing without"
                 " train.lr_decay=true"
+            )
+        if options.ema_decay >= 1.0:
+            raise UserError(f"train.ema_decay: {options.ema_decay} is not in [0, 1) (0: off)")
+        if options.ema_start and not options.ema_decay:
+            raise UserError(
+                f"train.ema_start: {options.ema_start} does nothing without train.ema_decay > 0"
             )
         if options.freeze_ratio is not None and not 0.0 < options.freeze_ratio < 1.0:
             raise UserError(f"train.freeze_ratio: {options.freeze_ratio} is not in (0, 1)")

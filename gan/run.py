@@ -9,6 +9,8 @@ from pathlib import Path
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from gan.averaging import CHECKPOINT_NAME as AVERAGE
+from gan.averaging import WeightAverage
 from gan.builder import build_model
 from gan.checkpoint import Checkpointer
 from gan.model import GANModel
@@ -28,7 +30,8 @@ class TrainedRun:
     Attributes:
         run_dir: the run folder.
         cfg: its saved (resolved) config.
-        model: the networks; the generator holds the checkpoint's weights.
+        model: the networks; the generator holds the checkpoint's weights, or its weight
+            average where it holds one (``train.ema_decay``).
         checkpoint: path prefix of the restored checkpoint.
         step: the generator step the checkpoint was written at.
     """
@@ -124,7 +127,15 @@ def load_run(
     model = build_model(cfg, make_spec(cfg.data))
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="seed")
-    checkpointer = Checkpointer(run_dir / "checkpoints", model, None, step, seed)
+    # Whatever the saved config says (averaging can be switched on when a run is resumed): a
+    # checkpoint that holds a weight average samples from it.
+    average = WeightAverage(model.generator, None)
+    state = {AVERAGE: average.trackable}
+    checkpointer = Checkpointer(
+        run_dir / "checkpoints", model, None, step, seed, state=state, optional=list(state)
+    )
     checkpointer.restore(path, require=True)
+    if AVERAGE not in checkpointer.missing:
+        average.copy_to_network()
     model.set_step(int(step.numpy()))
     return TrainedRun(run_dir, cfg, model, path or str(checkpointer.latest), int(step.numpy()))

@@ -5,11 +5,15 @@ pretraining, a teacher-forced maximum-likelihood update on one real batch; else
 ``train.critic_steps`` critic updates and one generator update, all in one compiled
 ``tf.function`` over the distribution strategy's replicas, with C-RNN-GAN's freezing deciding
 which network sits a step out. A model with several adversarial phases (see
-:class:`gan.model.Phase`) gets one generator optimizer and one compiled iteration per phase. The loop around it is :mod:`gan.loop`.
+:class:`gan.model.Phase`) gets one generator optimizer and one compiled iteration per phase.
+With ``train.ema_decay``, each step also updates the generator's weight average
+(:mod:`gan.averaging`), which the trainer's phrases come from. The loop around it is
+:mod:`gan.loop`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Iterator
@@ -21,6 +25,8 @@ import tensorflow as tf
 from keras import ops
 
 import gan.config  # noqa: F401  (registers the resolvers the configs in conf/ use)
+from gan.averaging import CHECKPOINT_NAME as AVERAGE
+from gan.averaging import WeightAverage
 from gan.freezing import Freeze, freeze_decision
 from gan.losses import teacher_forcing_loss
 from gan.model import GENERATOR_PHASE, GANModel
@@ -148,8 +154,11 @@ class Trainer:
         self.trace_count = 0
         #: Freezing applied by this object's steps: network -> steps frozen.
         self.frozen_steps = {"critic": 0, "generator": 0}
-        #: Training state checkpointed besides the step and seed.
-        self.state: dict[str, tf.Variable] = {}
+        #: Training state checkpointed besides the step and seed (variables, or trackable
+        #: objects holding them).
+        self.state: dict[str, Any] = {}
+        #: The generator's weight average (``train.ema_decay``), or None.
+        self.average: WeightAverage | None = None
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.seed = tf.Variable(options.seed, dtype=tf.int64, trainable=False, name="seed")
@@ -159,6 +168,11 @@ class Trainer:
                 self.state["balance_losses"] = tf.Variable(
                     [math.nan, math.nan], dtype=tf.float32, trainable=False, name="balance_losses"
                 )
+            if options.ema_decay:
+                self.average = WeightAverage(
+                    model.generator, options.ema_decay, options.averaging_start
+                )
+                self.state[AVERAGE] = self.average.trackable
         self._compile()
 
     @property
@@ -347,9 +361,14 @@ class Trainer:
 
     def _pretrain_iteration(self, iterator: Iterator, step: tf.Tensor) -> dict[str, tf.Tensor]:
         """One teacher-forced generator update on one real batch."""
-        return self._sum_over_replicas(
-            self.strategy.run(self.pretrain_update, args=(next(iterator), step))
-        )
+        parts = self.strategy.run(self.pretrain_update, args=(next(iterator), step))
+        self._update_average(step)
+        return self._sum_over_replicas(parts)
+
+    def _update_average(self, step: tf.Tensor) -> None:
+        """Fold generator step ``step`` (0-based, just done) into the weight average."""
+        if self.average is not None:
+            self.average.update(step + 1)
 
     def _iteration(
         self,
@@ -376,6 +395,7 @@ class Trainer:
         generator_parts = self.strategy.run(
             self.generator_update, args=(real, step, train_generator, phase)
         )
+        self._update_average(step)
         return self._sum_over_replicas({**critic_parts, **generator_parts})
 
     def train_step(self, iterator: Iterator, step: int) -> StepResult:
@@ -410,7 +430,8 @@ class Trainer:
     def generate(
         self, count: int, stream: Stream, real: np.ndarray | None = None, chunk: int = 256
     ) -> np.ndarray:
-        """Generate ``count`` phrases from fixed noise (a pure function of the seed and stream).
+        """Generate ``count`` phrases from fixed noise (a pure function of the seed and stream),
+        with the sampling weights (:meth:`sampling_weights`).
 
         Args:
             count: phrases to generate.
@@ -423,7 +444,13 @@ class Trainer:
             ``(count, bars, steps, pitches, channels)`` ``float32`` in (-1, 1).
         """
         seed = tf.stack([self.seed, tf.constant(int(stream), tf.int64)])
-        return self.model.generate_numpy(self.model.sample_noise(count, seed), real, chunk)
+        with self.sampling_weights():
+            return self.model.generate_numpy(self.model.sample_noise(count, seed), real, chunk)
+
+    def sampling_weights(self) -> contextlib.AbstractContextManager[None]:
+        """Inside: the generator holds the weights that sample (the average, when there is
+        one), and its training weights again after."""
+        return contextlib.nullcontext() if self.average is None else self.average.applied()
 
 
 def _optimizer_name(phase: str) -> str:

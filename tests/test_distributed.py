@@ -60,6 +60,8 @@ REPLICA_SCRIPT = textwrap.dedent(
         trainer = Trainer(model, objective, strategy, TrainOptions.from_config(cfg.train, cfg.seed))
         variables = model.generator.weights + model.critic.weights
         variables += [v for opt in trainer.optimizers.values() for v in opt.variables]
+        if trainer.average is not None:  # tf.Variables, not Keras ones
+            variables += trainer.average.averages
         before = [np.array(v.numpy()) for v in variables]
         stream = batch_stream(
             train_set, trainer.global_batch, int(cfg.seed),
@@ -70,10 +72,11 @@ REPLICA_SCRIPT = textwrap.dedent(
         losses = trainer.iteration(iterator, tf.constant(int(step), tf.int64), phase)
         after = {}
         for i, v in enumerate(variables):
-            tf_variable = v.value  # a MirroredVariable under MirroredStrategy: a copy per replica
+            # A MirroredVariable under MirroredStrategy: a copy per replica.
+            tf_variable = v if isinstance(v, tf.Variable) else v.value
             copies = tf_variable.values if hasattr(tf_variable, "values") else [tf_variable]
             after[f"{i:04d}"] = np.stack([np.asarray(c) for c in copies])
-        paths = [v.path for v in variables]
+        paths = [getattr(v, "path", v.name) for v in variables]
         return before, after, {k: float(x) for k, x in losses.items()}, trainer.trace_count, paths
 
 
@@ -101,7 +104,8 @@ def env() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WANDB_MODE": "disabled"}
 
 
-# The AAAI networks at the first step, with two critic updates; and the v2 networks with
+# The AAAI networks at the first step, with two critic updates and the generator's weight
+# average (updated in the cross-replica context); and the v2 networks with
 # stochastic binary neurons and a refiner trained jointly, in the refiner's phase (from step 1),
 # with one critic update (the AAAI case checks the critic updates after the first). Both on two
 # tracks (TWO_TRACKS: every per-track network, and v2's private critic branches, are still kept
@@ -112,7 +116,7 @@ def env() -> dict[str, str]:
 # round-off small moves by a share of lr that round-off decides, and the straight-through
 # gradients of binary neurons have more of those.
 VARIANTS = {
-    "aaai": ("0", [TWO_TRACKS], "bar_generator", 5e-5),
+    "aaai": ("0", [TWO_TRACKS, "train.ema_decay=0.5"], "bar_generator", 5e-5),
     "v2-refiner": (
         "1",
         [
@@ -186,6 +190,8 @@ def test_two_replicas_make_the_same_update_as_one_device(two_track_data_dir, tmp
         ]
         assert any("critic" in key for key in moved)
         assert any(generator_part in key for key in moved)
+        if variant == "aaai":  # the average moved too: half way to the updated weights
+            assert any("average_" in key for key in moved)
     for name, value in results["single"]["losses"].items():
         assert abs(results["mirrored"]["losses"][name] - value) < 1e-4, name
 

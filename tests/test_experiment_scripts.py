@@ -154,3 +154,53 @@ def test_voice_steps_counts_rests_held_repeated_and_moved_steps(tmp_path, capsys
 def test_ablation_report_names_carry_the_row_and_the_seed(row, seed, report, parsed):
     assert report.startswith(f"{ablation._name(row, seed)}-")
     assert ablation._parse(report) == (row, seed, *parsed)
+
+
+def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_options(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(ablation, "RUNS", tmp_path)
+    source, row = "voices_hold_streams_shared_time", "voices_hold_streams_shared_time_ema"
+    old = tmp_path / source
+    (old / "checkpoints").mkdir(parents=True)
+    for step in (1000, 1250):
+        for suffix in ("index", "data-00000-of-00001"):
+            (old / "checkpoints" / f"ckpt-{step}.{suffix}").write_text(f"{step}")
+    (old / "checkpoints" / "model.json").write_text("{}")
+    (old / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": s / 10}) + "\n" for s in (990, 1000, 1010))
+    )
+    OmegaConf.save(OmegaConf.create({"train": {"steps": 300}, "seed": 0}), old / "config.yaml")
+    ablation.main(["fork", row, "--source", source, "--step", "1000", "--total", "1300"])
+    new = tmp_path / row
+    assert sorted(p.name for p in (new / "checkpoints").iterdir()) == [
+        "checkpoint",
+        "ckpt-1000.data-00000-of-00001",
+        "ckpt-1000.index",
+        "model.json",
+    ]
+    assert '"ckpt-1000"' in (new / "checkpoints" / "checkpoint").read_text()
+    assert [
+        json.loads(line)["step"] for line in (new / "metrics.jsonl").read_text().splitlines()
+    ] == [990, 1000]
+    saved = OmegaConf.load(new / "config.yaml")
+    assert saved.train == {"steps": 300, "ema_decay": 0.99, "ema_start": 1000}
+    assert json.loads((new / "forked.json").read_text()) == {"source": source, "step": 1000}
+    assert "plus train.ema_decay=0.99 train.ema_start=1000" in capsys.readouterr().out
+    refusals = [
+        ([row, "--source", source, "--step", "1000"], f"{new}: exists already"),
+        (
+            ["voices_hold_streams_shared_time_late_decay", "--source", source, "--step", "1250"],
+            "its options start before step 1250",
+        ),
+        (
+            ["voices_hold_streams_shared_time_late_decay", "--source", source, "--step", "500"],
+            "ckpt-500: no such checkpoint",
+        ),
+        (["voices_hold_streams", "--source", source, "--step", "1000"], "not " + source),
+    ]
+    for args, message in refusals:
+        with pytest.raises(SystemExit) as stop:
+            ablation.main(["fork", *args, "--total", "1300"])
+        assert message in str(stop.value)
+    assert not list(tmp_path.glob("*.part"))

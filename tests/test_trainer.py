@@ -17,16 +17,18 @@ from conftest import checkpoint_values, read_jsonl, sigterm_after_step
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from gan.averaging import CHECKPOINT_NAME as AVERAGE
 from gan.builder import build_model, build_objective
 from gan.checkpoint import Checkpointer
 from gan.loop import train
 from gan.options import Intervals, TrainOptions, intervals
+from gan.run import load_run
 from gan.tracking import RunTracker, run_labels
 from gan.trainer import Trainer, TrainingDiverged
 from musegan.model import MuseGAN
 from pianoroll.dataset import Dataset
 from pianoroll.errors import UserError
-from pianoroll.prepare import load_or_prepare
+from pianoroll.prepare import load_or_prepare, make_spec
 
 LOSSES = ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss")
 
@@ -240,6 +242,97 @@ def test_a_run_resumed_while_its_learning_rates_decay_ends_where_an_uninterrupte
     three = checkpoint_values(str(a / "checkpoints" / "ckpt-3"))
     weights = [n for n in first if n.startswith("generator_optimizer/_trainable_variables/")]
     assert any(not np.array_equal(first[n], three[n]) for n in weights)  # step 4 trained
+
+
+#: A short hybrid run whose periodic work is the checkpoint alone.
+QUIET = ("+mode=hybrid", "train.critic_steps=1", "train.sample_every=0", "train.eval_every=0")
+
+
+def rewind(run: Path, step: int) -> None:
+    """Make checkpoint ``step`` a run's newest, as if it had been killed right after it."""
+    for path in (run / "checkpoints").glob("ckpt-*.*"):
+        if int(path.name.split(".")[0].split("-")[1]) > step:
+            path.unlink()
+    (run / "checkpoints" / "checkpoint").write_text(
+        f'model_checkpoint_path: "ckpt-{step}"\nall_model_checkpoint_paths: "ckpt-{step}"\n'
+    )
+
+
+def averages(values: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The weight average of a checkpoint's values, in the generator's weight order."""
+    names = [n for n in values if n.startswith(f"{AVERAGE}/averages/")]
+    return [values[n] for n in sorted(names, key=lambda n: int(n.split("/")[2]))]
+
+
+def raw_generator(run: Path, cfg) -> list[np.ndarray]:
+    """The generator's own weights in a run's newest checkpoint (not the average)."""
+    model = build_model(cfg, make_spec(cfg.data))
+    counters = [tf.Variable(0, dtype=tf.int64) for _ in range(2)]
+    Checkpointer(run / "checkpoints", model, None, *counters).restore(require=True)
+    return [np.asarray(tf.convert_to_tensor(w)) for w in model.generator.weights]
+
+
+def test_a_run_averaging_its_generator_resumes_exactly_and_samples_from_the_average(
+    smoke_data_dir, tmp_path
+):
+    """The average is training state: killed at step 3 and resumed, the run ends where an
+    uninterrupted one does. At step 4 it is half the step-3 average plus half the step-4
+    weights (decay 0.5), and a loaded run's generator holds it, not the raw weights."""
+    overrides = (
+        *QUIET,
+        "train.steps=4",
+        "train.ema_decay=0.5",
+        "train.ema_start=1",
+        "train.checkpoint_every=1",
+    )
+    a, b = tmp_path / "a", tmp_path / "b"
+    cfg = compose_train(smoke_data_dir, *overrides)
+    train(cfg, a, progress=False)
+    shutil.copytree(a, b)
+    rewind(b, 3)
+    train(compose_train(smoke_data_dir, *overrides), b, progress=False)
+    first = checkpoint_values(str(a / "checkpoints" / "ckpt-4"))
+    second = checkpoint_values(str(b / "checkpoints" / "ckpt-4"))
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+    now, before = averages(first), averages(checkpoint_values(str(a / "checkpoints" / "ckpt-3")))
+    weights = raw_generator(a, cfg)
+    assert len(now) == len(weights) > 20
+    for mean, previous, weight in zip(now, before, weights, strict=True):
+        np.testing.assert_allclose(mean, 0.5 * previous + 0.5 * weight, rtol=1e-6, atol=1e-7)
+    assert any(not np.array_equal(m, w) for m, w in zip(now, weights, strict=True))
+    loaded = load_run(a, package="musegan")
+    for weight, mean in zip(loaded.model.generator.weights, now, strict=True):
+        np.testing.assert_array_equal(np.asarray(tf.convert_to_tensor(weight)), mean)
+
+
+def test_averaging_switched_on_at_a_resume_starts_from_the_weights_never_after_its_start(
+    smoke_data_dir, tmp_path
+):
+    run = tmp_path / "run"
+    train(compose_train(smoke_data_dir, *QUIET, "train.steps=2"), run, progress=False)
+    averaged = ("train.steps=3", "train.ema_decay=0.5")
+    with pytest.raises(UserError) as error:  # the average should have started at step 0
+        train(compose_train(smoke_data_dir, *QUIET, *averaged), run, progress=False)
+    assert str(error.value) == (
+        f"{run / 'checkpoints' / 'ckpt-2'}: saved without a weight average at step 2;"
+        " averaging can start at that step or later (train.ema_start=2)"
+    )
+    assert not (run / "checkpoints" / "ckpt-3.index").exists()
+    cfg = compose_train(smoke_data_dir, *QUIET, *averaged, "train.ema_start=2")
+    train(cfg, run, progress=False)
+    values = checkpoint_values(str(run / "checkpoints" / "ckpt-3"))
+    # At step 2 the average was the weights; step 3 moved it half way to the new ones.
+    weights = raw_generator(run, cfg)
+    rewind(run, 2)
+    two = raw_generator(run, cfg)
+    for mean, start, weight in zip(averages(values), two, weights, strict=True):
+        np.testing.assert_allclose(mean, 0.5 * start + 0.5 * weight, rtol=1e-6, atol=1e-7)
+    # A checkpoint saved without an average samples from its own weights.
+    loaded = load_run(run, 2, package="musegan")
+    for weight, own in zip(loaded.model.generator.weights, two, strict=True):
+        np.testing.assert_array_equal(np.asarray(tf.convert_to_tensor(weight)), own)
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
@@ -479,6 +572,9 @@ def test_intervals_take_zero_or_null_as_only_at_the_end_and_refuse_the_rest():
         ("train.beta_1=true", "train.beta_1=True: must be a number in [0.0, 1.0]"),
         ("train.pretrain_steps=-3", "train.pretrain_steps=-3: must be a number at least 0"),
         ("train.pretrain_lr=0", "train.pretrain_lr=0: must be a number above 0"),
+        ("train.ema_decay=-0.5", "train.ema_decay=-0.5: must be a number at least 0.0"),
+        ("train.ema_decay=1", "train.ema_decay: 1.0 is not in [0, 1) (0: off)"),
+        ("train.ema_start=5", "train.ema_start: 5 does nothing without train.ema_decay > 0"),
         ("data.val_fraction=1.5", "data.val_fraction=1.5: must be a number in [0, 1.0]"),
     ],
 )
