@@ -209,41 +209,6 @@ def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(hybrid_runs)
     assert summaries["a"]["losses"] == summaries["b"]["losses"]
 
 
-def test_a_run_resumed_while_its_learning_rates_decay_ends_where_an_uninterrupted_one_does(
-    smoke_data_dir, tmp_path
-):
-    """The decay is a function of the total steps, so the twin is the same 4-step run, rewound
-    to its checkpoint at step 3 (as if killed there, after the first decayed update: update 2,
-    counted from 0, with the rate held through update 1) and resumed."""
-    overrides = (
-        "+mode=hybrid",
-        "train.steps=4",
-        "train.critic_steps=1",
-        "train.lr_decay=true",
-        "train.lr_decay_start=0.25",
-        "train.checkpoint_every=3",
-        "train.sample_every=0",
-        "train.eval_every=0",
-    )
-    a, b = tmp_path / "a", tmp_path / "b"
-    train(compose_train(smoke_data_dir, *overrides), a, progress=False)
-    shutil.copytree(a, b)
-    for path in (b / "checkpoints").glob("ckpt-4.*"):
-        path.unlink()
-    (b / "checkpoints" / "checkpoint").write_text(
-        'model_checkpoint_path: "ckpt-3"\nall_model_checkpoint_paths: "ckpt-3"\n'
-    )
-    train(compose_train(smoke_data_dir, *overrides), b, progress=False)
-    first = checkpoint_values(str(a / "checkpoints" / "ckpt-4"))
-    second = checkpoint_values(str(b / "checkpoints" / "ckpt-4"))
-    assert first.keys() == second.keys()
-    for name in first:
-        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
-    three = checkpoint_values(str(a / "checkpoints" / "ckpt-3"))
-    weights = [n for n in first if n.startswith("generator_optimizer/_trainable_variables/")]
-    assert any(not np.array_equal(first[n], three[n]) for n in weights)  # step 4 trained
-
-
 #: A short hybrid run whose periodic work is the checkpoint alone.
 QUIET = ("+mode=hybrid", "train.critic_steps=1", "train.sample_every=0", "train.eval_every=0")
 
@@ -272,6 +237,45 @@ def raw_generator(run: Path, cfg) -> list[np.ndarray]:
     return [np.asarray(tf.convert_to_tensor(w)) for w in model.generator.weights]
 
 
+def resumed_twin(data_dir: Path, root: Path, overrides: tuple, killed_at: int, steps: int):
+    """Train run ``a`` for ``steps`` steps, and its twin ``b``: a copy of ``a`` rewound to its
+    checkpoint at ``killed_at`` (as if killed there) and resumed. Asserts that both end with
+    the same checkpoint values; returns ``a``'s folder and those values."""
+    a, b = root / "a", root / "b"
+    train(compose_train(data_dir, *overrides), a, progress=False)
+    shutil.copytree(a, b)
+    rewind(b, killed_at)
+    train(compose_train(data_dir, *overrides), b, progress=False)
+    first = checkpoint_values(str(a / "checkpoints" / f"ckpt-{steps}"))
+    second = checkpoint_values(str(b / "checkpoints" / f"ckpt-{steps}"))
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+    return a, first
+
+
+def test_a_run_resumed_while_its_learning_rates_decay_ends_where_an_uninterrupted_one_does(
+    smoke_data_dir, tmp_path
+):
+    """The decay is a function of the total steps, so the twin is the same 4-step run, rewound
+    to its checkpoint at step 3 (as if killed there, after the first decayed update: update 2,
+    counted from 0, with the rate held through update 1) and resumed."""
+    overrides = (
+        "+mode=hybrid",
+        "train.steps=4",
+        "train.critic_steps=1",
+        "train.lr_decay=true",
+        "train.lr_decay_start=0.25",
+        "train.checkpoint_every=3",
+        "train.sample_every=0",
+        "train.eval_every=0",
+    )
+    a, first = resumed_twin(smoke_data_dir, tmp_path, overrides, killed_at=3, steps=4)
+    three = checkpoint_values(str(a / "checkpoints" / "ckpt-3"))
+    weights = [n for n in first if n.startswith("generator_optimizer/_trainable_variables/")]
+    assert any(not np.array_equal(first[n], three[n]) for n in weights)  # step 4 trained
+
+
 def test_a_run_averaging_its_generator_resumes_exactly_and_samples_from_the_average(
     smoke_data_dir, tmp_path
 ):
@@ -285,17 +289,8 @@ def test_a_run_averaging_its_generator_resumes_exactly_and_samples_from_the_aver
         "train.ema_start=1",
         "train.checkpoint_every=1",
     )
-    a, b = tmp_path / "a", tmp_path / "b"
+    a, first = resumed_twin(smoke_data_dir, tmp_path, overrides, killed_at=3, steps=4)
     cfg = compose_train(smoke_data_dir, *overrides)
-    train(cfg, a, progress=False)
-    shutil.copytree(a, b)
-    rewind(b, 3)
-    train(compose_train(smoke_data_dir, *overrides), b, progress=False)
-    first = checkpoint_values(str(a / "checkpoints" / "ckpt-4"))
-    second = checkpoint_values(str(b / "checkpoints" / "ckpt-4"))
-    assert first.keys() == second.keys()
-    for name in first:
-        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
     now, before = averages(first), averages(checkpoint_values(str(a / "checkpoints" / "ckpt-3")))
     weights = raw_generator(a, cfg)
     assert len(now) == len(weights) > 20
