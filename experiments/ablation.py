@@ -189,6 +189,8 @@ def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> Non
         sys.exit(f"error: {new}: exists already")
     if not Path(f"{checkpoint}.index").exists():
         sys.exit(f"error: {checkpoint}: no such checkpoint")
+    if not (old / "checkpoints" / "model.json").exists():
+        sys.exit(f"error: {old}: no checkpoints/model.json (not a finished run folder)")
     if len(extra) + len(ROWS[source][1]) != len(ROWS[row][1]) or not extra:
         sys.exit(f"error: {row}: not {source} plus options")
     if any(o.startswith(("+", "~")) or "=" not in o for o in extra):
@@ -202,7 +204,9 @@ def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> Non
     }
     if any(v is not None and v < step for v in starts.values()):
         sys.exit(f"error: {row}: its options start before step {step} ({starts})")
-    saved = OmegaConf.merge(OmegaConf.load(old / "config.yaml"), OmegaConf.from_dotlist(extra))
+    # The run's length too: a learning-rate decay is a function of it.
+    changes = OmegaConf.from_dotlist([*extra, f"train.steps={total}"])
+    saved = OmegaConf.merge(OmegaConf.load(old / "config.yaml"), changes)
     part = new.with_name(f"{new.name}.part")
     shutil.rmtree(part, ignore_errors=True)
     (part / "checkpoints").mkdir(parents=True)

@@ -25,8 +25,17 @@ __all__ = ["CHECKPOINT_NAME", "WeightAverage", "check_unaveraged"]
 CHECKPOINT_NAME = "generator_average"
 
 
-def _is_float(variable: Any) -> bool:
-    return tf.as_dtype(variable.dtype).is_floating
+#: Names of the non-trained weights that are averaged too: batch norm's statistics belong to
+#: the weights they normalize for.
+_STATISTICS = frozenset({"moving_mean", "moving_variance"})
+
+
+def _averaged(weight: Any) -> bool:
+    """Whether a network weight is averaged (else copied: a schedule's state, such as an
+    annealed slope, stays what the trainer set)."""
+    return tf.as_dtype(weight.dtype).is_floating and (
+        weight.trainable or weight.name.split("/")[-1] in _STATISTICS
+    )
 
 
 class WeightAverage:
@@ -34,9 +43,9 @@ class WeightAverage:
 
     Until generator step ``start`` is done the average is a copy of the weights, so a run can
     average only its late steps; from then on each step moves it by ``1 - decay`` towards the
-    weights (a memory of about ``1 / (1 - decay)`` steps). Every float weight of the network is
-    averaged, batch-norm statistics included; other weights (none in this framework's
-    networks) are copied.
+    weights (a memory of about ``1 / (1 - decay)`` steps). The trained weights and batch
+    norm's statistics are averaged; other weights (the annealed slopes of binary neurons and
+    Gumbel voices, which the trainer sets by step) are copied, so they stay the step's.
 
     Args:
         network: the generator (build it, and create this inside the same distribution scope).
@@ -56,6 +65,7 @@ class WeightAverage:
             tf.Variable(tf.convert_to_tensor(w), trainable=False, name=f"average_{i}")
             for i, w in enumerate(network.weights)
         ]
+        self._averaged = [_averaged(w) for w in network.weights]
         self.trackable = tf.Module(name=CHECKPOINT_NAME)
         self.trackable.averages = self.averages
 
@@ -69,13 +79,13 @@ class WeightAverage:
         if self.decay is None:
             raise RuntimeError("WeightAverage: an average without a decay is read, not updated")
         keep = tf.where(tf.cast(done, tf.int64) > self.start, self.decay, 0.0)
-        for average, weight in zip(self.averages, self.network.weights, strict=True):
+        for average, weight, averaged in zip(
+            self.averages, self.network.weights, self._averaged, strict=True
+        ):
             value = tf.convert_to_tensor(weight)
-            if _is_float(average):
-                value = (
-                    tf.cast(keep, average.dtype) * average
-                    + (1 - tf.cast(keep, average.dtype)) * value
-                )
+            if averaged:
+                share = tf.cast(keep, average.dtype)
+                value = share * average + (1 - share) * value
             average.assign(value)
 
     def reset(self) -> None:

@@ -155,9 +155,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     model.set_step(start)
     if resumed:
         _check_resumable(run_dir, start, options)
-    if trainer.average is not None and AVERAGE in checkpointer.missing:
-        check_unaveraged(str(checkpointer.latest), start, options.averaging_start)
-        trainer.average.reset()
+    if resumed:
+        _resume_averaging(run_dir, checkpointer, trainer, start)
     stream = batch_stream(
         splits.train,
         options.batch_size,
@@ -234,6 +233,39 @@ def _save_config(cfg: DictConfig, run_dir: Path) -> None:
     saved = {k: v for k, v in resolved(cfg).items() if k != TRUST_KEY}
     with atomic_path(run_dir / "config.yaml") as tmp:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
+
+
+def _resume_averaging(
+    run_dir: Path, checkpointer: Checkpointer, trainer: Trainer, step: int
+) -> None:
+    """Resume the generator's weight average as the run was saved: a checkpoint that holds one
+    is resumed with the saved ``train.ema_decay`` and ``train.ema_start`` only (another decay
+    or start, or none, would give an average no uninterrupted run has); one without it can
+    switch averaging on where the average would still be a copy of the weights, and the run's
+    config then records the averaging, so that later resumes keep it.
+
+    Raises:
+        UserError: another averaging than the checkpoint's, or averaging that should have
+            started before ``step``.
+    """
+    options, saved = trainer.options, run_dir / "config.yaml"
+    now = (options.ema_decay, options.ema_start)
+    if AVERAGE in checkpointer.saved:
+        train = OmegaConf.load(saved).train
+        before = (float(train.get("ema_decay", 0.0)), int(train.get("ema_start", 0)))
+        if before != now:
+            raise UserError(
+                f"train.ema_decay, train.ema_start: this run averages its generator with"
+                f" {before[0]}, {before[1]}; resume with train.ema_decay={before[0]}"
+                f" train.ema_start={before[1]}"
+            )
+    elif trainer.average is not None:
+        check_unaveraged(str(checkpointer.latest), step, options.averaging_start)
+        trainer.average.reset()
+        cfg = OmegaConf.load(saved)
+        cfg.train.ema_decay, cfg.train.ema_start = now
+        with atomic_path(saved) as tmp:
+            tmp.write_text(OmegaConf.to_yaml(cfg))
 
 
 def _check_resumable(run_dir: Path, step: int, options: TrainOptions) -> None:

@@ -107,7 +107,9 @@ class Checkpointer:
             else {"generator": model.generator, "critic": model.critic, **optimizers}
         )
         self.objects: dict[str, Any] = {"step": step, "seed": seed, **networks, **(state or {})}
-        self.optional = frozenset(optional)
+        self.optional = frozenset(optional) & self.objects.keys()
+        #: The top-level objects of the last restored checkpoint (``generator``, ``step``, ...).
+        self.saved: frozenset[str] = frozenset()
         #: The optional state the last restored checkpoint lacked (left as it was).
         self.missing: frozenset[str] = frozenset()
         self.checkpoint = tf.train.Checkpoint(**self.objects)
@@ -156,7 +158,8 @@ class Checkpointer:
                 )
         status = None
         try:
-            self.missing = frozenset(self.optional - _saved_objects(path))
+            self.saved = frozenset(_saved_objects(path))
+            self.missing = self.optional - self.saved
             reader = self.checkpoint
             if self.missing:
                 objects = {k: v for k, v in self.objects.items() if k not in self.missing}

@@ -395,7 +395,8 @@ class Trainer:
         generator_parts = self.strategy.run(
             self.generator_update, args=(real, step, train_generator, phase)
         )
-        self._update_average(step)
+        if train_generator:  # a frozen generator's step changed nothing to average
+            self._update_average(step)
         return self._sum_over_replicas({**critic_parts, **generator_parts})
 
     def train_step(self, iterator: Iterator, step: int) -> StepResult:

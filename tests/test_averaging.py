@@ -41,6 +41,27 @@ def test_the_average_copies_the_weights_until_its_start_then_moves_a_quarter_of_
     assert {v.trainable for v in model.weights} == {True, False}
 
 
+class Sloped(keras.layers.Layer):
+    """Multiplies by a slope that a schedule sets (like binary neurons' annealed slope)."""
+
+    def build(self, shape) -> None:
+        self.slope = self.add_weight(shape=(), initializer="ones", trainable=False, name="slope")
+
+    def call(self, x):
+        return x * self.slope
+
+
+def test_a_scheduled_slope_is_copied_not_averaged():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, Sloped()(keras.layers.Dense(3)(inputs)))
+    average = WeightAverage(model, decay=0.5)  # averaging from the first step
+    fill(model, 4.0)
+    average.update(1)
+    by_name = dict(zip([w.name for w in model.weights], values(average.averages), strict=True))
+    assert by_name["slope"] == 4.0  # the step's slope
+    assert np.all(by_name["bias"] == 2.0)  # half way from 0 to 4
+
+
 def test_in_a_compiled_step_the_average_starts_at_step_0_from_the_initial_weights():
     model = network()
     fill(model, 2.0)

@@ -184,7 +184,7 @@ def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_o
         json.loads(line)["step"] for line in (new / "metrics.jsonl").read_text().splitlines()
     ] == [990, 1000]
     saved = OmegaConf.load(new / "config.yaml")
-    assert saved.train == {"steps": 300, "ema_decay": 0.99, "ema_start": 1000}
+    assert saved.train == {"steps": 1300, "ema_decay": 0.99, "ema_start": 1000}
     assert json.loads((new / "forked.json").read_text()) == {"source": source, "step": 1000}
     assert "plus train.ema_decay=0.99 train.ema_start=1000" in capsys.readouterr().out
     refusals = [

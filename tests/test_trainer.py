@@ -318,6 +318,17 @@ def test_averaging_switched_on_at_a_resume_starts_from_the_weights_never_after_i
     cfg = compose_train(smoke_data_dir, *QUIET, *averaged, "train.ema_start=2")
     train(cfg, run, progress=False)
     values = checkpoint_values(str(run / "checkpoints" / "ckpt-3"))
+    # The run's config now records the averaging, and a resume must keep it.
+    assert OmegaConf.load(run / "config.yaml").train.ema_decay == 0.5
+    assert OmegaConf.load(run / "config.yaml").train.ema_start == 2
+    for changed in (["train.ema_decay=0"], ["train.ema_decay=0.5", "train.ema_start=3"]):
+        other = compose_train(smoke_data_dir, *QUIET, "train.steps=4", *changed)
+        with pytest.raises(UserError) as error:
+            train(other, run, progress=False)
+        assert str(error.value) == (
+            "train.ema_decay, train.ema_start: this run averages its generator with 0.5, 2;"
+            " resume with train.ema_decay=0.5 train.ema_start=2"
+        )
     # At step 2 the average was the weights; step 3 moved it half way to the new ones.
     weights = raw_generator(run, cfg)
     rewind(run, 2)
