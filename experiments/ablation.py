@@ -202,6 +202,10 @@ def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> Non
         "train.ema_start": options.averaging_start if options.ema_decay else None,
         "train.lr_decay_start": int(options.lr_decay_start * total) if options.lr_decay else None,
     }
+    if options.lr_decay and "train.lr_decay=true" not in ROWS[source][1]:
+        # A constant rate is an Adam variable of its own, a decaying one is not: the
+        # optimizers' slots would not restore into the row's.
+        sys.exit(f"error: {row}: a learning-rate decay cannot start from a constant-rate run")
     if any(v is not None and v < step for v in starts.values()):
         sys.exit(f"error: {row}: its options start before step {step} ({starts})")
     # The run's length too: a learning-rate decay is a function of it.

@@ -171,6 +171,19 @@ def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_o
         "".join(json.dumps({"step": s, "loss": s / 10}) + "\n" for s in (990, 1000, 1010))
     )
     OmegaConf.save(OmegaConf.create({"train": {"steps": 300}, "seed": 0}), old / "config.yaml")
+    refusals = [
+        ([row, "--source", source, "--step", "1250"], "its options start before step 1250"),
+        ([row, "--source", source, "--step", "500"], "ckpt-500: no such checkpoint"),
+        (["voices_hold_streams", "--source", source, "--step", "1000"], "not " + source),
+        (
+            ["voices_hold_streams_shared_time_late_decay", "--source", source, "--step", "1000"],
+            "a learning-rate decay cannot start from a constant-rate run",
+        ),
+    ]
+    for args, message in refusals:
+        with pytest.raises(SystemExit) as stop:
+            ablation.main(["fork", *args, "--total", "1300"])
+        assert message in str(stop.value)
     ablation.main(["fork", row, "--source", source, "--step", "1000", "--total", "1300"])
     new = tmp_path / row
     assert sorted(p.name for p in (new / "checkpoints").iterdir()) == [
@@ -187,20 +200,7 @@ def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_o
     assert saved.train == {"steps": 1300, "ema_decay": 0.99, "ema_start": 1000}
     assert json.loads((new / "forked.json").read_text()) == {"source": source, "step": 1000}
     assert "plus train.ema_decay=0.99 train.ema_start=1000" in capsys.readouterr().out
-    refusals = [
-        ([row, "--source", source, "--step", "1000"], f"{new}: exists already"),
-        (
-            ["voices_hold_streams_shared_time_late_decay", "--source", source, "--step", "1250"],
-            "its options start before step 1250",
-        ),
-        (
-            ["voices_hold_streams_shared_time_late_decay", "--source", source, "--step", "500"],
-            "ckpt-500: no such checkpoint",
-        ),
-        (["voices_hold_streams", "--source", source, "--step", "1000"], "not " + source),
-    ]
-    for args, message in refusals:
-        with pytest.raises(SystemExit) as stop:
-            ablation.main(["fork", *args, "--total", "1300"])
-        assert message in str(stop.value)
+    with pytest.raises(SystemExit) as stop:
+        ablation.main(["fork", row, "--source", source, "--step", "1000", "--total", "1300"])
+    assert f"{new}: exists already" in str(stop.value)
     assert not list(tmp_path.glob("*.part"))
