@@ -78,7 +78,16 @@ class WeightAverage:
         """
         if self.decay is None:
             raise RuntimeError("WeightAverage: an average without a decay is read, not updated")
-        keep = tf.where(tf.cast(done, tf.int64) > self.start, self.decay, 0.0)
+        self._fold(tf.where(tf.cast(done, tf.int64) > self.start, self.decay, 0.0))
+
+    def reset(self) -> None:
+        """Make the average a copy of the network's weights (a run that starts averaging when
+        resumed from a checkpoint saved without it)."""
+        self._fold(0.0)
+
+    def _fold(self, keep: Any) -> None:
+        """``average = keep * average + (1 - keep) * weights`` for the averaged weights, a copy
+        for the others (``keep`` 0: a copy of all)."""
         for average, weight, averaged in zip(
             self.averages, self.network.weights, self._averaged, strict=True
         ):
@@ -87,12 +96,6 @@ class WeightAverage:
                 share = tf.cast(keep, average.dtype)
                 value = share * average + (1 - share) * value
             average.assign(value)
-
-    def reset(self) -> None:
-        """Make the average a copy of the network's weights (a run that starts averaging when
-        resumed from a checkpoint saved without it)."""
-        for average, weight in zip(self.averages, self.network.weights, strict=True):
-            average.assign(tf.convert_to_tensor(weight))
 
     def copy_to_network(self) -> None:
         """Give the network the averaged weights (for inference; training would go on from
