@@ -3,7 +3,7 @@
 No batch normalization: it makes each example's score depend on the rest of the batch, which
 breaks the per-example gradient of the WGAN-GP penalty.
 
-Optionally, the chroma and onset/offset streams of :mod:`musegan.streams` run beside the main
+Optionally, the chroma, onset/offset and key streams of :mod:`musegan.streams` run beside the main
 stack (``CriticConfig.streams``); their features join the main stack's before the dense layer.
 """
 
@@ -39,13 +39,15 @@ class CriticConfig:
         dense_units: units of the hidden dense layer.
         leak: LeakyReLU slope.
         streams: feature streams beside the main stack, :class:`~musegan.streams.Stream` values
-            (``"chroma"``, ``"onset_offset"``); stored as a tuple of ``Stream`` in ``Stream``
+            (``"chroma"``, ``"onset_offset"``, ``"key"``); stored as a tuple of ``Stream`` in ``Stream``
             order. Empty (the default): the critic without streams, layer for layer.
         chroma_filters: filters of the chroma stream: its layer over the 12 pitch classes, then
             each layer down the beats (at least two entries, checked when it is built).
         onset_filters: filters of the onset/offset stream's layers down the time axis, whose
             kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16, ``[3, 4, 4]`` for
             48; see :func:`musegan.streams.split_strides`; at least one entry).
+        key_units: units of the key stream's dense layers over the phrase's pitch-class
+            distribution (at least one entry).
 
     Raises:
         ValueError: an unknown or repeated stream name (naming ``critic.streams`` and the
@@ -61,6 +63,7 @@ class CriticConfig:
     streams: Sequence[str] = ()
     chroma_filters: Sequence[int] = (32, 64)
     onset_filters: Sequence[int] = (16, 32, 64)
+    key_units: Sequence[int] = (64, 64)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", parse_streams(self.streams, "critic.streams"))

@@ -1,11 +1,12 @@
 """The MuseGAN critic as its authors build it today: private streams per track, a shared
-stack, the optional chroma and onset/offset streams, merged over the bars
+stack, the optional chroma, onset/offset and key streams, merged over the bars
 (salu133445/musegan, ``src/musegan/presets/discriminator``).
 
 Each track (a channel of the input) has two private branches mirroring the generator's:
 pitch then time, and time then pitch; a 1x1 convolution merges them. The tracks' features are
 concatenated and a shared stack reduces time to one position per bar and pitch to one; the
-streams of :mod:`musegan.streams` (one position per bar each) join there; a convolution over
+streams of :mod:`musegan.streams` (one position per bar each; the key stream's phrase-wide
+features repeated at every bar) join there; a convolution over
 pairs of consecutive bars merges everything, and a dense layer gives the score. Leaky ReLU,
 no normalization (see :mod:`musegan.critic`). Every convolution spans one axis (the authors'
 (1, 4, 3) kernels become a time and a pitch layer), computed by
@@ -21,7 +22,7 @@ import keras
 from keras import layers, ops
 
 from musegan.layers import AxisConv, bar_axis_kernels, normal_init
-from musegan.streams import configured_streams, parse_streams
+from musegan.streams import Stream, configured_streams, parse_streams
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["SharedPrivateCriticConfig", "shared_private_critic"]
@@ -44,6 +45,7 @@ class SharedPrivateCriticConfig:
         streams: feature streams (:class:`~musegan.streams.Stream` values) joined before it.
         chroma_filters: the chroma stream's filters (see :mod:`musegan.streams`).
         onset_filters: the onset/offset stream's filters.
+        key_units: the key stream's dense units.
         leak: LeakyReLU slope.
     """
 
@@ -57,6 +59,7 @@ class SharedPrivateCriticConfig:
     streams: Sequence[str] = ("chroma", "onset_offset")
     chroma_filters: Sequence[int] = (32, 64)
     onset_filters: Sequence[int] = (16, 32, 64)
+    key_units: Sequence[int] = (64, 64)
     leak: float = 0.2
 
     def __post_init__(self) -> None:
@@ -121,9 +124,14 @@ def shared_private_critic(
     x = conv(x, cfg.shared_pitch_filters, 3, spec.n_pitches // cfg.pitch_stride, "shared_pitch")
     if cfg.streams:
         extra = configured_streams(inp, spec, cfg, name)
-        # Each stream's features are (bars, 1, 1, filters) flattened bar by bar.
         bars = spec.n_bars
-        extra = [ops.reshape(e, (-1, bars, 1, 1, e.shape[-1] // bars)) for e in extra]
+        for i, stream in enumerate(cfg.streams):
+            if stream is Stream.KEY:  # one vector for the phrase: every bar gets it
+                extra[i] = ops.repeat(
+                    ops.reshape(extra[i], (-1, 1, 1, 1, extra[i].shape[-1])), bars, axis=1
+                )
+            else:  # (bars, 1, 1, filters) flattened bar by bar
+                extra[i] = ops.reshape(extra[i], (-1, bars, 1, 1, extra[i].shape[-1] // bars))
         x = layers.Concatenate(axis=-1)([x, *extra])
     x = AxisConv(
         cfg.merge_filters,

@@ -1,5 +1,5 @@
-"""The critic's chroma and onset/offset streams: hand-made musical features of a phrase, each
-with a small network of its own, whose outputs a critic concatenates with its main features.
+"""The critic's chroma, onset/offset and key streams: hand-made musical features of a phrase,
+each with a small network of its own, whose outputs a critic concatenates with its main features.
 
 As in the MuseGAN authors' current critic (Dong et al., salu133445/musegan), beside the main
 convolution stack:
@@ -12,7 +12,15 @@ convolution stack:
   (the difference from the previous step, summed over pitch); convolutions down the time axis
   to one position per bar.
 
-Both features are computed on cell *activity* ``(x + 1) / 2`` in [0, 1], so that a silent cell
+And one that the authors' critic does not have:
+
+- **key**: the pitch-class distribution of the whole phrase per track (each class's share of the
+  track's sounding cells), through dense layers. The in-scale rate (:mod:`pianoroll.metrics`)
+  asks whether a voice stays in one key over a phrase; the chroma stream's layers end at one
+  position per bar, so a critic sees that only through its last dense layer, and this stream
+  hands it the phrase's key profile directly.
+
+The features are computed on cell *activity* ``(x + 1) / 2`` in [0, 1], so that a silent cell
 counts 0 (the critic sees {-1, 1} real data and (-1, 1) generator output). Every convolution's
 kernel equals its stride (non-overlapping windows; :class:`~musegan.layers.AxisConv`'s matrix
 product path) and is followed by a LeakyReLU; no normalization (see :mod:`musegan.critic`).
@@ -28,7 +36,7 @@ import keras
 import numpy as np
 from keras import backend, layers, ops
 
-from musegan.layers import AxisConv, factor_strides
+from musegan.layers import AxisConv, LeakyReLU, factor_strides, normal_init
 from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
@@ -36,6 +44,7 @@ __all__ = [
     "Stream",
     "chroma",
     "configured_streams",
+    "key_profile",
     "onset_offset",
     "parse_streams",
     "split_strides",
@@ -51,6 +60,7 @@ class Stream(str, enum.Enum):
 
     CHROMA = "chroma"  # pitch-class activity per beat
     ONSET = "onset_offset"  # note starts minus note ends per step
+    KEY = "key"  # pitch-class distribution of the whole phrase
 
     def __str__(self) -> str:
         # The config's spelling in f-strings and layer names, as enum.StrEnum (3.11+) gives.
@@ -138,6 +148,30 @@ def chroma(x: Any, spec: PhraseSpec) -> Any:
     return ops.einsum("nbspc,pk->nbskc", a, fold)
 
 
+def key_profile(x: Any, spec: PhraseSpec) -> Any:
+    """Pitch-class distribution of a phrase: each class's share of the sounding cells, per
+    channel.
+
+    Args:
+        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (``pitches`` as in ``spec``).
+        spec: the phrase spec (lowest pitch).
+
+    Returns:
+        ``(batch, 12, channels)`` in [0, 1]: for class ``c`` (0 = C), the activity
+        ``(x + 1) / 2`` summed over the phrase's cells of that class, divided by the channel's
+        whole activity when that is at least 1 (one sounding cell), else by 1; so a sounding
+        channel's classes sum to 1 and a silent channel's (real data) are all 0.
+    """
+    a = _activity(x)
+    if a.shape[3] != spec.n_pitches:
+        raise ValueError(
+            f"key: input of {a.shape[3]} pitches does not fit the spec's {spec.n_pitches}"
+        )
+    fold = ops.cast(_pitch_class_matrix(spec), a.dtype)
+    counts = ops.einsum("nbspc,pk->nkc", a, fold)
+    return counts / ops.maximum(ops.sum(counts, axis=1, keepdims=True), 1.0)
+
+
 def onset_offset(x: Any) -> Any:
     """Note starts minus note ends per step: the activity's change from the previous step,
     summed over pitch.
@@ -169,6 +203,7 @@ def stream_features(
     *,
     chroma_filters: Sequence[int] = (32, 64),
     onset_filters: Sequence[int] = (16, 32, 64),
+    key_units: Sequence[int] = (64, 64),
     leak: float = 0.2,
     name: str = "critic",
 ) -> list[Any]:
@@ -182,9 +217,11 @@ def stream_features(
       ``onset_filters`` entry down the time axis (kernels = strides from :func:`split_strides`
       of the steps per bar: ``[2, 2, 4]`` for 16 steps, ``[3, 4, 4]`` for 48) ->
       ``(bars, 1, 1, onset_filters[-1])``.
+    - key: ``key_profile(x)`` ``(12, channels)`` flattened; one dense layer per ``key_units``
+      entry -> ``(key_units[-1],)`` for the whole phrase.
 
-    Layers are named ``{name}_chroma{i}`` and ``{name}_onset{i}``; each convolution is followed
-    by a LeakyReLU of slope ``leak``.
+    Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}`` and ``{name}_key{i}``; each is
+    followed by a LeakyReLU of slope ``leak``.
 
     Args:
         x: a symbolic input ``(batch, bars, steps, pitches, channels)`` in [-1, 1].
@@ -193,11 +230,13 @@ def stream_features(
         chroma_filters: filters of the pitch-class layer, then of each layer down the beats
             (at least two entries, so that each bar ends at one position).
         onset_filters: filters of each layer down the time axis (at least one).
+        key_units: units of each dense layer over the key profile (at least one).
         leak: LeakyReLU slope.
         name: prefix of the layer names.
 
     Returns:
-        One ``(batch, bars * filters)`` tensor per stream, in :class:`Stream` order.
+        One tensor per stream, in :class:`Stream` order: ``(batch, bars * filters)`` for the
+        per-bar streams (chroma, onset/offset: bar by bar), ``(batch, key_units[-1])`` for key.
     """
     out = []
     for stream in parse_streams(streams):
@@ -213,6 +252,15 @@ def stream_features(
             strides = split_strides(spec.beats_per_bar, len(chroma_filters) - 1, "chroma")
             for i, (filters, stride) in enumerate(zip(chroma_filters[1:], strides, strict=True)):
                 h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_chroma{i + 1}")(h)
+        elif stream is Stream.KEY:
+            if len(key_units) < 1:
+                raise ValueError("critic: key_units needs at least one entry")
+            h = layers.Flatten(name=f"{name}_key_profile")(key_profile(x, spec))
+            for i, units in enumerate(key_units):
+                h = layers.Dense(
+                    int(units), kernel_initializer=normal_init(), name=f"{name}_key{i}"
+                )(h)
+                h = LeakyReLU(leak)(h)
         else:
             if len(onset_filters) < 1:
                 raise ValueError("critic: onset_filters needs at least one entry")
@@ -226,13 +274,15 @@ def stream_features(
 
 def configured_streams(x: Any, spec: PhraseSpec, cfg: Any, name: str) -> list[Any]:
     """:func:`stream_features` with the sizes of a critic config (``streams``,
-    ``chroma_filters``, ``onset_filters``, ``leak``: both MuseGAN critics' configs have them)."""
+    ``chroma_filters``, ``onset_filters``, ``key_units``, ``leak``: both MuseGAN critics'
+    configs have them)."""
     return stream_features(
         x,
         spec,
         cfg.streams,
         chroma_filters=cfg.chroma_filters,
         onset_filters=cfg.onset_filters,
+        key_units=cfg.key_units,
         leak=cfg.leak,
         name=name,
     )

@@ -18,8 +18,16 @@ import gan.config  # noqa: F401  (registers the config resolvers)
 from gan.builder import build_model
 from gan.loop import train
 from musegan.critic import CriticConfig, build_critic
+from musegan.critic_v2 import SharedPrivateCriticConfig, shared_private_critic
 from musegan.model import MuseGAN
-from musegan.streams import Stream, chroma, onset_offset, split_strides, stream_features
+from musegan.streams import (
+    Stream,
+    chroma,
+    key_profile,
+    onset_offset,
+    split_strides,
+    stream_features,
+)
 from pianoroll.errors import UserError
 from pianoroll.spec import LPD5_TRACKS, PhraseSpec, Track
 
@@ -66,6 +74,61 @@ def test_chroma_of_generator_output_counts_partial_activity():
     # x = 0 everywhere is activity 0.5: each class has 2 of the 24 pitches, 2 steps a beat.
     out = keras.ops.convert_to_numpy(chroma(np.zeros((3, *SMALL.shape), np.float32), SMALL))
     np.testing.assert_allclose(out, np.full((3, 1, 4, 12, 2), 2.0))
+
+
+def test_key_profile_is_each_pitch_class_share_of_the_phrase():
+    out = keras.ops.convert_to_numpy(key_profile(small_roll(), SMALL))
+    assert out.shape == (1, 12, 2)
+    expected = np.zeros((12, 2), np.float32)
+    expected[C, 0] = 1.0  # 4 held + 2 repeated steps, all C (two octaves)
+    expected[B, 1], expected[A, 1] = 4 / 5, 1 / 5  # two B's over 2 steps, one A step
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+
+
+def test_key_profile_of_silence_and_of_partial_activity():
+    silent = keras.ops.convert_to_numpy(key_profile(-np.ones((1, *SMALL.shape), np.float32), SMALL))
+    np.testing.assert_array_equal(silent, 0.0)  # no sounding cell: all 0, not NaN
+    # x = 0 is activity 0.5 in every cell: each class holds 2 of the 24 pitches.
+    half = keras.ops.convert_to_numpy(key_profile(np.zeros((2, *SMALL.shape), np.float32), SMALL))
+    np.testing.assert_allclose(half, np.full((2, 12, 2), 1 / 12), rtol=1e-6)
+    # One cell at activity 0.5 in all: below one sounding cell, divided by 1, not by 0.5.
+    x = -np.ones((1, *SMALL.shape), np.float32)
+    x[0, 0, 0, 3, 0] = 0.0
+    out = keras.ops.convert_to_numpy(key_profile(x, SMALL))
+    assert out[0, C, 0] == 0.5 and out.sum() == 0.5
+
+
+def test_key_stream_in_both_critics():
+    plain = build_critic(CHORALES, CriticConfig(), per_track=False)
+    keyed = build_critic(CHORALES, CriticConfig(streams=["key"]), per_track=False)
+    main = {w.path for w in plain.weights}
+    extra = {w.path: tuple(w.shape) for w in keyed.weights if w.path not in main}
+    assert extra == {
+        "critic_key0/kernel": (48, 64),  # 12 classes x 4 voices
+        "critic_key0/bias": (64,),
+        "critic_key1/kernel": (64, 64),
+        "critic_key1/bias": (64,),
+    }
+    # 3,136 + 4,160 stream parameters and 64 more dense inputs.
+    assert keyed.count_params() - plain.count_params() == 3_136 + 4_160 + 64 * 512
+    x = np.random.default_rng(2).uniform(-1, 1, (3, *CHORALES.shape)).astype(np.float32)
+    assert keyed(x).shape == (3, 1)
+    # The current critic repeats the phrase's key features at every bar before the bar merge.
+    v2 = SharedPrivateCriticConfig(
+        private_filters=(4, 4), merged_filters=4, shared_time=((4, 4), (4, 2)),
+        shared_pitch_filters=4, merge_filters=4, chroma_filters=(4, 4), onset_filters=(4, 4, 4),
+        key_units=(8,), streams=[*BOTH, "key"],
+    )  # fmt: skip
+    critic = shared_private_critic(CHORALES, v2, 4, "critic")
+    assert critic(x).shape == (3, 1)
+    merge = critic.get_layer("critic_merge_bars")
+    assert merge.input.shape == (None, 4, 1, 1, 4 + 2 * 4 + 8)
+    assert critic.get_layer("critic_key0").kernel.shape == (48, 8)
+
+
+def test_too_few_key_units_is_an_error():
+    with pytest.raises(ValueError, match="key_units needs at least one entry"):
+        build_critic(CHORALES, CriticConfig(streams=["key"], key_units=[]), False)
 
 
 def test_onset_offset_is_starts_minus_ends_per_step():
@@ -121,7 +184,7 @@ def test_stream_shapes(spec, onset_strides):
     assert [tuple(y.shape) for y in model(x)] == [(2, bars * 64), (2, bars * 64)]
 
 
-@pytest.mark.parametrize("streams", [["chroma"], ["onset_offset"], BOTH])
+@pytest.mark.parametrize("streams", [["chroma"], ["onset_offset"], BOTH, ["key"]])
 @pytest.mark.parametrize("per_track", [False, True], ids=["one", "jamming"])
 def test_critic_with_streams_scores_each_example(streams, per_track):
     cfg = CriticConfig(**SMOKE["critic"], streams=streams)
@@ -137,6 +200,7 @@ def test_critic_with_streams_scores_each_example(streams, per_track):
         names = {layer.name for layer in net.layers}
         assert (f"{net.name}_chroma0" in names) == ("chroma" in streams)
         assert (f"{net.name}_onset0" in names) == ("onset_offset" in streams)
+        assert (f"{net.name}_key0" in names) == ("key" in streams)
         if per_track:
             assert net.input.shape == (None, *CHORALES.shape[:3], 1)
 
@@ -220,7 +284,7 @@ def test_stream_names_are_parsed_in_stream_order():
 
 
 def test_an_unknown_stream_is_one_clear_error():
-    message = "critic.streams: unknown stream 'chords'; choose one of chroma, onset_offset"
+    message = "critic.streams: unknown stream 'chords'; choose one of chroma, onset_offset, key"
     with pytest.raises(ValueError) as info:
         CriticConfig(streams=["chroma", "chords"])
     assert str(info.value) == message
@@ -241,8 +305,8 @@ def test_too_few_chroma_filters_is_an_error():
         build_critic(CHORALES, CriticConfig(streams=["chroma"], chroma_filters=[32]), False)
 
 
-def test_musegan_trains_with_both_streams(smoke_data_dir, tmp_path):
-    cfg = compose_smoke("musegan", smoke_data_dir, "model.critic.streams=[chroma,onset_offset]")
+def test_musegan_trains_with_every_stream(smoke_data_dir, tmp_path):
+    cfg = compose_smoke("musegan", smoke_data_dir, "model.critic.streams=[chroma,onset_offset,key]")
     run = tmp_path / "run"
     summary = train(cfg, run, progress=False)
     assert summary["step"] == 2
@@ -251,5 +315,5 @@ def test_musegan_trains_with_both_streams(smoke_data_dir, tmp_path):
     saved = {
         tuple(shape) for _, shape in tf.train.list_variables(str(run / "checkpoints" / "ckpt-2"))
     }
-    # chroma0 and onset0 kernels: over the 4 voices' rolls and their 4 onset rolls.
-    assert {(1, 1, 12, 8, 32), (1, 2, 1, 8, 16)} <= saved
+    # chroma0, onset0 and key0 kernels: over the 4 voices' rolls and their 4 onset rolls.
+    assert {(1, 1, 12, 8, 32), (1, 2, 1, 8, 16), (96, 64)} <= saved
