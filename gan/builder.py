@@ -148,13 +148,16 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
         state=trainer.state,
         optional=[AVERAGE],
     )
+    saved = _saved_train(run_dir) if checkpointer.latest else None
+    if saved is not None:  # before restoring: a switched decay does not fit the checkpoint
+        _check_decay(saved, options)
     resumed = checkpointer.restore()
     if not (run_dir / "config.yaml").exists():
         _save_config(cfg, run_dir)
     start = int(trainer.step.numpy())
     model.set_step(start)
-    if resumed:
-        _check_resumable(run_dir, start, options)
+    if resumed and saved is not None:
+        _check_resumable(saved, start, options)
     if resumed:
         _resume_averaging(run_dir, checkpointer, trainer, start)
     stream = batch_stream(
@@ -268,16 +271,42 @@ def _resume_averaging(
             tmp.write_text(OmegaConf.to_yaml(cfg))
 
 
-def _check_resumable(run_dir: Path, step: int, options: TrainOptions) -> None:
+def _saved_train(run_dir: Path) -> Any:
+    """The ``train`` options of the run's saved config.yaml, or None without one."""
+    saved = run_dir / "config.yaml"
+    return OmegaConf.load(saved).train if saved.exists() else None
+
+
+def _check_decay(train: Any, options: TrainOptions) -> None:
+    """Refuse to switch the learning-rate decay on or off at a resume: a constant rate is an
+    Adam variable in the checkpoint and a decay is not, so the checkpoint would not fit.
+
+    Args:
+        train: the run's saved ``train`` options.
+        options: the options it resumes with.
+    """
+    decayed = bool(train.get("lr_decay", False))
+    if decayed != options.lr_decay:
+        before = str(decayed).lower()
+        raise UserError(
+            f"train.lr_decay: this run was trained with train.lr_decay={before}; a constant"
+            " learning rate is saved with Adam's state in the checkpoint and a decay is not,"
+            f" so a run cannot switch between them (resume with train.lr_decay={before})"
+        )
+
+
+def _check_resumable(train: Any, step: int, options: TrainOptions) -> None:
     """Refuse to resume at ``step`` with options that the run's checkpoint contradicts: another
     pretraining length, where the change would redo or skip pretraining steps (the step count
     says which phase a run is in), or another constant learning rate for an optimizer still to
     be used (Adam saves a constant rate with its slots and restores it, so the new one would be
-    silently ignored; a decaying rate is a schedule the config rebuilds, and may change)."""
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
-        return
-    train = OmegaConf.load(saved).train
+    silently ignored; a decaying rate is a schedule the config rebuilds, and may change).
+
+    Args:
+        train: the run's saved ``train`` options.
+        step: the restored step.
+        options: the options it resumes with.
+    """
     before = int(train.get("pretrain_steps") or 0)
     pretrain_steps = options.pretrain_steps
     if before != pretrain_steps and step > min(before, pretrain_steps):

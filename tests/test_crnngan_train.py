@@ -241,6 +241,25 @@ def test_resuming_with_another_learning_rate_is_refused(smoke_data_dir, paper_ru
     assert (run_dir / "checkpoints" / "ckpt-4.index").exists()
 
 
+def test_switching_the_learning_rate_decay_at_a_resume_is_refused(
+    smoke_data_dir, paper_runs, tmp_path
+):
+    """A constant rate is an Adam variable in the checkpoint, a decay is not: one line, not a
+    checkpoint-mismatch traceback."""
+    runs, _ = paper_runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["b3"], run_dir)
+    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.lr_decay=true")
+    with pytest.raises(UserError) as error:
+        train(cfg, run_dir, progress=False)
+    assert str(error.value) == (
+        "train.lr_decay: this run was trained with train.lr_decay=false; a constant learning"
+        " rate is saved with Adam's state in the checkpoint and a decay is not, so a run cannot"
+        " switch between them (resume with train.lr_decay=false)"
+    )
+    assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
+
+
 # The command line ---------------------------------------------------------------------------
 
 
