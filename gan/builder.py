@@ -284,6 +284,10 @@ def _check_decay(train: Any, options: TrainOptions) -> None:
     Args:
         train: the run's saved ``train`` options.
         options: the options it resumes with.
+
+    Raises:
+        UserError: ``train.lr_decay`` differs from the saved one (naming the value to resume
+            with).
     """
     decayed = bool(train.get("lr_decay", False))
     if decayed != options.lr_decay:

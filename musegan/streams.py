@@ -157,12 +157,16 @@ def key_profile(x: Any, spec: PhraseSpec) -> Any:
         spec: the phrase spec (lowest pitch).
 
     Returns:
-        ``(batch, 12, channels)`` in [0, 1]: for class ``c`` (0 = C), the activity
+        ``(batch, 12, channels)`` float32 in [0, 1]: for class ``c`` (0 = C), the activity
         ``(x + 1) / 2`` summed over the phrase's cells of that class, divided by the channel's
-        whole activity when that is at least 1 (one sounding cell), else by 1; so a sounding
-        channel's classes sum to 1 and a silent channel's (real data) are all 0.
+        whole activity when that is at least 1 (one sounding cell), else by 1. So the classes
+        sum to the channel's activity when it is below 1 (a silent channel of real data: all
+        0), to 1 otherwise. Generator output leaves a little activity in every cell, which
+        flattens its profile towards 1/12 per class; the critic sees that as well.
     """
-    a = _activity(x)
+    # Summed over a whole phrase, counts pass the range where float16 and bfloat16 hold whole
+    # numbers exactly (LPD-5: up to 16,128 cells a track).
+    a = ops.cast(_activity(x), "float32")
     if a.shape[3] != spec.n_pitches:
         raise ValueError(
             f"key: input of {a.shape[3]} pitches does not fit the spec's {spec.n_pitches}"
@@ -220,8 +224,9 @@ def stream_features(
     - key: ``key_profile(x)`` ``(12, channels)`` flattened; one dense layer per ``key_units``
       entry -> ``(key_units[-1],)`` for the whole phrase.
 
-    Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}`` and ``{name}_key{i}``; each is
-    followed by a LeakyReLU of slope ``leak``.
+    Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}`` and ``{name}_key{i}`` (the
+    latter after ``{name}_key_profile``, which flattens the profile); each is followed by a
+    LeakyReLU of slope ``leak``.
 
     Args:
         x: a symbolic input ``(batch, bars, steps, pitches, channels)`` in [-1, 1].

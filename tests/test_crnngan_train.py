@@ -20,7 +20,9 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 import gan.config  # noqa: F401  (registers the config resolvers)
+from gan.builder import _check_decay
 from gan.loop import train
+from gan.options import TrainOptions
 from pianoroll.errors import UserError
 
 SHAPE = (4, 16, 84, 4)  # the chorales' phrase: 64 steps of 336 features
@@ -258,6 +260,16 @@ def test_switching_the_learning_rate_decay_at_a_resume_is_refused(
         " switch between them (resume with train.lr_decay=false)"
     )
     assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
+
+
+@pytest.mark.parametrize(("saved", "now"), [(False, True), (True, False), (None, True)])
+def test_the_decay_check_refuses_either_switch(saved, now):
+    options = TrainOptions(0, 4, 1, 2, 1e-3, 1e-3, 0.5, 0.9, lr_decay=now)
+    train_cfg = OmegaConf.create({} if saved is None else {"lr_decay": saved})
+    before = str(bool(saved)).lower()  # a config from before the option: no decay
+    with pytest.raises(UserError, match=rf"^train.lr_decay: .*train.lr_decay={before}\)$"):
+        _check_decay(train_cfg, options)
+    _check_decay(OmegaConf.create({"lr_decay": now}), options)  # no switch: accepted
 
 
 # The command line ---------------------------------------------------------------------------
