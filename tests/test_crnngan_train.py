@@ -209,34 +209,35 @@ def test_a_resumed_paper_run_ends_exactly_where_an_uninterrupted_one_does(paper_
     assert logged(runs["a"]) == logged(runs["b"])
 
 
-def test_resuming_with_another_pretraining_length_is_refused(smoke_data_dir, paper_runs, tmp_path):
+def refused_resume(smoke_data_dir: Path, paper_runs, run_dir: Path, *overrides: str) -> str:
+    """Resume a copy of the step-3 run (pretrained for 2 steps) towards step 5 with
+    ``overrides``; the refusal's message, after checking that no step was trained."""
     runs, _ = paper_runs
-    run_dir = tmp_path / "run"
-    shutil.copytree(runs["b3"], run_dir)  # step 3, pretrained for 2 steps
-    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.pretrain_steps=4")
-    with pytest.raises(UserError) as info:
+    shutil.copytree(runs["b3"], run_dir)
+    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", *overrides)
+    with pytest.raises(UserError) as error:
         train(cfg, run_dir, progress=False)
-    assert str(info.value) == (
+    assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
+    return str(error.value)
+
+
+def test_resuming_with_another_pretraining_length_is_refused(smoke_data_dir, paper_runs, tmp_path):
+    message = refused_resume(smoke_data_dir, paper_runs, tmp_path / "run", "train.pretrain_steps=4")
+    assert message == (
         "train.pretrain_steps: this run at step 3 was set to pretrain for 2 steps; 4 would redo"
         " or skip pretraining (resume with train.pretrain_steps=2)"
     )
-    assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
 
 
 def test_resuming_with_another_learning_rate_is_refused(smoke_data_dir, paper_runs, tmp_path):
     """Adam restores its learning rate from the checkpoint: a new one would be ignored."""
-    runs, _ = paper_runs
     run_dir = tmp_path / "run"
-    shutil.copytree(runs["b3"], run_dir)
-    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.generator_lr=0.5")
-    with pytest.raises(UserError) as error:
-        train(cfg, run_dir, progress=False)
+    message = refused_resume(smoke_data_dir, paper_runs, run_dir, "train.generator_lr=0.5")
     rate = OmegaConf.load(run_dir / "config.yaml").train.generator_lr
-    assert str(error.value) == (
+    assert message == (
         f"train.generator_lr: this run was trained with {rate}; its checkpoint restores that"
         f" learning rate, so 0.5 would be ignored (resume with train.generator_lr={rate})"
     )
-    assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
     # Pretraining is over at step 3: its rate no longer matters, and the run resumes.
     cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=4", "train.pretrain_lr=0.5")
     train(cfg, run_dir, progress=False)
@@ -248,18 +249,12 @@ def test_switching_the_learning_rate_decay_at_a_resume_is_refused(
 ):
     """A constant rate is an Adam variable in the checkpoint, a decay is not: one line, not a
     checkpoint-mismatch traceback."""
-    runs, _ = paper_runs
-    run_dir = tmp_path / "run"
-    shutil.copytree(runs["b3"], run_dir)
-    cfg = compose_smoke(smoke_data_dir, *PAPER, "train.steps=5", "train.lr_decay=true")
-    with pytest.raises(UserError) as error:
-        train(cfg, run_dir, progress=False)
-    assert str(error.value) == (
+    message = refused_resume(smoke_data_dir, paper_runs, tmp_path / "run", "train.lr_decay=true")
+    assert message == (
         "train.lr_decay: this run was trained with train.lr_decay=false; a constant learning"
         " rate is saved with Adam's state in the checkpoint and a decay is not, so a run cannot"
         " switch between them (resume with train.lr_decay=false)"
     )
-    assert not (run_dir / "checkpoints" / "ckpt-4.index").exists()
 
 
 @pytest.mark.parametrize(("saved", "now"), [(False, True), (True, False), (None, True)])
