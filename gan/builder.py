@@ -156,9 +156,9 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
         _save_config(cfg, run_dir)
     start = int(trainer.step.numpy())
     model.set_step(start)
-    if resumed and saved is not None:
-        _check_resumable(saved, start, options)
     if resumed:
+        if saved is not None:
+            _check_resumable(saved, start, options)
         _resume_averaging(run_dir, checkpointer, trainer, start)
     stream = batch_stream(
         splits.train,

@@ -153,8 +153,9 @@ def key_profile(x: Any, spec: PhraseSpec) -> Any:
     channel.
 
     Args:
-        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (``pitches`` as in ``spec``).
-        spec: the phrase spec (lowest pitch).
+        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (``steps`` and ``pitches``
+            as in ``spec``).
+        spec: the phrase spec (steps per bar, lowest pitch).
 
     Returns:
         ``(batch, 12, channels)`` float32 in [0, 1]: for class ``c`` (0 = C), the activity
@@ -164,15 +165,10 @@ def key_profile(x: Any, spec: PhraseSpec) -> Any:
         0), to 1 otherwise. Generator output leaves a little activity in every cell, which
         flattens its profile towards 1/12 per class; the critic sees that as well.
     """
-    # Summed over a whole phrase, counts pass the range where float16 and bfloat16 hold whole
-    # numbers exactly (LPD-5: up to 16,128 cells a track).
-    a = ops.cast(_activity(x), "float32")
-    if a.shape[3] != spec.n_pitches:
-        raise ValueError(
-            f"key: input of {a.shape[3]} pitches does not fit the spec's {spec.n_pitches}"
-        )
-    fold = ops.cast(_pitch_class_matrix(spec), a.dtype)
-    counts = ops.einsum("nbspc,pk->nkc", a, fold)
+    # The beats' chroma summed over the phrase. In float32: summed over a whole phrase, counts
+    # pass the range where float16 and bfloat16 hold whole numbers exactly (LPD-5: up to
+    # 16,128 cells a track).
+    counts = ops.sum(chroma(ops.cast(x, "float32"), spec), axis=(1, 2))
     return counts / ops.maximum(ops.sum(counts, axis=1, keepdims=True), 1.0)
 
 
