@@ -20,8 +20,9 @@ Sections (``--only`` takes their names):
   variants on the chorales, in one run: on free rolls (the ablation's rows), the AAAI networks
   (``bach_hybrid``), with both critic streams, the v2 networks, v2 with binary neurons, and v2
   with a refiner in its second stage; on monophonic hold voices (the default data), the AAAI
-  networks alone and with both streams; each also as a ratio to the AAAI networks' on free
-  rolls.
+  networks alone and with both streams, then with the voices' dense and time layers shared,
+  with the key stream too, and with the generator's weight average updated every step; each
+  also as a ratio to the AAAI networks' on free rolls.
 - ``sampling``: 5,000 phrases of the default model (``model=musegan``, 4 bars, hybrid)
   generated and binarized as ``musegan.generate`` does it.
 - ``data``: preparing the chorales from scratch into a temporary data folder with both cores,
@@ -58,6 +59,10 @@ DEFAULT_OUT = RESULTS / "run.json"
 SECTIONS = ("peak", "training", "variants", "sampling", "data", "metrics")
 #: Both critic streams.
 STREAMS = "model.critic.streams=[chroma,onset_offset]"
+#: Both critic streams and the key stream.
+KEY_STREAMS = "model.critic.streams=[chroma,onset_offset,key]"
+#: The voices' generators share their dense and time layers.
+SHARED_TIME = "model.bar_generator.shared=time"
 #: Every track a free binary roll (the AAAI paper's form; the data's default is voices).
 FREE = "data.voices=free"
 #: The variants section's presets: name -> overrides of ``+experiment=bach_hybrid +mode=hybrid``
@@ -75,6 +80,9 @@ VARIANTS = {
     ],
     "voices_hold": [],
     "voices_hold_streams": [STREAMS],
+    "voices_hold_streams_shared_time": [STREAMS, SHARED_TIME],
+    "voices_hold_streams_shared_time_key": [KEY_STREAMS, SHARED_TIME],
+    "voices_hold_streams_shared_time_ema_key": [KEY_STREAMS, SHARED_TIME, "train.ema_decay=0.99"],
 }
 #: The v2 networks at tiny sizes for --quick (in place of QUICK_MODEL's AAAI sizes).
 QUICK_V2 = [
@@ -565,10 +573,13 @@ def table(result: dict[str, Any]) -> str:
     found = result.get("variants")
     if found:
         lines.append("MuseGAN variants, one generator step (float32, bach_hybrid, hybrid)")
-        lines.append(f"  {'':20} {'s/step':>8} {'x aaai':>7} {'G params':>11} {'D params':>11}")
+        width = max(map(len, found))
+        lines.append(
+            f"  {'':{width}} {'s/step':>8} {'x aaai':>7} {'G params':>11} {'D params':>11}"
+        )
         for name, v in found.items():
             lines.append(
-                f"  {name:<20} {v['seconds']:8.3f} {v['ratio_to_aaai']:7.2f}"
+                f"  {name:<{width}} {v['seconds']:8.3f} {v['ratio_to_aaai']:7.2f}"
                 f" {v['generator_parameters']:11,} {v['critic_parameters']:11,}  {_load_note(v)}"
             )
     s = result.get("sampling")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.run import VARIANTS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,10 +58,13 @@ def test_benchmark_run_quick_writes_every_section(tmp_path):
     forward = ours["critic_steps"] * ours["critic_forward"]["matrix_gflop"]
     assert 1.0 < zero_path / forward <= 2.0 + 1e-6
     variants = data["variants"]
-    assert set(variants) == {"aaai", "aaai_streams", "v2", "v2_dbn", "v2_refiner", "voices_hold", "voices_hold_streams"}  # fmt: skip
+    assert set(variants) == set(VARIANTS) and "voices_hold_streams_shared_time_ema_key" in VARIANTS
     assert variants["aaai"]["ratio_to_aaai"] == 1.0 and variants["v2_refiner"]["phase"] == "refiner"
     assert variants["aaai_streams"]["critic_parameters"] > variants["aaai"]["critic_parameters"]
     assert variants["aaai"]["voices"] == 0 and variants["voices_hold_streams"]["voices"] == 2
+    shared, key = variants["voices_hold_streams_shared_time"], variants["voices_hold_streams_shared_time_key"]  # fmt: skip
+    assert shared["generator_parameters"] < variants["voices_hold_streams"]["generator_parameters"]
+    assert key["critic_parameters"] > shared["critic_parameters"]
     assert data["sampling"]["shape"][0] == data["sampling"]["phrases"]
     assert data["data"]["prepare"]["phrases"] > 0 and data["data"]["cache_load"]["seconds"] >= 0
     for heading in (
