@@ -113,8 +113,10 @@ def build_objective(train_cfg: DictConfig) -> Objective:
 def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Run:
     """Build (or restore) a training run from its config.
 
-    Nothing is written before the options are checked; the config is saved in the run folder
-    the first time.
+    Nothing is written before the options are checked. The run folder's config.yaml is the
+    config the run trains with: written at the start, and again at every resume once the
+    checkpoint has accepted it, so that a resume's overrides (a longer ``train.steps``,
+    averaging switched on) hold for later resumes, ``generate`` and ``evaluate`` too.
 
     Raises:
         UserError: bad options, data, model config or checkpoint.
@@ -152,14 +154,13 @@ def build_run(cfg: DictConfig, run_dir: str | Path, progress: bool = True) -> Ru
     if saved is not None:  # before restoring: a switched decay does not fit the checkpoint
         _check_decay(saved, options)
     resumed = checkpointer.restore()
-    if not (run_dir / "config.yaml").exists():
-        _save_config(cfg, run_dir)
     start = int(trainer.step.numpy())
     model.set_step(start)
     if resumed:
         if saved is not None:
             _check_resumable(saved, start, options)
-        _resume_averaging(run_dir, checkpointer, trainer, start)
+        _resume_averaging(saved, checkpointer, trainer, start)
+    _save_config(cfg, run_dir)
     stream = batch_stream(
         splits.train,
         options.batch_size,
@@ -238,23 +239,27 @@ def _save_config(cfg: DictConfig, run_dir: Path) -> None:
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
 
 
-def _resume_averaging(
-    run_dir: Path, checkpointer: Checkpointer, trainer: Trainer, step: int
-) -> None:
+def _resume_averaging(train: Any, checkpointer: Checkpointer, trainer: Trainer, step: int) -> None:
     """Resume the generator's weight average as the run was saved: a checkpoint that holds one
     is resumed with the saved ``train.ema_decay`` and ``train.ema_start`` only (another decay
     or start, or none, would give an average no uninterrupted run has); one without it can
-    switch averaging on where the average would still be a copy of the weights, and the run's
-    config then records the averaging, so that later resumes keep it.
+    switch averaging on where the average would still be a copy of the weights.
+
+    Args:
+        train: the run's saved ``train`` options (None: no saved config to compare with).
+        checkpointer: the restored run's checkpointer.
+        trainer: the trainer it restored into.
+        step: the restored step.
 
     Raises:
         UserError: another averaging than the checkpoint's, or averaging that should have
             started before ``step``.
     """
-    options, saved = trainer.options, run_dir / "config.yaml"
+    options = trainer.options
     now = (options.ema_decay, options.ema_start)
     if AVERAGE in checkpointer.saved:
-        train = OmegaConf.load(saved).train
+        if train is None:
+            return
         before = (float(train.get("ema_decay", 0.0)), int(train.get("ema_start", 0)))
         if before != now:
             raise UserError(
@@ -265,10 +270,6 @@ def _resume_averaging(
     elif trainer.average is not None:
         check_unaveraged(str(checkpointer.latest), step, options.averaging_start)
         trainer.average.reset()
-        cfg = OmegaConf.load(saved)
-        cfg.train.ema_decay, cfg.train.ema_start = now
-        with atomic_path(saved) as tmp:
-            tmp.write_text(OmegaConf.to_yaml(cfg))
 
 
 def _saved_train(run_dir: Path) -> Any:

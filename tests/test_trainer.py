@@ -315,6 +315,7 @@ def test_averaging_switched_on_at_a_resume_starts_from_the_weights_never_after_i
         " averaging can start at that step or later (train.ema_start=2)"
     )
     assert not (run / "checkpoints" / "ckpt-3.index").exists()
+    assert OmegaConf.load(run / "config.yaml").train.ema_decay == 0.0  # a refusal writes nothing
     cfg = compose_train(smoke_data_dir, *QUIET, *averaged, "train.ema_start=2")
     train(cfg, run, progress=False)
     values = checkpoint_values(str(run / "checkpoints" / "ckpt-3"))
@@ -511,7 +512,9 @@ def test_sigterm_checkpoints_and_exits_143_then_resume_continues(smoke_data_dir,
     ]
     assert steps == list(range(1, step + 2))
     assert json.loads((run_dir / "metrics.json").read_text())["step"] == step + 1
-    assert OmegaConf.load(run_dir / "config.yaml").train.steps == 50  # the saved config stays
+    # The run's config records what it last trained with: a later resume continues from it.
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.train.steps == step + 1 and saved.mode.name == "hybrid" and saved.resume is None
 
 
 def test_an_unknown_config_key_is_one_hydra_error(tmp_path):
