@@ -39,13 +39,14 @@ class CriticConfig:
         dense_units: units of the hidden dense layer.
         leak: LeakyReLU slope.
         streams: feature streams beside the main stack, :class:`~musegan.streams.Stream` values
-            (``"chroma"``, ``"onset_offset"``, ``"key"``); stored as a tuple of ``Stream`` in
+            (``"chroma"``, ``"onset_offset"``, ``"key"``, ``"motion"``); stored as a tuple of ``Stream`` in
             ``Stream`` order. Empty (the default): the critic without streams, layer for layer.
         chroma_filters: filters of the chroma stream: its layer over the 12 pitch classes, then
             each layer down the beats (at least two entries, checked when it is built).
-        onset_filters: filters of the onset/offset stream's layers down the time axis, whose
-            kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16, ``[3, 4, 4]`` for
-            48; see :func:`musegan.streams.split_strides`; at least one entry).
+        onset_filters: filters of the onset/offset (and motion) stream's layers down the time
+            axis, whose kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16,
+            ``[3, 4, 4]`` for 48; see :func:`musegan.streams.split_strides`; at least one
+            entry).
         key_units: units of the key stream's dense layers over the phrase's pitch-class
             distribution (at least one entry).
 

@@ -44,7 +44,7 @@ class SharedPrivateCriticConfig:
         merge_filters: filters of the convolution over consecutive bars.
         streams: feature streams (:class:`~musegan.streams.Stream` values) joined before it.
         chroma_filters: the chroma stream's filters (see :mod:`musegan.streams`).
-        onset_filters: the onset/offset stream's filters.
+        onset_filters: the onset/offset (and motion) stream's filters.
         key_units: the key stream's dense units.
         leak: LeakyReLU slope.
     """

@@ -1,4 +1,4 @@
-"""The critic's chroma, onset/offset and key streams: hand-made musical features of a phrase,
+"""The critic's chroma, onset/offset, key and motion streams: hand-made musical features of a phrase,
 each with a small network of its own, whose outputs a critic concatenates with its main features.
 
 As in the MuseGAN authors' current critic (Dong et al., salu133445/musegan), beside the main
@@ -12,13 +12,18 @@ convolution stack:
   (the difference from the previous step, summed over pitch); convolutions down the time axis
   to one position per bar.
 
-And one that the authors' critic does not have:
+And two that the authors' critic does not have:
 
 - **key**: the pitch-class distribution of the whole phrase per track (each class's share of the
   track's sounding cells), through dense layers. The in-scale rate (:mod:`pianoroll.metrics`)
   asks whether a voice stays in one key over a phrase; the chroma stream's layers end at one
   position per bar, so a critic sees that only through its last dense layer, and this stream
   hands it the phrase's key profile directly.
+- **motion**: per step and track, how many pitches change state (start or stop), halved; the
+  same layers as onset/offset. In a monophonic voice a move from one pitch to the next starts
+  one pitch and stops another, so onset/offset's signed sum is 0 there, as on a held note:
+  that stream tells a note from a rest, not a moving voice from a still one. Motion is 1 at a
+  move, 1/2 where a note starts from or ends in a rest, 0 on a held (or struck again) note.
 
 The features are computed on cell *activity* ``(x + 1) / 2`` in [0, 1], so that a silent cell
 counts 0 (the critic sees {-1, 1} real data and (-1, 1) generator output). Every convolution's
@@ -45,6 +50,7 @@ __all__ = [
     "chroma",
     "configured_streams",
     "key_profile",
+    "motion",
     "onset_offset",
     "parse_streams",
     "split_strides",
@@ -61,6 +67,7 @@ class Stream(str, enum.Enum):
     CHROMA = "chroma"  # pitch-class activity per beat
     ONSET = "onset_offset"  # note starts minus note ends per step
     KEY = "key"  # pitch-class distribution of the whole phrase
+    MOTION = "motion"  # pitches that change state per step
 
     def __str__(self) -> str:
         # The config's spelling in f-strings and layer names, as enum.StrEnum (3.11+) gives.
@@ -188,11 +195,33 @@ def onset_offset(x: Any) -> Any:
         For real data, the number of pitches that start minus the number that stop at ``t``
         (a pitch that sounds on both steps counts neither).
     """
+    return _step_change(x, signed=True)
+
+
+def motion(x: Any) -> Any:
+    """How many pitches change state per step, halved: the absolute change of the activity from
+    the previous step, summed over pitch, over 2 (steps compared as in :func:`onset_offset`).
+
+    Args:
+        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1].
+
+    Returns:
+        ``(batch, bars, steps, 1, channels)`` in ``[0, pitches / 2]``: ``sum |a[t] - a[t - 1]|
+        / 2``, ``a = (x + 1) / 2``. For a monophonic voice's roll: 1 where it moves to another
+        pitch, 1/2 where a note starts after a rest or ends in one, 0 on a held note.
+    """
+    return _step_change(x, signed=False)
+
+
+def _step_change(x: Any, signed: bool) -> Any:
+    """The activity's change from the previous step summed over pitch: signed, or its absolute
+    value halved (:func:`onset_offset`, :func:`motion`)."""
     a = _activity(x)
     _, bars, steps, pitches, channels = a.shape
     flat = ops.reshape(a, (-1, bars * steps, pitches, channels))
     previous = ops.pad(flat[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
-    change = ops.sum(flat - previous, axis=2, keepdims=True)
+    delta = flat - previous
+    change = ops.sum(delta if signed else 0.5 * ops.abs(delta), axis=2, keepdims=True)
     return ops.reshape(change, (-1, bars, steps, 1, channels))
 
 
@@ -219,10 +248,11 @@ def stream_features(
       ``(bars, 1, 1, onset_filters[-1])``.
     - key: ``key_profile(x)`` ``(12, channels)`` flattened; one dense layer per ``key_units``
       entry -> ``(key_units[-1],)`` for the whole phrase.
+    - motion: ``motion(x)``, through layers shaped as onset_offset's (``onset_filters``).
 
-    Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}`` and ``{name}_key{i}`` (the
-    latter after ``{name}_key_profile``, which flattens the profile); each is followed by a
-    LeakyReLU of slope ``leak``.
+    Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}``, ``{name}_key{i}`` (after
+    ``{name}_key_profile``, which flattens the profile) and ``{name}_motion{i}``; each is
+    followed by a LeakyReLU of slope ``leak``.
 
     Args:
         x: a symbolic input ``(batch, bars, steps, pitches, channels)`` in [-1, 1].
@@ -237,7 +267,7 @@ def stream_features(
 
     Returns:
         One tensor per stream, in :class:`Stream` order: ``(batch, bars * filters)`` for the
-        per-bar streams (chroma, onset/offset: bar by bar), ``(batch, key_units[-1])`` for key.
+        per-bar streams (chroma, onset/offset, motion: bar by bar), ``(batch, key_units[-1])`` for key.
     """
     out = []
     for stream in parse_streams(streams):
@@ -262,13 +292,14 @@ def stream_features(
                     int(units), kernel_initializer=normal_init(), name=f"{name}_key{i}"
                 )(h)
                 h = LeakyReLU(leak)(h)
-        else:
+        else:  # a change per step: onset/offset or motion, down the time axis
             if len(onset_filters) < 1:
                 raise ValueError("critic: onset_filters needs at least one entry")
-            h = onset_offset(x)
-            strides = split_strides(spec.steps_per_bar, len(onset_filters), "onset_offset")
+            onset = stream is Stream.ONSET
+            h, prefix = (onset_offset(x), "onset") if onset else (motion(x), "motion")
+            strides = split_strides(spec.steps_per_bar, len(onset_filters), str(stream))
             for i, (filters, stride) in enumerate(zip(onset_filters, strides, strict=True)):
-                h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_onset{i}")(h)
+                h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_{prefix}{i}")(h)
         out.append(layers.Flatten(name=f"{name}_{stream}_flatten")(h))
     return out
 

@@ -1,9 +1,12 @@
-"""The critic's chroma and onset/offset streams: the features of a small hand-written roll, the
-streams' shapes for the chorale and LPD-5 specs, the critic with each stream (also per track),
-the plain critic unchanged without them, stream-name errors and a short training run."""
+"""The critic's chroma, onset/offset, key and motion streams: the features of a small
+hand-written roll, the streams' shapes for the chorale and LPD-5 specs, the critic with each
+stream (also per track), the plain critic unchanged without them, stream-name errors and a short
+training run."""
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import math
 from importlib import resources
 
@@ -24,6 +27,7 @@ from musegan.streams import (
     Stream,
     chroma,
     key_profile,
+    motion,
     onset_offset,
     split_strides,
     stream_features,
@@ -124,6 +128,12 @@ def test_key_stream_in_both_critics():
     merge = critic.get_layer("critic_merge_bars")
     assert merge.input.shape == (None, 4, 1, 1, 4 + 2 * 4 + 8)
     assert critic.get_layer("critic_key0").kernel.shape == (48, 8)
+    # Motion is per bar, as onset/offset is.
+    moving = shared_private_critic(
+        CHORALES, dataclasses.replace(v2, streams=[*BOTH, "key", "motion"]), 4, "critic"
+    )
+    assert moving(x).shape == (3, 1)
+    assert moving.get_layer("critic_merge_bars").input.shape == (None, 4, 1, 1, 4 + 3 * 4 + 8)
 
 
 def test_too_few_key_units_is_an_error():
@@ -152,6 +162,35 @@ def test_onset_offset_runs_across_bar_lines_and_starts_from_silence():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(onset_offset(-np.ones_like(x))), 0)
     half = keras.ops.convert_to_numpy(onset_offset(np.zeros_like(x)))
     assert half[0, 0, 0, 0, 0] == 12 and not half.reshape(-1)[1:].any()
+
+
+def test_motion_counts_the_pitches_that_start_or_stop_halved():
+    out = keras.ops.convert_to_numpy(motion(small_roll()))
+    assert out.shape == (1, 1, 8, 1, 2)
+    # Track 0: C starts at 0 (1/2); at 4 the held C stops and the high C starts (1: a move,
+    # where onset/offset gives 0); the repeated C stops at 5, starts at 6, stops at 7.
+    # Track 1: two B's start at 1 and stop at 3 (2 x 1/2); A starts at 7.
+    np.testing.assert_array_equal(out[0, 0, :, 0, 0], [0.5, 0, 0, 0, 1, 0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(out[0, 0, :, 0, 1], [0, 1, 0, 1, 0, 0, 0, 0.5])
+    # Partial activity: x = 0 (activity 1/2 in all 24 pitches) from silence, then silence.
+    x = np.full((1, 1, 2, 24, 1), -1.0, np.float32)
+    x[0, 0, 0] = 0.0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(motion(x))[0, 0, :, 0, 0], [6, 6])
+
+
+def test_motion_stream_layers_mirror_onset_offsets():
+    inp = keras.Input(CHORALES.shape)
+    model = keras.Model(inp, stream_features(inp, CHORALES, ["motion", "onset_offset"], name="c"))
+    for i, (filters, length) in enumerate(zip((16, 32, 64), (8, 4, 1), strict=True)):
+        for prefix in ("onset", "motion"):
+            layer = model.get_layer(f"c_{prefix}{i}")
+            assert layer.output.shape == (None, 4, length, 1, filters)
+    assert [tuple(f.shape) for f in model.outputs] == [(None, 4 * 64)] * 2
+    plain = build_critic(CHORALES, CriticConfig(), per_track=False).count_params()
+    one = build_critic(CHORALES, CriticConfig(streams=["motion"]), per_track=False).count_params()
+    # Its three convolutions (4 x 2 x 16 + 16, 16 x 2 x 32 + 32, 32 x 4 x 64 + 64; kernel and
+    # stride 2, 2, 4 over 16 steps, 4 channels in) and 4 bars x 64 more inputs to the dense layer.
+    assert one - plain == 144 + 1_056 + 8_256 + 256 * 512
 
 
 def test_split_strides():
@@ -184,7 +223,7 @@ def test_stream_shapes(spec, onset_strides):
     assert [tuple(y.shape) for y in model(x)] == [(2, bars * 64), (2, bars * 64)]
 
 
-@pytest.mark.parametrize("streams", [["chroma"], ["onset_offset"], BOTH, ["key"]])
+@pytest.mark.parametrize("streams", [["chroma"], ["onset_offset"], BOTH, ["key"], ["motion"]])
 @pytest.mark.parametrize("per_track", [False, True], ids=["one", "jamming"])
 def test_critic_with_streams_scores_each_example(streams, per_track):
     cfg = CriticConfig(**SMOKE["critic"], streams=streams)
@@ -201,6 +240,7 @@ def test_critic_with_streams_scores_each_example(streams, per_track):
         assert (f"{net.name}_chroma0" in names) == ("chroma" in streams)
         assert (f"{net.name}_onset0" in names) == ("onset_offset" in streams)
         assert (f"{net.name}_key0" in names) == ("key" in streams)
+        assert (f"{net.name}_motion0" in names) == ("motion" in streams)
         if per_track:
             assert net.input.shape == (None, *CHORALES.shape[:3], 1)
 
@@ -284,7 +324,9 @@ def test_stream_names_are_parsed_in_stream_order():
 
 
 def test_an_unknown_stream_is_one_clear_error():
-    message = "critic.streams: unknown stream 'chords'; choose one of chroma, onset_offset, key"
+    message = (
+        "critic.streams: unknown stream 'chords'; choose one of chroma, onset_offset, key, motion"
+    )
     with pytest.raises(ValueError) as info:
         CriticConfig(streams=["chroma", "chords"])
     assert str(info.value) == message
@@ -306,14 +348,17 @@ def test_too_few_chroma_filters_is_an_error():
 
 
 def test_musegan_trains_with_every_stream(smoke_data_dir, tmp_path):
-    cfg = compose_smoke("musegan", smoke_data_dir, "model.critic.streams=[chroma,onset_offset,key]")
+    every = "model.critic.streams=[chroma,onset_offset,key,motion]"
+    cfg = compose_smoke("musegan", smoke_data_dir, every)
     run = tmp_path / "run"
     summary = train(cfg, run, progress=False)
     assert summary["step"] == 2
     assert all(math.isfinite(v) for v in summary["losses"].values())
     assert summary["losses"]["gradient_penalty"] >= 0.0
-    saved = {
+    saved = collections.Counter(
         tuple(shape) for _, shape in tf.train.list_variables(str(run / "checkpoints" / "ckpt-2"))
-    }
-    # chroma0, onset0 and key0 kernels: over the 4 voices' rolls and their 4 onset rolls.
-    assert {(1, 1, 12, 8, 32), (1, 2, 1, 8, 16), (96, 64)} <= saved
+    )
+    # chroma0, onset0 and key0 kernels: over the 4 voices' rolls and their 4 onset rolls;
+    # motion0's kernel is shaped as onset0's, so that shape is saved twice as often as chroma0's.
+    assert saved[(1, 1, 12, 8, 32)] > 0 and saved[(96, 64)] > 0
+    assert saved[(1, 2, 1, 8, 16)] == 2 * saved[(1, 1, 12, 8, 32)]
