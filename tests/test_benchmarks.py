@@ -65,6 +65,8 @@ def test_benchmark_run_quick_writes_every_section(tmp_path):
     shared, key = variants["voices_hold_streams_shared_time"], variants["voices_hold_streams_shared_time_key"]  # fmt: skip
     assert shared["generator_parameters"] < variants["voices_hold_streams"]["generator_parameters"]
     assert key["critic_parameters"] > shared["critic_parameters"]
+    motion = variants["voices_hold_streams_shared_time_key_motion"]["critic_parameters"]
+    assert motion > key["critic_parameters"]
     assert data["sampling"]["shape"][0] == data["sampling"]["phrases"]
     assert data["data"]["prepare"]["phrases"] > 0 and data["data"]["cache_load"]["seconds"] >= 0
     for heading in (
