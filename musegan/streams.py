@@ -1,5 +1,6 @@
-"""The critic's chroma, onset/offset, key and motion streams: hand-made musical features of a phrase,
-each with a small network of its own, whose outputs a critic concatenates with its main features.
+"""The critic's chroma, onset/offset, key and motion streams: hand-made musical features of a
+phrase, each with a small network of its own, whose outputs a critic concatenates with its main
+features.
 
 As in the MuseGAN authors' current critic (Dong et al., salu133445/musegan), beside the main
 convolution stack:
@@ -267,7 +268,8 @@ def stream_features(
 
     Returns:
         One tensor per stream, in :class:`Stream` order: ``(batch, bars * filters)`` for the
-        per-bar streams (chroma, onset/offset, motion: bar by bar), ``(batch, key_units[-1])`` for key.
+        per-bar streams (chroma, onset/offset, motion: bar by bar), ``(batch, key_units[-1])``
+        for key.
     """
     out = []
     for stream in parse_streams(streams):
