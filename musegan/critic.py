@@ -39,8 +39,9 @@ class CriticConfig:
         dense_units: units of the hidden dense layer.
         leak: LeakyReLU slope.
         streams: feature streams beside the main stack, :class:`~musegan.streams.Stream` values
-            (``"chroma"``, ``"onset_offset"``, ``"key"``, ``"motion"``); stored as a tuple of ``Stream`` in
-            ``Stream`` order. Empty (the default): the critic without streams, layer for layer.
+            (``"chroma"``, ``"onset_offset"``, ``"key"``, ``"motion"``); stored as a tuple of
+            ``Stream`` in ``Stream`` order. Empty (the default): the critic without streams,
+            layer for layer.
         chroma_filters: filters of the chroma stream: its layer over the 12 pitch classes, then
             each layer down the beats (at least two entries, checked when it is built).
         onset_filters: filters of the onset/offset (and motion) stream's layers down the time
