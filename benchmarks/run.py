@@ -22,7 +22,7 @@ Sections (``--only`` takes their names):
   with a refiner in its second stage; on monophonic hold voices (the default data), the AAAI
   networks alone and with both streams, then with the voices' dense and time layers shared,
   with the key stream too, with the generator's weight average updated every step, and with
-  the key and motion streams; each also as a ratio to the AAAI networks' on free rolls.
+  the key and motion (or rhythm) streams; each also as a ratio to the AAAI networks' on free rolls.
 - ``sampling``: 5,000 phrases of the default model (``model=musegan``, 4 bars, hybrid)
   generated and binarized as ``musegan.generate`` does it.
 - ``data``: preparing the chorales from scratch into a temporary data folder with both cores,
@@ -63,6 +63,8 @@ STREAMS = "model.critic.streams=[chroma,onset_offset]"
 KEY_STREAMS = "model.critic.streams=[chroma,onset_offset,key]"
 #: Those three and the motion stream.
 MOTION_STREAMS = "model.critic.streams=[chroma,onset_offset,key,motion]"
+#: Those three and the rhythm stream.
+RHYTHM_STREAMS = "model.critic.streams=[chroma,onset_offset,key,rhythm]"
 #: The voices' generators share their dense and time layers.
 SHARED_TIME = "model.bar_generator.shared=time"
 #: Every track a free binary roll (the AAAI paper's form; the data's default is voices).
@@ -86,6 +88,7 @@ VARIANTS = {
     "voices_hold_streams_shared_time_key": [KEY_STREAMS, SHARED_TIME],
     "voices_hold_streams_shared_time_ema_key": [KEY_STREAMS, SHARED_TIME, "train.ema_decay=0.99"],
     "voices_hold_streams_shared_time_key_motion": [MOTION_STREAMS, SHARED_TIME],
+    "voices_hold_streams_shared_time_key_rhythm": [RHYTHM_STREAMS, SHARED_TIME],
 }
 #: The v2 networks at tiny sizes for --quick (in place of QUICK_MODEL's AAAI sizes).
 QUICK_V2 = [

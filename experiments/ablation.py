@@ -68,12 +68,14 @@ NO_HOLD = "model.hold=false"  # every step chooses its pitch (MuseGAN's default 
 STREAMS = "model.critic.streams=[chroma,onset_offset]"  # both critic streams
 #: Hold voices (softmax) with both critic streams: the best configuration, and the base of rows
 #: that change one thing in it.
-HOLD_STREAMS = [VOICES, "model.voices=softmax", "model.hold=true", STREAMS]
+HOLD = [VOICES, "model.voices=softmax", "model.hold=true"]
+HOLD_STREAMS = [*HOLD, STREAMS]
 #: Both critic streams and the key stream (the phrase's pitch-class distribution per track).
-KEY_STREAMS = "model.critic.streams=[chroma,onset_offset,key]"
-HOLD_KEY_STREAMS = [*HOLD_STREAMS[:-1], KEY_STREAMS]
+HOLD_KEY_STREAMS = [*HOLD, "model.critic.streams=[chroma,onset_offset,key]"]
 #: Those three and the motion stream (pitches that start or stop per step).
-MOTION_STREAMS = "model.critic.streams=[chroma,onset_offset,key,motion]"
+HOLD_MOTION_STREAMS = [*HOLD, "model.critic.streams=[chroma,onset_offset,key,motion]"]
+#: Those three and the rhythm stream (activity and note starts per step of the bar).
+HOLD_RHYTHM_STREAMS = [*HOLD, "model.critic.streams=[chroma,onset_offset,key,rhythm]"]
 #: Reports of voice rows trained before commit 3d7da6b, whose generators carried each voice's
 #: onsets in its roll channel too (never a held note): listed apart, marked.
 ONSET_BUG = REPORTS / "onset-bug"
@@ -107,7 +109,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_streams_shared_pitch": ("AAAI networks + both streams, monophonic voices (softmax, hold), every hidden layer shared by the voices' generators", [*HOLD_STREAMS, "model.bar_generator.shared=pitch"]),
     "voices_hold_streams_shared_time_ema": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
     "voices_hold_streams_shared_time_ema_key": ("AAAI networks + both streams + key stream, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_KEY_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
-    "voices_hold_streams_shared_time_ema_key_motion": ("AAAI networks + both streams + key and motion streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_STREAMS[:-1], MOTION_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
+    "voices_hold_streams_shared_time_ema_key_motion": ("AAAI networks + both streams + key and motion streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_MOTION_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
+    "voices_hold_streams_shared_time_ema_key_rhythm": ("AAAI networks + both streams + key and rhythm streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_RHYTHM_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
     "voices_hold_streams_shared_time_key_decay": ("AAAI networks + both streams + key stream, monophonic voices (softmax, hold), dense and time layers shared, learning rates decayed linearly to 0", [*HOLD_KEY_STREAMS, "model.bar_generator.shared=time", "train.lr_decay=true"]),
     "voices_hold_streams_shared_time_late_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared, learning rates decayed linearly to 0 over the last tenth", [*HOLD_STREAMS, "model.bar_generator.shared=time", "train.lr_decay=true", "train.lr_decay_start=0.9"]),
     "v2_voices_hold": ("current networks (both streams), monophonic voices (softmax, hold)", ["model=musegan_v2", *HOLD_STREAMS]),

@@ -3,8 +3,9 @@
 No batch normalization: it makes each example's score depend on the rest of the batch, which
 breaks the per-example gradient of the WGAN-GP penalty.
 
-Optionally, the chroma, onset/offset and key streams of :mod:`musegan.streams` run beside the main
-stack (``CriticConfig.streams``); their features join the main stack's before the dense layer.
+Optionally, the feature streams of :mod:`musegan.streams` (chroma, onset/offset, key, motion,
+rhythm) run beside the main stack (``CriticConfig.streams``); their features join the main
+stack's before the dense layer.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class CriticConfig:
         dense_units: units of the hidden dense layer.
         leak: LeakyReLU slope.
         streams: feature streams beside the main stack, :class:`~musegan.streams.Stream` values
-            (``"chroma"``, ``"onset_offset"``, ``"key"``, ``"motion"``); stored as a tuple of
-            ``Stream`` in ``Stream`` order. Empty (the default): the critic without streams,
+            (``"chroma"``, ``"onset_offset"``, ``"key"``, ``"motion"``, ``"rhythm"``); stored
+            as a tuple of ``Stream`` in ``Stream`` order. Empty (the default): the critic without streams,
             layer for layer.
         chroma_filters: filters of the chroma stream: its layer over the 12 pitch classes, then
             each layer down the beats (at least two entries, checked when it is built).
@@ -48,8 +49,8 @@ class CriticConfig:
             axis, whose kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16,
             ``[3, 4, 4]`` for 48; see :func:`musegan.streams.split_strides`; at least one
             entry).
-        key_units: units of the key stream's dense layers over the phrase's pitch-class
-            distribution (at least one entry).
+        key_units: units of the key (and rhythm) stream's dense layers over the phrase's
+            pitch-class distribution (rhythm profile; at least one entry).
 
     Raises:
         ValueError: an unknown or repeated stream name (naming ``critic.streams`` and the

@@ -1,12 +1,12 @@
 """The MuseGAN critic as its authors build it today: private streams per track, a shared
-stack, the optional chroma, onset/offset and key streams, merged over the bars
+stack, the optional feature streams, merged over the bars
 (salu133445/musegan, ``src/musegan/presets/discriminator``).
 
 Each track (a channel of the input) has two private branches mirroring the generator's:
 pitch then time, and time then pitch; a 1x1 convolution merges them. The tracks' features are
 concatenated and a shared stack reduces time to one position per bar and pitch to one; the
-streams of :mod:`musegan.streams` (one position per bar each; the key stream's phrase-wide
-features repeated at every bar) join there; a convolution over
+streams of :mod:`musegan.streams` (one position per bar each; the key and rhythm streams'
+phrase-wide features repeated at every bar) join there; a convolution over
 pairs of consecutive bars merges everything, and a dense layer gives the score. Leaky ReLU,
 no normalization (see :mod:`musegan.critic`). Every convolution spans one axis (the authors'
 (1, 4, 3) kernels become a time and a pitch layer), computed by
@@ -22,7 +22,7 @@ import keras
 from keras import layers, ops
 
 from musegan.layers import AxisConv, bar_axis_kernels, normal_init
-from musegan.streams import Stream, configured_streams, parse_streams
+from musegan.streams import PHRASE_STREAMS, configured_streams, parse_streams
 from pianoroll.spec import PhraseSpec
 
 __all__ = ["SharedPrivateCriticConfig", "shared_private_critic"]
@@ -45,7 +45,7 @@ class SharedPrivateCriticConfig:
         streams: feature streams (:class:`~musegan.streams.Stream` values) joined before it.
         chroma_filters: the chroma stream's filters (see :mod:`musegan.streams`).
         onset_filters: the onset/offset (and motion) stream's filters.
-        key_units: the key stream's dense units.
+        key_units: the key (and rhythm) stream's dense units.
         leak: LeakyReLU slope.
     """
 
@@ -126,7 +126,7 @@ def shared_private_critic(
         extra = configured_streams(inp, spec, cfg, name)
         bars = spec.n_bars
         for i, stream in enumerate(cfg.streams):
-            if stream is Stream.KEY:  # one vector for the phrase: every bar gets it
+            if stream in PHRASE_STREAMS:  # one vector for the phrase: every bar gets it
                 extra[i] = ops.repeat(
                     ops.reshape(extra[i], (-1, 1, 1, 1, extra[i].shape[-1])), bars, axis=1
                 )

@@ -1,5 +1,5 @@
-"""The critic's chroma, onset/offset, key and motion streams: hand-made musical features of a
-phrase, each with a small network of its own, whose outputs a critic concatenates with its main
+"""The critic's chroma, onset/offset, key, motion and rhythm streams: hand-made musical features
+of a phrase, each with a small network of its own, whose outputs a critic concatenates with its main
 features.
 
 As in the MuseGAN authors' current critic (Dong et al., salu133445/musegan), beside the main
@@ -13,7 +13,7 @@ convolution stack:
   (the difference from the previous step, summed over pitch); convolutions down the time axis
   to one position per bar.
 
-And two that the authors' critic does not have:
+And three that the authors' critic does not have:
 
 - **key**: the pitch-class distribution of the whole phrase per track (each class's share of the
   track's sounding cells), through dense layers. The in-scale rate (:mod:`pianoroll.metrics`)
@@ -25,6 +25,11 @@ And two that the authors' critic does not have:
   one pitch and stops another, so onset/offset's signed sum is 0 there, as on a held note:
   that stream tells a note from a rest, not a moving voice from a still one. Motion is 1 at a
   move, 1/2 where a note starts from or ends in a rest, 0 on a held (or struck again) note.
+- **rhythm**: per track and step of the bar, the phrase's mean over its bars of the activity
+  (summed over pitch) and of the pitches that start sounding, through dense layers, as key's.
+  For a voice, the roll's activity is how often it sounds at that step of the bar, its onset
+  roll's how often a note starts there, repeated notes included, so the two profiles' sums give
+  the phrase's mean note length, which the other streams spread over bars and positions.
 
 The features are computed on cell *activity* ``(x + 1) / 2`` in [0, 1], so that a silent cell
 counts 0 (the critic sees {-1, 1} real data and (-1, 1) generator output). Every convolution's
@@ -47,6 +52,7 @@ from pianoroll.errors import choice_value
 from pianoroll.spec import PhraseSpec
 
 __all__ = [
+    "PHRASE_STREAMS",
     "Stream",
     "chroma",
     "configured_streams",
@@ -54,6 +60,7 @@ __all__ = [
     "motion",
     "onset_offset",
     "parse_streams",
+    "rhythm_profile",
     "split_strides",
     "stream_features",
 ]
@@ -69,6 +76,7 @@ class Stream(str, enum.Enum):
     ONSET = "onset_offset"  # note starts minus note ends per step
     KEY = "key"  # pitch-class distribution of the whole phrase
     MOTION = "motion"  # pitches that change state per step
+    RHYTHM = "rhythm"  # activity and starts per step of the bar, over the phrase
 
     def __str__(self) -> str:
         # The config's spelling in f-strings and layer names, as enum.StrEnum (3.11+) gives.
@@ -180,6 +188,36 @@ def key_profile(x: Any, spec: PhraseSpec) -> Any:
     return counts / ops.maximum(ops.sum(counts, axis=1, keepdims=True), 1.0)
 
 
+#: Streams with one feature vector for the whole phrase (the others have one per bar).
+PHRASE_STREAMS = (Stream.KEY, Stream.RHYTHM)
+
+
+def rhythm_profile(x: Any, spec: PhraseSpec) -> Any:
+    """Activity and note starts per step of the bar, averaged over the phrase's bars.
+
+    Args:
+        x: ``(batch, bars, steps, pitches, channels)`` in [-1, 1] (``steps`` as in ``spec``).
+        spec: the phrase spec (steps per bar).
+
+    Returns:
+        ``(batch, steps, 2, channels)`` float32: at step ``s`` of the bar, the mean over the
+        bars of (0) the activity ``a = (x + 1) / 2`` summed over pitch and (1) the pitches that
+        start sounding, ``sum max(a[t] - a[t - 1], 0)`` over pitch (steps compared as in
+        :func:`onset_offset`). For a voice's roll: how often it sounds there, and how often it
+        moves to a pitch (from a rest or another pitch); for its onset roll: how often a note
+        starts there (repeated notes included). Each in ``[0, pitches]``.
+    """
+    a = _activity(ops.cast(x, "float32"))
+    steps = a.shape[2]
+    if steps != spec.steps_per_bar:
+        raise ValueError(
+            f"rhythm: input of {steps} steps a bar does not fit the spec's {spec.steps_per_bar}"
+        )
+    starts = ops.sum(ops.relu(_change(a)), axis=3)
+    sound = ops.sum(a, axis=3)
+    return ops.mean(ops.stack([sound, starts], axis=3), axis=1)
+
+
 def onset_offset(x: Any) -> Any:
     """Note starts minus note ends per step: the activity's change from the previous step,
     summed over pitch.
@@ -214,17 +252,21 @@ def motion(x: Any) -> Any:
     return _step_change(x, signed=False)
 
 
-def _step_change(x: Any, signed: bool) -> Any:
-    """The activity's change from the previous step summed over pitch: signed, or its absolute
-    value halved (:func:`onset_offset`, :func:`motion`)."""
-    a = _activity(x)
+def _change(a: Any) -> Any:
+    """``(batch, bars, steps, pitches, channels)`` activity's change from the previous step,
+    same shape (across bar lines; the phrase's first step from silence)."""
     _, bars, steps, pitches, channels = a.shape
     flat = ops.reshape(a, (-1, bars * steps, pitches, channels))
     previous = ops.pad(flat[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
-    delta = flat - previous
-    change = ops.sum(delta if signed else ops.abs(delta), axis=2, keepdims=True)
-    change = change if signed else 0.5 * change  # halved once summed: pitches-fold fewer products
-    return ops.reshape(change, (-1, bars, steps, 1, channels))
+    return ops.reshape(flat - previous, (-1, bars, steps, pitches, channels))
+
+
+def _step_change(x: Any, signed: bool) -> Any:
+    """The activity's change from the previous step summed over pitch: signed, or its absolute
+    value halved (:func:`onset_offset`, :func:`motion`)."""
+    delta = _change(_activity(x))
+    change = ops.sum(delta if signed else ops.abs(delta), axis=3, keepdims=True)
+    return change if signed else 0.5 * change  # halved once summed: pitches-fold fewer products
 
 
 def stream_features(
@@ -251,10 +293,13 @@ def stream_features(
     - key: ``key_profile(x)`` ``(12, channels)`` flattened; one dense layer per ``key_units``
       entry -> ``(key_units[-1],)`` for the whole phrase.
     - motion: ``motion(x)``, through layers shaped as onset_offset's (``onset_filters``).
+    - rhythm: ``rhythm_profile(x)`` ``(steps, 2, channels)`` flattened, through dense layers
+      sized as key's (``key_units``) -> ``(key_units[-1],)`` for the whole phrase.
 
     Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}``, ``{name}_key{i}`` (after
-    ``{name}_key_profile``, which flattens the profile) and ``{name}_motion{i}``; each is
-    followed by a LeakyReLU of slope ``leak``.
+    ``{name}_key_profile``, which flattens the profile), ``{name}_motion{i}`` and
+    ``{name}_rhythm{i}`` (after ``{name}_rhythm_profile``); each is followed by a LeakyReLU of
+    slope ``leak``.
 
     Args:
         x: a symbolic input ``(batch, bars, steps, pitches, channels)`` in [-1, 1].
@@ -263,14 +308,15 @@ def stream_features(
         chroma_filters: filters of the pitch-class layer, then of each layer down the beats
             (at least two entries, so that each bar ends at one position).
         onset_filters: filters of each layer down the time axis (at least one).
-        key_units: units of each dense layer over the key profile (at least one).
+        key_units: units of each dense layer over a phrase profile, key's or rhythm's (at
+            least one).
         leak: LeakyReLU slope.
         name: prefix of the layer names.
 
     Returns:
         One tensor per stream, in :class:`Stream` order: ``(batch, bars * filters)`` for the
         per-bar streams (chroma, onset/offset, motion: bar by bar), ``(batch, key_units[-1])``
-        for key.
+        for the phrase streams (key, rhythm: :data:`PHRASE_STREAMS`).
     """
     out = []
     for stream in parse_streams(streams):
@@ -286,13 +332,15 @@ def stream_features(
             strides = split_strides(spec.beats_per_bar, len(chroma_filters) - 1, "chroma")
             for i, (filters, stride) in enumerate(zip(chroma_filters[1:], strides, strict=True)):
                 h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_chroma{i + 1}")(h)
-        elif stream is Stream.KEY:
+        elif stream in PHRASE_STREAMS:
             if len(key_units) < 1:
                 raise ValueError("critic: key_units needs at least one entry")
-            h = layers.Flatten(name=f"{name}_key_profile")(key_profile(x, spec))
+            key = stream is Stream.KEY
+            profile, prefix = (key_profile, "key") if key else (rhythm_profile, "rhythm")
+            h = layers.Flatten(name=f"{name}_{prefix}_profile")(profile(x, spec))
             for i, units in enumerate(key_units):
                 h = layers.Dense(
-                    int(units), kernel_initializer=normal_init(), name=f"{name}_key{i}"
+                    int(units), kernel_initializer=normal_init(), name=f"{name}_{prefix}{i}"
                 )(h)
                 h = LeakyReLU(leak)(h)
         else:  # a change per step: onset/offset or motion, down the time axis

@@ -1,4 +1,4 @@
-"""The critic's chroma, onset/offset, key and motion streams: the features of a small
+"""The critic's chroma, onset/offset, key, motion and rhythm streams: the features of a small
 hand-written roll, the streams' shapes for the chorale and LPD-5 specs, the critic with each
 stream (also per track), the plain critic unchanged without them, stream-name errors and a short
 training run."""
@@ -29,6 +29,7 @@ from musegan.streams import (
     key_profile,
     motion,
     onset_offset,
+    rhythm_profile,
     split_strides,
     stream_features,
 )
@@ -178,6 +179,62 @@ def test_motion_counts_the_pitches_that_start_or_stop_halved():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(motion(x))[0, 0, :, 0, 0], [6, 6])
 
 
+def test_rhythm_profile_is_activity_and_starts_per_step_of_the_bar():
+    out = keras.ops.convert_to_numpy(rhythm_profile(small_roll(), SMALL))
+    assert out.shape == (1, 8, 2, 2)  # steps of the bar, (activity, starts), channels
+    # One bar, so the means are the bar itself. Track 0: sounds but at steps 5 and 7; a pitch
+    # starts at 0, 4 (the move up an octave) and 6. Track 1: two B's at 1-2, A at 7.
+    np.testing.assert_array_equal(out[0, :, 0, 0], [1, 1, 1, 1, 1, 0, 1, 0])
+    np.testing.assert_array_equal(out[0, :, 1, 0], [1, 0, 0, 0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(out[0, :, 0, 1], [0, 2, 2, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(out[0, :, 1, 1], [0, 2, 0, 0, 0, 0, 0, 1])
+
+
+def test_rhythm_profile_averages_the_bars_across_bar_lines():
+    # Two bars of one channel: C (index 3) from the first step to the middle of bar 1, held
+    # across the bar line (no start at bar 1's first step), then D (index 5) to the end.
+    active = np.zeros((1, 2, 8, 24, 1), bool)
+    active[0, 0, :, 3, 0] = active[0, 1, :4, 3, 0] = active[0, 1, 4:, 5, 0] = True
+    out = keras.ops.convert_to_numpy(rhythm_profile(np.where(active, 1.0, -1.0), SMALL))
+    np.testing.assert_array_equal(out[0, :, 0, 0], np.ones(8))
+    np.testing.assert_array_equal(out[0, :, 1, 0], [0.5, 0, 0, 0, 0.5, 0, 0, 0])
+    # x = 0 (activity 1/2 in all 24 pitches): 12 sounding at every step; only the phrase's
+    # first step starts anything (12 halves, from silence), in one bar of two.
+    half = keras.ops.convert_to_numpy(rhythm_profile(np.zeros((3, 2, 8, 24, 1)), SMALL))
+    np.testing.assert_array_equal(half[:, :, 0, 0], np.full((3, 8), 12.0))
+    np.testing.assert_array_equal(half[:, :, 1, 0], np.tile([6.0, 0, 0, 0, 0, 0, 0, 0], (3, 1)))
+    with pytest.raises(
+        ValueError, match="rhythm: input of 4 steps a bar does not fit the spec's 8"
+    ):
+        rhythm_profile(np.zeros((1, 2, 4, 24, 1)), SMALL)
+
+
+def test_rhythm_stream_in_both_critics():
+    plain = build_critic(CHORALES, CriticConfig(), per_track=False)
+    timed = build_critic(CHORALES, CriticConfig(streams=["rhythm"]), per_track=False)
+    main = {w.path for w in plain.weights}
+    extra = {w.path: tuple(w.shape) for w in timed.weights if w.path not in main}
+    assert extra == {
+        "critic_rhythm0/kernel": (128, 64),  # 16 steps x (activity, starts) x 4 voices
+        "critic_rhythm0/bias": (64,),
+        "critic_rhythm1/kernel": (64, 64),
+        "critic_rhythm1/bias": (64,),
+    }
+    assert timed.count_params() - plain.count_params() == 8_256 + 4_160 + 64 * 512
+    x = np.random.default_rng(3).uniform(-1, 1, (2, *CHORALES.shape)).astype(np.float32)
+    assert timed(x).shape == (2, 1)
+    # The current critic repeats it at every bar, beside the key stream's features.
+    v2 = SharedPrivateCriticConfig(
+        private_filters=(4, 4), merged_filters=4, shared_time=((4, 4), (4, 2)),
+        shared_pitch_filters=4, merge_filters=4, chroma_filters=(4, 4), onset_filters=(4, 4, 4),
+        key_units=(8,), streams=["key", "rhythm"],
+    )  # fmt: skip
+    critic = shared_private_critic(CHORALES, v2, 4, "critic")
+    assert critic(x).shape == (2, 1)
+    assert critic.get_layer("critic_merge_bars").input.shape == (None, 4, 1, 1, 4 + 8 + 8)
+    assert critic.get_layer("critic_rhythm0").kernel.shape == (128, 8)
+
+
 def test_motion_stream_layers_mirror_onset_offsets():
     inp = keras.Input(CHORALES.shape)
     model = keras.Model(inp, stream_features(inp, CHORALES, ["motion", "onset_offset"], name="c"))
@@ -223,7 +280,9 @@ def test_stream_shapes(spec, onset_strides):
     assert [tuple(y.shape) for y in model(x)] == [(2, bars * 64), (2, bars * 64)]
 
 
-@pytest.mark.parametrize("streams", [["chroma"], ["onset_offset"], BOTH, ["key"], ["motion"]])
+@pytest.mark.parametrize(
+    "streams", [["chroma"], ["onset_offset"], BOTH, ["key"], ["motion"], ["rhythm"]]
+)
 @pytest.mark.parametrize("per_track", [False, True], ids=["one", "jamming"])
 def test_critic_with_streams_scores_each_example(streams, per_track):
     cfg = CriticConfig(**SMOKE["critic"], streams=streams)
@@ -241,6 +300,7 @@ def test_critic_with_streams_scores_each_example(streams, per_track):
         assert (f"{net.name}_onset0" in names) == ("onset_offset" in streams)
         assert (f"{net.name}_key0" in names) == ("key" in streams)
         assert (f"{net.name}_motion0" in names) == ("motion" in streams)
+        assert (f"{net.name}_rhythm0" in names) == ("rhythm" in streams)
         if per_track:
             assert net.input.shape == (None, *CHORALES.shape[:3], 1)
 
@@ -325,7 +385,8 @@ def test_stream_names_are_parsed_in_stream_order():
 
 def test_an_unknown_stream_is_one_clear_error():
     message = (
-        "critic.streams: unknown stream 'chords'; choose one of chroma, onset_offset, key, motion"
+        "critic.streams: unknown stream 'chords';"
+        " choose one of chroma, onset_offset, key, motion, rhythm"
     )
     with pytest.raises(ValueError) as info:
         CriticConfig(streams=["chroma", "chords"])
@@ -348,7 +409,7 @@ def test_too_few_chroma_filters_is_an_error():
 
 
 def test_musegan_trains_with_every_stream(smoke_data_dir, tmp_path):
-    every = "model.critic.streams=[chroma,onset_offset,key,motion]"
+    every = "model.critic.streams=[chroma,onset_offset,key,motion,rhythm]"
     cfg = compose_smoke("musegan", smoke_data_dir, every)
     run = tmp_path / "run"
     summary = train(cfg, run, progress=False)
@@ -362,3 +423,5 @@ def test_musegan_trains_with_every_stream(smoke_data_dir, tmp_path):
     # motion0's kernel is shaped as onset0's, so that shape is saved twice as often as chroma0's.
     assert saved[(1, 1, 12, 8, 32)] > 0 and saved[(96, 64)] > 0
     assert saved[(1, 2, 1, 8, 16)] == 2 * saved[(1, 1, 12, 8, 32)]
+    # rhythm0's kernel: 16 steps x (activity, starts) x 8 channels in.
+    assert saved[(256, 64)] == saved[(96, 64)] > 0
