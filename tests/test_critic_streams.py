@@ -103,11 +103,26 @@ def test_key_profile_of_silence_and_of_partial_activity():
     assert out[0, C, 0] == 0.5 and out.sum() == 0.5
 
 
-def test_key_stream_in_both_critics():
+#: A tiny current critic (streams set per test).
+TINY_V2 = SharedPrivateCriticConfig(
+    private_filters=(4, 4), merged_filters=4, shared_time=((4, 4), (4, 2)),
+    shared_pitch_filters=4, merge_filters=4, chroma_filters=(4, 4), onset_filters=(4, 4, 4),
+    key_units=(8,), streams=(),
+)  # fmt: skip
+
+
+def added_by(streams: list[str]) -> tuple[dict[str, tuple[int, ...]], int, keras.Model]:
+    """The AAAI critic with ``streams``: its weights and parameters beyond the plain critic's,
+    and the critic."""
     plain = build_critic(CHORALES, CriticConfig(), per_track=False)
-    keyed = build_critic(CHORALES, CriticConfig(streams=["key"]), per_track=False)
+    critic = build_critic(CHORALES, CriticConfig(streams=streams), per_track=False)
     main = {w.path for w in plain.weights}
-    extra = {w.path: tuple(w.shape) for w in keyed.weights if w.path not in main}
+    extra = {w.path: tuple(w.shape) for w in critic.weights if w.path not in main}
+    return extra, critic.count_params() - plain.count_params(), critic
+
+
+def test_key_stream_in_both_critics():
+    extra, added, keyed = added_by(["key"])
     assert extra == {
         "critic_key0/kernel": (48, 64),  # 12 classes x 4 voices
         "critic_key0/bias": (64,),
@@ -115,15 +130,11 @@ def test_key_stream_in_both_critics():
         "critic_key1/bias": (64,),
     }
     # 3,136 + 4,160 stream parameters and 64 more dense inputs.
-    assert keyed.count_params() - plain.count_params() == 3_136 + 4_160 + 64 * 512
+    assert added == 3_136 + 4_160 + 64 * 512
     x = np.random.default_rng(2).uniform(-1, 1, (3, *CHORALES.shape)).astype(np.float32)
     assert keyed(x).shape == (3, 1)
     # The current critic repeats the phrase's key features at every bar before the bar merge.
-    v2 = SharedPrivateCriticConfig(
-        private_filters=(4, 4), merged_filters=4, shared_time=((4, 4), (4, 2)),
-        shared_pitch_filters=4, merge_filters=4, chroma_filters=(4, 4), onset_filters=(4, 4, 4),
-        key_units=(8,), streams=[*BOTH, "key"],
-    )  # fmt: skip
+    v2 = dataclasses.replace(TINY_V2, streams=[*BOTH, "key"])
     critic = shared_private_critic(CHORALES, v2, 4, "critic")
     assert critic(x).shape == (3, 1)
     merge = critic.get_layer("critic_merge_bars")
@@ -210,25 +221,18 @@ def test_rhythm_profile_averages_the_bars_across_bar_lines():
 
 
 def test_rhythm_stream_in_both_critics():
-    plain = build_critic(CHORALES, CriticConfig(), per_track=False)
-    timed = build_critic(CHORALES, CriticConfig(streams=["rhythm"]), per_track=False)
-    main = {w.path for w in plain.weights}
-    extra = {w.path: tuple(w.shape) for w in timed.weights if w.path not in main}
+    extra, added, timed = added_by(["rhythm"])
     assert extra == {
         "critic_rhythm0/kernel": (128, 64),  # 16 steps x (activity, starts) x 4 voices
         "critic_rhythm0/bias": (64,),
         "critic_rhythm1/kernel": (64, 64),
         "critic_rhythm1/bias": (64,),
     }
-    assert timed.count_params() - plain.count_params() == 8_256 + 4_160 + 64 * 512
+    assert added == 8_256 + 4_160 + 64 * 512
     x = np.random.default_rng(3).uniform(-1, 1, (2, *CHORALES.shape)).astype(np.float32)
     assert timed(x).shape == (2, 1)
     # The current critic repeats it at every bar, beside the key stream's features.
-    v2 = SharedPrivateCriticConfig(
-        private_filters=(4, 4), merged_filters=4, shared_time=((4, 4), (4, 2)),
-        shared_pitch_filters=4, merge_filters=4, chroma_filters=(4, 4), onset_filters=(4, 4, 4),
-        key_units=(8,), streams=["key", "rhythm"],
-    )  # fmt: skip
+    v2 = dataclasses.replace(TINY_V2, streams=["key", "rhythm"])
     critic = shared_private_critic(CHORALES, v2, 4, "critic")
     assert critic(x).shape == (2, 1)
     assert critic.get_layer("critic_merge_bars").input.shape == (None, 4, 1, 1, 4 + 8 + 8)
