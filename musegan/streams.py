@@ -1,6 +1,6 @@
 """The critic's chroma, onset/offset, key, motion and rhythm streams: hand-made musical features
-of a phrase, each with a small network of its own, whose outputs a critic concatenates with its main
-features.
+of a phrase, each with a small network of its own, whose outputs a critic concatenates with its
+main features.
 
 As in the MuseGAN authors' current critic (Dong et al., salu133445/musegan), beside the main
 convolution stack:
