@@ -41,8 +41,8 @@ class CriticConfig:
         leak: LeakyReLU slope.
         streams: feature streams beside the main stack, :class:`~musegan.streams.Stream` values
             (``"chroma"``, ``"onset_offset"``, ``"key"``, ``"motion"``, ``"rhythm"``); stored
-            as a tuple of ``Stream`` in ``Stream`` order. Empty (the default): the critic without streams,
-            layer for layer.
+            as a tuple of ``Stream`` in ``Stream`` order. Empty (the default): the critic
+            without streams, layer for layer.
         chroma_filters: filters of the chroma stream: its layer over the 12 pitch classes, then
             each layer down the beats (at least two entries, checked when it is built).
         onset_filters: filters of the onset/offset (and motion) stream's layers down the time
@@ -128,8 +128,9 @@ def build_critic(
     """The critic of a mode: one network over all tracks, or one per track (jamming).
 
     With ``per_track``, critic ``k`` sees only track ``k`` (with its onsets if it is a voice)
-    and the model returns the sum of their scores; train it with ``gradient_penalty(..., group_axis=-1)`` so that each critic
-    gets its own penalty (see :func:`gan.losses.gradient_penalty`).
+    and the model returns the sum of their scores; train it with
+    ``gradient_penalty(..., group_axis=-1)`` so that each critic gets its own penalty (see
+    :func:`gan.losses.gradient_penalty`).
 
     Args:
         spec: the phrase spec.
