@@ -22,7 +22,8 @@ Sections (``--only`` takes their names):
   with a refiner in its second stage; on monophonic hold voices (the default data), the AAAI
   networks alone and with both streams, then with the voices' dense and time layers shared,
   with the key stream too, with the generator's weight average updated every step, and with
-  the key and motion (or rhythm) streams; each also as a ratio to the AAAI networks' on free rolls.
+  the key and motion (or rhythm) streams; each also as a ratio to the AAAI networks' on free
+  rolls.
 - ``sampling``: 5,000 phrases of the default model (``model=musegan``, 4 bars, hybrid)
   generated and binarized as ``musegan.generate`` does it.
 - ``data``: preparing the chorales from scratch into a temporary data folder with both cores,

@@ -66,9 +66,10 @@ REFINER = "+model.refiner={schedule: two_stage, first_stage_steps: 200}"
 VOICES = f"data.voices={Voices.MONOPHONIC}"  # a voice row's data
 NO_HOLD = "model.hold=false"  # every step chooses its pitch (MuseGAN's default holds)
 STREAMS = "model.critic.streams=[chroma,onset_offset]"  # both critic streams
-#: Hold voices (softmax) with both critic streams: the best configuration, and the base of rows
-#: that change one thing in it.
+#: Hold voices (softmax), the base of the stream rows below.
 HOLD = [VOICES, "model.voices=softmax", "model.hold=true"]
+#: Hold voices with both critic streams: the best configuration, and the base of rows that
+#: change one thing in it.
 HOLD_STREAMS = [*HOLD, STREAMS]
 #: Both critic streams and the key stream (the phrase's pitch-class distribution per track).
 HOLD_KEY_STREAMS = [*HOLD, "model.critic.streams=[chroma,onset_offset,key]"]
