@@ -49,8 +49,8 @@ class CriticConfig:
             axis, whose kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16,
             ``[3, 4, 4]`` for 48; see :func:`musegan.streams.split_strides`; at least one
             entry).
-        key_units: units of the key (and rhythm) stream's dense layers over the phrase's
-            pitch-class distribution (rhythm profile; at least one entry).
+        key_units: units of the dense layers over a phrase-wide profile: the key stream's
+            pitch-class distribution and the rhythm stream's profile (at least one entry).
 
     Raises:
         ValueError: an unknown or repeated stream name (naming ``critic.streams`` and the

@@ -188,10 +188,6 @@ def key_profile(x: Any, spec: PhraseSpec) -> Any:
     return counts / ops.maximum(ops.sum(counts, axis=1, keepdims=True), 1.0)
 
 
-#: Streams with one feature vector for the whole phrase (the others have one per bar).
-PHRASE_STREAMS = (Stream.KEY, Stream.RHYTHM)
-
-
 def rhythm_profile(x: Any, spec: PhraseSpec) -> Any:
     """Activity and note starts per step of the bar, averaged over the phrase's bars.
 
@@ -216,6 +212,12 @@ def rhythm_profile(x: Any, spec: PhraseSpec) -> Any:
     starts = ops.sum(ops.relu(_change(a)), axis=3)
     sound = ops.sum(a, axis=3)
     return ops.mean(ops.stack([sound, starts], axis=3), axis=1)
+
+
+#: The streams with one feature vector for the whole phrase (the others have one per bar), and
+#: the profile each reads.
+_PHRASE_PROFILES = {Stream.KEY: key_profile, Stream.RHYTHM: rhythm_profile}
+PHRASE_STREAMS = tuple(_PHRASE_PROFILES)
 
 
 def onset_offset(x: Any) -> Any:
@@ -335,12 +337,10 @@ def stream_features(
         elif stream in PHRASE_STREAMS:
             if len(key_units) < 1:
                 raise ValueError("critic: key_units needs at least one entry")
-            key = stream is Stream.KEY
-            profile, prefix = (key_profile, "key") if key else (rhythm_profile, "rhythm")
-            h = layers.Flatten(name=f"{name}_{prefix}_profile")(profile(x, spec))
+            h = layers.Flatten(name=f"{name}_{stream}_profile")(_PHRASE_PROFILES[stream](x, spec))
             for i, units in enumerate(key_units):
                 h = layers.Dense(
-                    int(units), kernel_initializer=normal_init(), name=f"{name}_{prefix}{i}"
+                    int(units), kernel_initializer=normal_init(), name=f"{name}_{stream}{i}"
                 )(h)
                 h = LeakyReLU(leak)(h)
         else:  # a change per step: onset/offset or motion, down the time axis
