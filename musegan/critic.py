@@ -49,8 +49,10 @@ class CriticConfig:
             axis, whose kernels (= strides) split the steps per bar (``[2, 2, 4]`` for 16,
             ``[3, 4, 4]`` for 48; see :func:`musegan.streams.split_strides`; at least one
             entry).
-        key_units: units of the dense layers over a phrase-wide profile: the key stream's
-            pitch-class distribution and the rhythm stream's profile (at least one entry).
+        key_units: units of the dense layers over the key stream's pitch-class distribution
+            (at least one entry).
+        rhythm_units: units of the dense layers over the rhythm stream's profile (at least
+            one entry).
 
     Raises:
         ValueError: an unknown or repeated stream name (naming ``critic.streams`` and the
@@ -67,6 +69,7 @@ class CriticConfig:
     chroma_filters: Sequence[int] = (32, 64)
     onset_filters: Sequence[int] = (16, 32, 64)
     key_units: Sequence[int] = (64, 64)
+    rhythm_units: Sequence[int] = (64, 64)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", parse_streams(self.streams, "critic.streams"))

@@ -45,7 +45,8 @@ class SharedPrivateCriticConfig:
         streams: feature streams (:class:`~musegan.streams.Stream` values) joined before it.
         chroma_filters: the chroma stream's filters (see :mod:`musegan.streams`).
         onset_filters: the onset/offset (and motion) stream's filters.
-        key_units: the key (and rhythm) stream's dense units.
+        key_units: the key stream's dense units.
+        rhythm_units: the rhythm stream's dense units.
         leak: LeakyReLU slope.
     """
 
@@ -60,6 +61,7 @@ class SharedPrivateCriticConfig:
     chroma_filters: Sequence[int] = (32, 64)
     onset_filters: Sequence[int] = (16, 32, 64)
     key_units: Sequence[int] = (64, 64)
+    rhythm_units: Sequence[int] = (64, 64)
     leak: float = 0.2
 
     def __post_init__(self) -> None:

@@ -279,6 +279,7 @@ def stream_features(
     chroma_filters: Sequence[int] = (32, 64),
     onset_filters: Sequence[int] = (16, 32, 64),
     key_units: Sequence[int] = (64, 64),
+    rhythm_units: Sequence[int] = (64, 64),
     leak: float = 0.2,
     name: str = "critic",
 ) -> list[Any]:
@@ -295,8 +296,8 @@ def stream_features(
     - key: ``key_profile(x)`` ``(12, channels)`` flattened; one dense layer per ``key_units``
       entry -> ``(key_units[-1],)`` for the whole phrase.
     - motion: ``motion(x)``, through layers shaped as onset_offset's (``onset_filters``).
-    - rhythm: ``rhythm_profile(x)`` ``(steps, 2, channels)`` flattened, through dense layers
-      sized as key's (``key_units``) -> ``(key_units[-1],)`` for the whole phrase.
+    - rhythm: ``rhythm_profile(x)`` ``(steps, 2, channels)`` flattened; one dense layer per
+      ``rhythm_units`` entry -> ``(rhythm_units[-1],)`` for the whole phrase.
 
     Layers are named ``{name}_chroma{i}``, ``{name}_onset{i}``, ``{name}_key{i}`` (after
     ``{name}_key_profile``, which flattens the profile), ``{name}_motion{i}`` and
@@ -310,15 +311,15 @@ def stream_features(
         chroma_filters: filters of the pitch-class layer, then of each layer down the beats
             (at least two entries, so that each bar ends at one position).
         onset_filters: filters of each layer down the time axis (at least one).
-        key_units: units of each dense layer over a phrase profile, key's or rhythm's (at
-            least one).
+        key_units: units of each dense layer over the key profile (at least one).
+        rhythm_units: units of each dense layer over the rhythm profile (at least one).
         leak: LeakyReLU slope.
         name: prefix of the layer names.
 
     Returns:
         One tensor per stream, in :class:`Stream` order: ``(batch, bars * filters)`` for the
-        per-bar streams (chroma, onset/offset, motion: bar by bar), ``(batch, key_units[-1])``
-        for the phrase streams (key, rhythm: :data:`PHRASE_STREAMS`).
+        per-bar streams (chroma, onset/offset, motion: bar by bar), ``(batch, units[-1])``
+        for the phrase streams (key, rhythm: :data:`PHRASE_STREAMS`; their own units).
     """
     out = []
     for stream in parse_streams(streams):
@@ -335,10 +336,11 @@ def stream_features(
             for i, (filters, stride) in enumerate(zip(chroma_filters[1:], strides, strict=True)):
                 h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_chroma{i + 1}")(h)
         elif stream in PHRASE_STREAMS:
-            if len(key_units) < 1:
-                raise ValueError("critic: key_units needs at least one entry")
+            sizes = key_units if stream is Stream.KEY else rhythm_units
+            if len(sizes) < 1:
+                raise ValueError(f"critic: {stream}_units needs at least one entry")
             h = layers.Flatten(name=f"{name}_{stream}_profile")(_PHRASE_PROFILES[stream](x, spec))
-            for i, units in enumerate(key_units):
+            for i, units in enumerate(sizes):
                 h = layers.Dense(
                     int(units), kernel_initializer=normal_init(), name=f"{name}_{stream}{i}"
                 )(h)
@@ -357,8 +359,8 @@ def stream_features(
 
 def configured_streams(x: Any, spec: PhraseSpec, cfg: Any, name: str) -> list[Any]:
     """:func:`stream_features` with the sizes of a critic config (``streams``,
-    ``chroma_filters``, ``onset_filters``, ``key_units``, ``leak``: both MuseGAN critics'
-    configs have them)."""
+    ``chroma_filters``, ``onset_filters``, ``key_units``, ``rhythm_units``, ``leak``: both
+    MuseGAN critics' configs have them)."""
     return stream_features(
         x,
         spec,
@@ -366,6 +368,7 @@ def configured_streams(x: Any, spec: PhraseSpec, cfg: Any, name: str) -> list[An
         chroma_filters=cfg.chroma_filters,
         onset_filters=cfg.onset_filters,
         key_units=cfg.key_units,
+        rhythm_units=cfg.rhythm_units,
         leak=cfg.leak,
         name=name,
     )

@@ -107,7 +107,7 @@ def test_key_profile_of_silence_and_of_partial_activity():
 TINY_V2 = SharedPrivateCriticConfig(
     private_filters=(4, 4), merged_filters=4, shared_time=((4, 4), (4, 2)),
     shared_pitch_filters=4, merge_filters=4, chroma_filters=(4, 4), onset_filters=(4, 4, 4),
-    key_units=(8,), streams=(),
+    key_units=(8,), rhythm_units=(8,), streams=(),
 )  # fmt: skip
 
 
@@ -148,9 +148,11 @@ def test_key_stream_in_both_critics():
     assert moving.get_layer("critic_merge_bars").input.shape == (None, 4, 1, 1, 4 + 3 * 4 + 8)
 
 
-def test_too_few_key_units_is_an_error():
-    with pytest.raises(ValueError, match="key_units needs at least one entry"):
-        build_critic(CHORALES, CriticConfig(streams=["key"], key_units=[]), False)
+@pytest.mark.parametrize("stream", ["key", "rhythm"])
+def test_too_few_phrase_units_is_an_error(stream):
+    sized = CriticConfig(streams=[stream], **{f"{stream}_units": []})
+    with pytest.raises(ValueError, match=f"{stream}_units needs at least one entry"):
+        build_critic(CHORALES, sized, False)
 
 
 def test_onset_offset_is_starts_minus_ends_per_step():
@@ -237,6 +239,25 @@ def test_rhythm_stream_in_both_critics():
     assert critic(x).shape == (2, 1)
     assert critic.get_layer("critic_merge_bars").input.shape == (None, 4, 1, 1, 4 + 8 + 8)
     assert critic.get_layer("critic_rhythm0").kernel.shape == (128, 8)
+
+
+def test_rhythm_units_size_the_rhythm_stream_alone():
+    sized = CriticConfig(streams=["key", "rhythm"], key_units=(32, 16), rhythm_units=(8,))
+    critic = build_critic(CHORALES, sized, per_track=False)
+    phrase = ("critic_key", "critic_rhythm")
+    shapes = {w.path: tuple(w.shape) for w in critic.weights if w.path.startswith(phrase)}
+    assert shapes == {
+        "critic_key0/kernel": (48, 32),
+        "critic_key0/bias": (32,),
+        "critic_key1/kernel": (32, 16),
+        "critic_key1/bias": (16,),
+        "critic_rhythm0/kernel": (128, 8),
+        "critic_rhythm0/bias": (8,),
+    }
+    # The dense layer reads the plain critic's features, then 16 key and 8 rhythm features.
+    plain = build_critic(CHORALES, CriticConfig(), per_track=False)
+    main = plain.get_layer("critic_dense").kernel.shape[0]
+    assert critic.get_layer("critic_dense").kernel.shape[0] == main + 16 + 8
 
 
 def test_motion_stream_layers_mirror_onset_offsets():
