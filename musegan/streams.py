@@ -336,7 +336,7 @@ def stream_features(
             for i, (filters, stride) in enumerate(zip(chroma_filters[1:], strides, strict=True)):
                 h = AxisConv(filters, 2, stride, stride, leak=leak, name=f"{name}_chroma{i + 1}")(h)
         elif stream in PHRASE_STREAMS:
-            sizes = key_units if stream is Stream.KEY else rhythm_units
+            sizes = {Stream.KEY: key_units, Stream.RHYTHM: rhythm_units}[stream]
             if len(sizes) < 1:
                 raise ValueError(f"critic: {stream}_units needs at least one entry")
             h = layers.Flatten(name=f"{name}_{stream}_profile")(_PHRASE_PROFILES[stream](x, spec))
