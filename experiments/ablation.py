@@ -16,7 +16,10 @@ rows whose output is real-valued also with Bernoulli sampling, into
 also read as voices (``voices=skyline``: each voice keeps its highest sounding pitch at each
 step, see :func:`pianoroll.voices.skyline`) and compared with the voice form of the data, into
 ``<report>-skyline``. ``table`` writes ``experiments/reports/ablation/table.md`` from the
-reports found.
+reports found: each metric's mean over tracks (or track pairs), for the generated phrases, the
+training data and the validation phrases; and ``distance.md``: each metric's mean over tracks of
+the distance between a track's generated mean and the same track's data mean, where a track
+above the data and another below it do not cancel.
 
     python experiments/ablation.py skyline aaai-1300 aaai-1300-bernoulli   # from saved reports
     python experiments/ablation.py run voices_hold --steps 300 --seed 1    # another seed
@@ -290,21 +293,72 @@ def skyline_report(report: Path) -> Path:
     return out
 
 
+def _track_values(comparison: dict, side: str) -> dict[str, list[float]]:
+    """Metric name -> its per-track (or per-track-pair) means for set ``side`` (a or b), in
+    the report's key order; a track with no value (None: no note) is left out."""
+    out: dict[str, list[float]] = {name: [] for name in METRICS}
+    for key, v in comparison["metrics"].items():
+        name = key.split("/")[0]
+        if name in out and v[side]["mean"] is not None:
+            out[name].append(v[side]["mean"])
+    return out
+
+
 def _means(comparison: dict, side: str) -> dict[str, float]:
     """Metric name -> its mean over tracks (or track pairs) for set ``side`` (a or b)."""
+    return {
+        name: sum(values) / len(values) if values else float("nan")
+        for name, values in _track_values(comparison, side).items()
+    }
+
+
+def track_distances(comparison: dict) -> dict[str, float]:
+    """Metric name -> the mean over tracks (or track pairs) of ``|mean a - mean b|``: how far
+    each track of set a lies from the same track of set b, so that one track above the data
+    and another below do not cancel as they do in the difference of :func:`_means`; NaN where
+    no track has a value on both sides."""
     out = {}
     for name in METRICS:
-        values = [
-            v[side]["mean"]
+        gaps = [
+            abs(v["a"]["mean"] - v["b"]["mean"])
             for key, v in comparison["metrics"].items()
-            if key.split("/")[0] == name and v[side]["mean"] is not None
+            if key.split("/")[0] == name and None not in (v["a"]["mean"], v["b"]["mean"])
         ]
-        out[name] = sum(values) / len(values) if values else float("nan")
+        out[name] = sum(gaps) / len(gaps) if gaps else float("nan")
     return out
 
 
 def _cell(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _reports() -> list[Path]:
+    """Every report's metrics.json, in table order (:func:`_order`)."""
+    reports = [*REPORTS.glob("*/metrics.json"), *ONSET_BUG.glob("*/metrics.json")]
+    return sorted(reports, key=_order)
+
+
+def _row_label(report: Path) -> list[str]:
+    """The row, steps and binarization cells of a report."""
+    row, seed, steps, bernoulli, read_as_voices = _parse(report.parent.name)
+    return [
+        (f"{row} ({ROWS[row][0]})" if row in ROWS else row)
+        + (f" seed {seed}" if seed else "")
+        + (" [onset bug]" if _before_fix(report) else ""),
+        str(steps),
+        ("Bernoulli" if bernoulli else "threshold")
+        + (", skyline voices" if read_as_voices else ""),
+    ]
+
+
+def _markdown(rows: list[list[str]]) -> str:
+    rows = [rows[0], ["---"] * len(rows[0]), *rows[1:]]
+    return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
+
+
+def _generated(parts: dict) -> dict:
+    """A report's comparison of the generated phrases (not the noise floor's)."""
+    return next(c for label, c in parts.items() if "noise floor" not in label)
 
 
 def table() -> str:
@@ -313,13 +367,11 @@ def table() -> str:
     lines = []
     # The voice rows train on the voices' data (overlaps resolved): their own data and floor.
     data, floor = {}, {}
-    reports = [*REPORTS.glob("*/metrics.json"), *ONSET_BUG.glob("*/metrics.json")]
-    for report in sorted(reports, key=_order):
+    for report in _reports():
         parts = json.loads(report.read_text())["comparisons"]
-        main = next(c for label, c in parts.items() if "noise floor" not in label)
+        main = _generated(parts)
         floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
-        name = report.parent.name
-        row, seed, steps, bernoulli, read_as_voices = _parse(name)
+        row, _, _, _, read_as_voices = _parse(report.parent.name)
         memo = main["memorization"]
         values = _means(main, "a")
         kind = "voices" if _voice_row(row) or read_as_voices else "free rolls"
@@ -327,12 +379,7 @@ def table() -> str:
         if floor_c is not None:
             floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
         cells = [
-            (f"{row} ({ROWS[row][0]})" if row in ROWS else row)
-            + (f" seed {seed}" if seed else "")
-            + (" [onset bug]" if _before_fix(report) else ""),
-            steps,
-            ("Bernoulli" if bernoulli else "threshold")
-            + (", skyline voices" if read_as_voices else ""),
+            *_row_label(report),
             _cell(main["frechet_distance"]),
             f"{memo['exact_share']:.1%} / {memo['near_share']:.1%}",
             *(_cell(values[m]) for m in METRICS),
@@ -347,9 +394,27 @@ def table() -> str:
             lines.append(
                 [f"validation data ({kind}; floor)", "", "", _cell(distance), "", *(_cell(values[m]) for m in METRICS)]
             )  # fmt: skip
-    header += list(METRICS)
-    rows = [header, ["---"] * len(header), *lines]
-    return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
+    return _markdown([header + list(METRICS), *lines])
+
+
+def distance_table() -> str:
+    """The markdown table of every evaluated row's per-track distance from its data
+    (:func:`track_distances`), and the validation phrases' (the floor) for each kind of data."""
+    lines, floors = [], {}
+    for report in _reports():
+        parts = json.loads(report.read_text())["comparisons"]
+        row, _, _, _, read_as_voices = _parse(report.parent.name)
+        gaps = track_distances(_generated(parts))
+        lines.append([*_row_label(report), *(f"{gaps[m]:.3g}" for m in METRICS)])
+        floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
+        if floor_c is not None:
+            kind = "voices" if _voice_row(row) or read_as_voices else "free rolls"
+            floors[kind] = track_distances(floor_c)
+    for kind, gaps in floors.items():
+        lines.append(
+            [f"validation data ({kind}; floor)", "", "", *(f"{gaps[m]:.3g}" for m in METRICS)]
+        )
+    return _markdown([["row", "steps", "binarization", *METRICS], *lines])
 
 
 def _order(path: Path) -> tuple[int, bool, int, int, bool, bool, str]:
@@ -396,6 +461,7 @@ def main(argv: list[str]) -> None:
     else:
         REPORTS.mkdir(parents=True, exist_ok=True)
         (REPORTS / "table.md").write_text(table())
+        (REPORTS / "distance.md").write_text(distance_table())
         print((REPORTS / "table.md").read_text())
 
 

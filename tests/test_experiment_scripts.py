@@ -156,6 +156,47 @@ def test_ablation_report_names_carry_the_row_and_the_seed(row, seed, report, par
     assert ablation._parse(report) == (row, seed, *parsed)
 
 
+def comparison(metrics):
+    """A report's comparison of hand-picked per-track means: key -> (mean a, mean b)."""
+    return {
+        "frechet_distance": 1.0,
+        "memorization": {"exact_share": 0.0, "near_share": 0.0},
+        "metrics": {k: {"a": {"mean": a}, "b": {"mean": b}} for k, (a, b) in metrics.items()},
+    }
+
+
+def test_ablation_track_distances_do_not_let_tracks_cancel(tmp_path, monkeypatch):
+    generated = comparison(
+        {
+            "in_scale_rate/Soprano": (0.95, 0.98),  # 0.03 below the data
+            "in_scale_rate/Tenor": (0.97, 0.94),  # 0.03 above it
+            "in_scale_rate/Bass": (None, 0.9),  # no note generated: left out
+            "pitch_range/Soprano": (12.0, 10.0),
+        }
+    )
+    means, data = ablation._means(generated, "a"), ablation._means(generated, "b")
+    assert means["in_scale_rate"] == pytest.approx(0.96)  # the mean over tracks hides both gaps
+    assert data["in_scale_rate"] == pytest.approx((0.98 + 0.94 + 0.9) / 3)
+    gaps = ablation.track_distances(generated)
+    assert gaps["in_scale_rate"] == pytest.approx(0.03)
+    assert gaps["pitch_range"] == pytest.approx(2.0)
+    assert math.isnan(gaps["tonal_distance"])  # no value on either side
+    floor = comparison({"in_scale_rate/Soprano": (0.97, 0.98)})
+    report = tmp_path / "aaai-1300"
+    report.mkdir()
+    parts = {"generated vs train": generated, "validation vs train (noise floor)": floor}
+    (report / "metrics.json").write_text(json.dumps({"comparisons": parts}))
+    monkeypatch.setattr(ablation, "REPORTS", tmp_path)
+    monkeypatch.setattr(ablation, "ONSET_BUG", tmp_path / "onset-bug")
+    lines = ablation.distance_table().splitlines()
+    column = 3 + ablation.METRICS.index("in_scale_rate")
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0][column] == "in_scale_rate" and len(cells) == 4
+    assert cells[2][:3] == ["aaai (AAAI 2018 networks (baseline))", "1300", "threshold"]
+    assert cells[2][column] == "0.03"
+    assert cells[3][0] == "validation data (free rolls; floor)" and cells[3][column] == "0.01"
+
+
 def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_options(
     tmp_path, monkeypatch, capsys
 ):
