@@ -115,6 +115,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "voices_hold_streams_shared_time_ema_key": ("AAAI networks + both streams + key stream, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_KEY_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
     "voices_hold_streams_shared_time_ema_key_motion": ("AAAI networks + both streams + key and motion streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_MOTION_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
     "voices_hold_streams_shared_time_ema_key_rhythm": ("AAAI networks + both streams + key and rhythm streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_RHYTHM_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
+    "voices_hold_streams_shared_time_ema_key_rhythm_ema995": ("AAAI networks + both streams + key and rhythm streams, monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.995 per step) from step 1,000", [*HOLD_RHYTHM_STREAMS, "model.bar_generator.shared=time", "train.ema_decay=0.995", "train.ema_start=1000"]),
     "voices_hold_streams_shared_time_ema_key_rhythm16": ("AAAI networks + both streams + key and rhythm streams (one rhythm layer of 16 units), monophonic voices (softmax, hold), dense and time layers shared, generator weights averaged (decay 0.99 per step) from step 1,000", [*HOLD_RHYTHM_STREAMS, "model.critic.rhythm_units=[16]", "model.bar_generator.shared=time", "train.ema_decay=0.99", "train.ema_start=1000"]),
     "voices_hold_streams_shared_time_key_decay": ("AAAI networks + both streams + key stream, monophonic voices (softmax, hold), dense and time layers shared, learning rates decayed linearly to 0", [*HOLD_KEY_STREAMS, "model.bar_generator.shared=time", "train.lr_decay=true"]),
     "voices_hold_streams_shared_time_late_decay": ("AAAI networks + both streams, monophonic voices (softmax, hold), dense and time layers shared, learning rates decayed linearly to 0 over the last tenth", [*HOLD_STREAMS, "model.bar_generator.shared=time", "train.lr_decay=true", "train.lr_decay_start=0.9"]),
@@ -193,24 +194,27 @@ def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> Non
     """Start ``row``'s run from ``source``'s checkpoint of ``step``, for a run of ``total``
     steps.
 
-    The row must be the source plus options of the form ``key=value``; they are added to the
-    source's saved config. Whether they change nothing before ``step`` is the caller's claim:
+    The row must be the source plus options of the form ``key=value``, some of which may give
+    one of the source's ``key=value`` options another value (the same key); they are merged into
+    the source's saved config. Whether they change nothing before ``step`` is the caller's claim:
     the row's results are then those of a run trained from the start, up to the nondeterminism
     of a seed-0 run (see ``--seed``). The source's metrics log is copied up to ``step``.
     """
     new, old = RUNS / _name(row, seed), RUNS / _name(source, seed)
     checkpoint = old / "checkpoints" / f"ckpt-{step}"
     extra = [o for o in ROWS[row][1] if o not in ROWS[source][1]]
+    dropped = [o for o in ROWS[source][1] if o not in ROWS[row][1]]
     if new.exists():
         sys.exit(f"error: {new}: exists already")
     if not Path(f"{checkpoint}.index").exists():
         sys.exit(f"error: {checkpoint}: no such checkpoint")
     if not (old / "checkpoints" / "model.json").exists():
         sys.exit(f"error: {old}: no checkpoints/model.json (not a finished run folder)")
-    if len(extra) + len(ROWS[source][1]) != len(ROWS[row][1]) or not extra:
-        sys.exit(f"error: {row}: not {source} plus options")
     if any(o.startswith(("+", "~")) or "=" not in o for o in extra):
         sys.exit(f"error: {row}: only key=value options can be added to a saved run")
+    changed = {o.split("=", 1)[0] for o in extra}
+    if not extra or any(o.split("=", 1)[0] not in changed for o in dropped):
+        sys.exit(f"error: {row}: not {source} plus options (or with other values of its options)")
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose("musegan", overrides=[*BASE, *ROWS[row][1], f"train.steps={total}"])
     options = TrainOptions.from_config(cfg.train, cfg.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -245,3 +246,11 @@ def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_o
         ablation.main(["fork", row, "--source", source, "--step", "1000", "--total", "1300"])
     assert f"{new}: exists already" in str(stop.value)
     assert not list(tmp_path.glob("*.part"))
+    # A row may give a source's option another value: the averaging's decay here.
+    rhythm = "voices_hold_streams_shared_time_ema_key_rhythm"
+    shutil.copytree(new, tmp_path / rhythm)
+    ablation.main(
+        ["fork", f"{rhythm}_ema995", "--source", rhythm, "--step", "1000", "--total", "1300"]
+    )
+    saved = OmegaConf.load(tmp_path / f"{rhythm}_ema995" / "config.yaml")
+    assert saved.train == {"steps": 1300, "ema_decay": 0.995, "ema_start": 1000}
