@@ -36,8 +36,8 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     """Run an evaluation command for a model package.
 
     Args:
-        cfg: ``run``, ``checkpoint``, ``n``, ``out``, ``seed``, ``binarize``, ``memorization``,
-            ``threshold``, ``bins``, ``samples``, ``wandb.mode``.
+        cfg: ``run``, ``checkpoint``, ``weights``, ``n``, ``out``, ``seed``, ``binarize``,
+            ``memorization``, ``threshold``, ``bins``, ``samples``, ``wandb.mode``.
         package: the model package whose runs this command reads.
 
     Returns:
@@ -55,7 +55,7 @@ def evaluate_run(cfg: DictConfig, package: str) -> dict[str, Any]:
     bins = number_option(cfg, "bins", int, 16)
     samples = number_option(cfg, "samples", int, 0)
     seed = number_option(cfg, "seed", int, 0)
-    run = load_run(cfg.run, cfg.checkpoint, package)
+    run = load_run(cfg.run, cfg.checkpoint, package, cfg.weights)
     decoding = Decoding.of(options, run.cfg, run.model.spec, run.model.hold)
     with output_folder(
         Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "evaluation"
@@ -97,7 +97,9 @@ def _evaluate(
     where = f"data={run.cfg.data.name}"
     shown = "" if decoding.voices is VoiceDecoding.MODEL else f" (voices={decoding.voices})"
     sets = {
-        "a": PhraseSet("generated", f"{run.run_dir} step {run.step}", generated, spec),
+        "a": PhraseSet(
+            "generated", f"{run.run_dir} step {run.step}, {run.weights_label}", generated, spec
+        ),
         "b": PhraseSet("train", f"{where} train", splits.train, spec),
     }
     if len(splits.validation):

@@ -145,11 +145,11 @@ def export(cfg: DictConfig, package: str) -> dict[str, Path]:
     of ``cfg.run`` and check that both files reload to the same outputs."""
     if not cfg.get("run"):
         raise UserError(f"run is missing: python -m {package}.export run=<run dir> out=<dir>")
-    run = load_run(cfg.run, cfg.checkpoint, package)
+    run = load_run(cfg.run, cfg.checkpoint, package, cfg.weights)
     out = Path(str(cfg.out)).expanduser() if cfg.get("out") else run.run_dir / "export"
     files = export_generator(run, out)
     difference = verify_export(files, run)
-    print(f"exported step {run.step} of {run.run_dir} to {out}")
+    print(f"exported step {run.step} of {run.run_dir} ({run.weights_label}) to {out}")
     for kind, path in files.items():
         print(f"  {kind:<12}{path}")
     print(f"reloaded both: largest output difference {difference:.2e}")

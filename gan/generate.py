@@ -360,7 +360,7 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     """Run a generation command (``conf/tools/generate.yaml``) for a model package.
 
     Args:
-        cfg: the generate config: ``run``, ``checkpoint``, ``mode``, ``n``, ``out``, ``seed``,
+        cfg: the generate config: ``run``, ``checkpoint``, ``weights``, ``mode``, ``n``, ``out``, ``seed``,
             ``binarize``, ``temperature``, ``voices``, ``truncation``, ``tempo``, ``audio``, ``bars``, ``spacing``,
             ``steps``, ``seeds``, ``vary``, ``input``, ``track``, ``noise``.
         package: the model package whose runs this command reads.
@@ -373,7 +373,7 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     """
     tempo, options = _check_options(cfg, package)
     mode = str(cfg.mode)
-    run = load_run(cfg.run, cfg.checkpoint, package)
+    run = load_run(cfg.run, cfg.checkpoint, package, cfg.weights)
     decoding = Decoding.of(options, run.cfg, run.model.spec, run.model.hold)
     default_out = run.run_dir / "generated" / mode
     with output_folder(Path(str(cfg.out)).expanduser() if cfg.get("out") else default_out) as out:
@@ -381,7 +381,8 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
         rng = stream_rng(int(cfg.seed), Stream.GENERATE_BINARIZATION)
         pieces = MODES[mode](run, cfg, decoding, rng)
         pieces.details[:0] = [
-            f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step})"
+            f"run {run.run_dir}, checkpoint {Path(run.checkpoint).name} (step {run.step}),"
+            f" {run.weights_label}"
         ]
         pieces.details.append(
             f"seed {cfg.seed}, {decoding.describe()}, truncation {cfg.truncation},"

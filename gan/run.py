@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 from pathlib import Path
 
@@ -16,11 +17,26 @@ from gan.checkpoint import Checkpointer
 from gan.model import GANModel
 from gan.options import TrainOptions
 from gan.strategy import set_determinism, set_precision
-from pianoroll.errors import UserError
+from pianoroll.errors import UserError, choice_value
 from pianoroll.prepare import make_spec
 from pianoroll.targets import check_targets, pop_trust
 
-__all__ = ["TrainedRun", "load_run", "read_run_config"]
+__all__ = ["TrainedRun", "Weights", "load_run", "parse_weights", "read_run_config"]
+
+
+class Weights(str, enum.Enum):
+    """Which generator weights a loaded run samples with (the tools' ``weights`` option)."""
+
+    AVERAGE = "average"  # the weight average where the checkpoint holds one, else the trained
+    TRAINED = "trained"  # the weights the last step trained, even where an average is saved
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_weights(value: object) -> Weights:
+    """The ``weights`` option of a tool's config; one line naming it and the choices if bad."""
+    return choice_value(Weights, value, "weights", error=UserError)
 
 
 @dataclasses.dataclass
@@ -31,9 +47,10 @@ class TrainedRun:
         run_dir: the run folder.
         cfg: its saved (resolved) config.
         model: the networks; the generator holds the checkpoint's weights, or its weight
-            average where it holds one (``train.ema_decay``).
+            average where it holds one (``train.ema_decay``) and ``weights`` asks for it.
         checkpoint: path prefix of the restored checkpoint.
         step: the generator step the checkpoint was written at.
+        averaged: whether the generator holds the checkpoint's weight average.
     """
 
     run_dir: Path
@@ -41,6 +58,13 @@ class TrainedRun:
     model: GANModel
     checkpoint: str
     step: int
+    averaged: bool = False
+
+    @property
+    def weights_label(self) -> str:
+        """What the generator's weights are, for reports: ``weight average`` or ``trained
+        weights``."""
+        return "weight average" if self.averaged else "trained weights"
 
 
 def _checkpoint_path(run_dir: Path, checkpoint: str | int | None) -> str | None:
@@ -87,7 +111,10 @@ def read_run_config(run_dir: Path) -> DictConfig:
 
 
 def load_run(
-    run_dir: str | Path, checkpoint: str | int | None = None, package: str | None = None
+    run_dir: str | Path,
+    checkpoint: str | int | None = None,
+    package: str | None = None,
+    weights: Weights | str = Weights.AVERAGE,
 ) -> TrainedRun:
     """Rebuild a run's model from its saved config and restore its generator.
 
@@ -101,13 +128,16 @@ def load_run(
         checkpoint: a step number or ``ckpt-<step>``; None for the newest.
         package: the model package the command belongs to (``musegan``, ``crnngan``); a run
             of another package is refused, naming the command to use.
+        weights: :class:`Weights` (or its spelling): the checkpoint's weight average where it
+            holds one (the default), or the trained weights in any case.
 
     Raises:
-        UserError: not a run folder, a config naming an untrusted ``_target_`` (see
-            :mod:`pianoroll.targets`), another package's run, a ``train`` section that fails
-            its checks, no such checkpoint, or a checkpoint of another model config (mode or
-            shape).
+        UserError: an unknown ``weights``, not a run folder, a config naming an untrusted
+            ``_target_`` (see :mod:`pianoroll.targets`), another package's run, a ``train``
+            section that fails its checks, no such checkpoint, or a checkpoint of another model
+            config (mode or shape).
     """
+    weights = parse_weights(weights)
     run_dir = Path(run_dir).expanduser()
     cfg = read_run_config(run_dir)
     check_targets(cfg)
@@ -135,7 +165,9 @@ def load_run(
         run_dir / "checkpoints", model, None, step, seed, state=state, optional=list(state)
     )
     checkpointer.restore(path, require=True)
-    if AVERAGE not in checkpointer.missing:
+    averaged = AVERAGE not in checkpointer.missing and weights is Weights.AVERAGE
+    if averaged:
         average.copy_to_network()
     model.set_step(int(step.numpy()))
-    return TrainedRun(run_dir, cfg, model, path or str(checkpointer.latest), int(step.numpy()))
+    latest = path or str(checkpointer.latest)
+    return TrainedRun(run_dir, cfg, model, latest, int(step.numpy()), averaged)

@@ -398,6 +398,7 @@ def test_the_command_line_writes_samples_and_refuses_bad_input_in_one_line(train
         ({"mode": "interpolate", "steps": 1}, "steps=1: an interpolation needs at least 2 steps"),
         ({"mode": "interpolate", "seeds": "[0,abc]"}, "seeds=abc: must be a number at least 0"),
         ({"voices": "chords"}, "voices=chords: choose one of model, skyline"),
+        ({"weights": "best"}, "weights=best: choose one of average, trained"),
     ],
 )
 def test_a_refused_option_leaves_no_output_folder(trained_runs, tmp_path, options, message):

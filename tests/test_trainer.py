@@ -22,7 +22,7 @@ from gan.builder import build_model, build_objective
 from gan.checkpoint import Checkpointer
 from gan.loop import train
 from gan.options import Intervals, TrainOptions, intervals
-from gan.run import load_run
+from gan.run import Weights, load_run
 from gan.tracking import RunTracker, run_labels
 from gan.trainer import Trainer, TrainingDiverged
 from musegan.model import MuseGAN
@@ -298,8 +298,14 @@ def test_a_run_averaging_its_generator_resumes_exactly_and_samples_from_the_aver
         np.testing.assert_allclose(mean, 0.5 * previous + 0.5 * weight, rtol=1e-6, atol=1e-7)
     assert any(not np.array_equal(m, w) for m, w in zip(now, weights, strict=True))
     loaded = load_run(a, package="musegan")
+    assert loaded.averaged and loaded.weights_label == "weight average"
     for weight, mean in zip(loaded.model.generator.weights, now, strict=True):
         np.testing.assert_array_equal(np.asarray(tf.convert_to_tensor(weight)), mean)
+    # Asked for, the trained weights instead (what the tools' weights=trained reads).
+    trained = load_run(a, package="musegan", weights=Weights.TRAINED)
+    assert not trained.averaged and trained.weights_label == "trained weights"
+    for weight, own in zip(trained.model.generator.weights, weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(tf.convert_to_tensor(weight)), own)
 
 
 def test_averaging_switched_on_at_a_resume_starts_from_the_weights_never_after_its_start(
@@ -338,6 +344,7 @@ def test_averaging_switched_on_at_a_resume_starts_from_the_weights_never_after_i
         np.testing.assert_allclose(mean, 0.5 * start + 0.5 * weight, rtol=1e-6, atol=1e-7)
     # A checkpoint saved without an average samples from its own weights.
     loaded = load_run(run, 2, package="musegan")
+    assert not loaded.averaged
     for weight, own in zip(loaded.model.generator.weights, two, strict=True):
         np.testing.assert_array_equal(np.asarray(tf.convert_to_tensor(weight)), own)
 
