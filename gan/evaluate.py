@@ -110,7 +110,8 @@ def _evaluate(
     files = compare_and_report(
         sets,
         out,
-        title=f"{run.run_dir.name}, step {run.step}: generated{shown} vs training data",
+        title=f"{run.run_dir.name}, step {run.step} ({run.weights_label}):"
+        f" generated{shown} vs training data",
         samples=samples,
         bins=bins,
         memorization_threshold=threshold if cfg.memorization else None,

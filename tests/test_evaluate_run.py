@@ -44,6 +44,8 @@ def test_the_report_compares_generated_with_train_and_the_validation_floor(evalu
     assert main["memorization"]["exact_share"] == 0.0  # an untrained model copies nothing
     text = (out / "report.md").read_text()
     assert "generated vs train" in text and "noise floor" in text
+    # The title says which weights sampled: this run keeps no average.
+    assert report["title"].endswith("step 2 (trained weights): generated vs training data")
     assert (out / "samples.png").stat().st_size > 0
     assert (out / "plots" / "in_scale_rate.png").stat().st_size > 0
     generated = np.load(out / "generated.npz")["phrases"]
