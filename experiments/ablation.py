@@ -3,7 +3,7 @@ current networks, binary neurons and the refiner, and monophonic voices, each tr
 same steps and batch.
 
     python experiments/ablation.py run aaai aaai_onset --steps 300   # train (or resume), evaluate
-    python experiments/ablation.py table                              # the table of every row
+    python experiments/ablation.py table                              # the tables of every row
 
 Every row is ``+experiment=bach_hybrid +mode=hybrid`` (batch 64, WGAN-GP, 5 critic updates per
 generator update, seed 0) in float32 on free rolls (``data.voices=free``: every track a
@@ -49,6 +49,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,7 @@ from gan.options import TrainOptions
 from pianoroll.io import write_json
 from pianoroll.output import save_phrases
 from pianoroll.prepare import make_spec
+from pianoroll.report import ReportParts, read_parts
 from pianoroll.voices import Voices, skyline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,15 +192,39 @@ def run_row(row: str, steps: int, seed: int = 0) -> None:
             skyline_report(out)
 
 
+def _options(overrides: list[str], total: int) -> TrainOptions:
+    """The training options of a row's overrides, for a run of ``total`` steps."""
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("musegan", overrides=[*BASE, *overrides, f"train.steps={total}"])
+    return TrainOptions.from_config(cfg.train, cfg.seed)
+
+
+def _schedules(options: TrainOptions, total: int) -> dict[str, tuple[int, float] | None]:
+    """What of a run's training changes with the step, each as ``(first step, setting)``, or
+    None where it is off: the weight average (its decay) and the learning-rate decay (the
+    step it reaches 0)."""
+    return {
+        "weight average": (options.averaging_start, options.ema_decay)
+        if options.ema_decay
+        else None,
+        "learning-rate decay": (int(options.lr_decay_start * total), total)
+        if options.lr_decay
+        else None,
+    }
+
+
 def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> None:
     """Start ``row``'s run from ``source``'s checkpoint of ``step``, for a run of ``total``
     steps.
 
-    The row must be the source plus options of the form ``key=value``, some of which may give
-    one of the source's ``key=value`` options another value (the same key); they are merged into
-    the source's saved config. Whether they change nothing before ``step`` is the caller's claim:
-    the row's results are then those of a run trained from the start, up to the nondeterminism
-    of a seed-0 run (see ``--seed``). The source's metrics log is copied up to ``step``.
+    The row must be the source plus options of the form ``section.key=value``, some of which
+    may give one of the source's options another value (the same key); they are merged into
+    the source's saved config. A weight average or learning-rate decay that differs between
+    the two must start at ``step`` or later in both, and a decay cannot be switched on or
+    off; whether the other options change nothing before ``step`` is the caller's claim: the
+    row's results are then those of a run trained from the start, up to the nondeterminism of
+    a seed-0 run (see ``--seed``). The source's metrics log is copied up to ``step``, and
+    ``forked.json`` records the source, the step and the options.
     """
     new, old = RUNS / _name(row, seed), RUNS / _name(source, seed)
     checkpoint = old / "checkpoints" / f"ckpt-{step}"
@@ -210,27 +236,25 @@ def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> Non
         sys.exit(f"error: {checkpoint}: no such checkpoint")
     if not (old / "checkpoints" / "model.json").exists():
         sys.exit(f"error: {old}: no checkpoints/model.json (not a finished run folder)")
-    if any(o.startswith(("+", "~")) or "=" not in o for o in extra):
-        sys.exit(f"error: {row}: only key=value options can be added to a saved run")
-    changed = {o.split("=", 1)[0] for o in extra}
-    if not extra or any(o.split("=", 1)[0] not in changed for o in dropped):
+    if any(o.startswith(("+", "~")) or "." not in o.partition("=")[0] for o in extra):
+        sys.exit(f"error: {row}: only section.key=value options can be merged into a saved run")
+    changed = {o.partition("=")[0] for o in extra}
+    if not extra or any(o.partition("=")[0] not in changed for o in dropped):
         sys.exit(f"error: {row}: not {source} plus options (or with other values of its options)")
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose("musegan", overrides=[*BASE, *ROWS[row][1], f"train.steps={total}"])
-    options = TrainOptions.from_config(cfg.train, cfg.seed)
-    starts = {
-        "train.ema_start": options.averaging_start if options.ema_decay else None,
-        "train.lr_decay_start": int(options.lr_decay_start * total) if options.lr_decay else None,
-    }
-    if options.lr_decay and "train.lr_decay=true" not in ROWS[source][1]:
+    before = OmegaConf.load(old / "config.yaml")
+    mine = _schedules(_options(ROWS[row][1], total), total)
+    theirs = _schedules(_options(ROWS[source][1], before.train.steps), before.train.steps)
+    if (mine["learning-rate decay"] is None) != (theirs["learning-rate decay"] is None):
         # A constant rate is an Adam variable of its own, a decaying one is not: the
         # optimizers' slots would not restore into the row's.
-        sys.exit(f"error: {row}: a learning-rate decay cannot start from a constant-rate run")
-    if any(v is not None and v < step for v in starts.values()):
-        sys.exit(f"error: {row}: its options start before step {step} ({starts})")
+        sys.exit(f"error: {row}: a fork cannot switch the learning-rate decay on or off")
+    for what, schedule in mine.items():
+        starts = [s[0] for s in (schedule, theirs[what]) if s is not None]
+        if schedule != theirs[what] and min(starts) < step:
+            sys.exit(f"error: {row}: its {what} differs from {source}'s before step {step}")
     # The run's length too: a learning-rate decay is a function of it.
     changes = OmegaConf.from_dotlist([*extra, f"train.steps={total}"])
-    saved = OmegaConf.merge(OmegaConf.load(old / "config.yaml"), changes)
+    saved = OmegaConf.merge(before, changes)
     part = new.with_name(f"{new.name}.part")
     shutil.rmtree(part, ignore_errors=True)
     (part / "checkpoints").mkdir(parents=True)
@@ -244,9 +268,9 @@ def fork_row(row: str, source: str, step: int, total: int, seed: int = 0) -> Non
     kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
     (part / "metrics.jsonl").write_text("".join(f"{line}\n" for line in kept))
     OmegaConf.save(saved, part / "config.yaml")
-    write_json(part / "forked.json", {"source": old.name, "step": step})
+    write_json(part / "forked.json", {"source": old.name, "step": step, "options": extra})
     part.rename(new)
-    print(f"{new}: {source} at step {step} plus {' '.join(extra)}")
+    print(f"{new}: {source} at step {step} with {' '.join(extra)}")
 
 
 def _voice_row(row: str) -> bool:
@@ -297,49 +321,54 @@ def skyline_report(report: Path) -> Path:
     return out
 
 
-def _track_values(comparison: dict, side: str) -> dict[str, list[float]]:
-    """Metric name -> its per-track (or per-track-pair) means for set ``side`` (a or b), in
-    the report's key order; a track with no value (None: no note) is left out."""
-    out: dict[str, list[float]] = {name: [] for name in METRICS}
+def _track_pairs(comparison: dict) -> Iterator[tuple[str, float | None, float | None]]:
+    """``(metric, mean a, mean b)`` for each track (or track pair) of each metric of
+    :data:`METRICS` in a comparison, in the report's key order; a mean is None where its set
+    has no value (no note)."""
     for key, v in comparison["metrics"].items():
         name = key.split("/")[0]
-        if name in out and v[side]["mean"] is not None:
-            out[name].append(v[side]["mean"])
-    return out
+        if name in METRICS:
+            yield name, v["a"]["mean"], v["b"]["mean"]
+
+
+def _mean_by_metric(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """``(metric, value)`` pairs -> each metric's mean; NaN for a metric with no value."""
+    values: dict[str, list[float]] = {name: [] for name in METRICS}
+    for name, value in pairs:
+        values[name].append(value)
+    return {name: sum(v) / len(v) if v else float("nan") for name, v in values.items()}
 
 
 def _means(comparison: dict, side: str) -> dict[str, float]:
-    """Metric name -> its mean over tracks (or track pairs) for set ``side`` (a or b)."""
-    return {
-        name: sum(values) / len(values) if values else float("nan")
-        for name, values in _track_values(comparison, side).items()
-    }
+    """Metric name -> its mean over tracks (or track pairs) for set ``side`` (a or b); a
+    track with no value is left out."""
+    index = "ab".index(side) + 1
+    return _mean_by_metric(
+        (t[0], t[index]) for t in _track_pairs(comparison) if t[index] is not None
+    )
 
 
 def track_distances(comparison: dict) -> dict[str, float]:
     """Metric name -> the mean over tracks (or track pairs) of ``|mean a - mean b|``: how far
     each track of set a lies from the same track of set b, so that one track above the data
-    and another below do not cancel as they do in the difference of :func:`_means`; NaN where
-    no track has a value on both sides."""
-    out = {}
-    for name in METRICS:
-        gaps = [
-            abs(v["a"]["mean"] - v["b"]["mean"])
-            for key, v in comparison["metrics"].items()
-            if key.split("/")[0] == name and None not in (v["a"]["mean"], v["b"]["mean"])
-        ]
-        out[name] = sum(gaps) / len(gaps) if gaps else float("nan")
-    return out
+    and another below do not cancel as they do in the difference of :func:`_means`.
+
+    A track without a value on either side (a generated voice with no note in any phrase) is
+    left out, as :func:`_means` leaves it out; NaN where no track has a value on both sides.
+    """
+    return _mean_by_metric(
+        (name, abs(a - b)) for name, a, b in _track_pairs(comparison) if None not in (a, b)
+    )
 
 
 def _cell(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
-def _reports() -> list[Path]:
-    """Every report's metrics.json, in table order (:func:`_order`)."""
+def _reports() -> list[tuple[Path, ReportParts]]:
+    """Every report's metrics.json and its parts, in table order (:func:`_order`)."""
     reports = [*REPORTS.glob("*/metrics.json"), *ONSET_BUG.glob("*/metrics.json")]
-    return sorted(reports, key=_order)
+    return [(path, read_parts(path)) for path in sorted(reports, key=_order)]
 
 
 def _row_label(report: Path) -> list[str]:
@@ -355,33 +384,31 @@ def _row_label(report: Path) -> list[str]:
     ]
 
 
+def _data_kind(report: Path) -> str:
+    """The data a report compares with: the voice rows train on the voices' data (overlaps
+    resolved), with their own training-data and floor rows; a free-roll row read as voices is
+    compared with it too."""
+    row, _, _, _, read_as_voices = _parse(report.parent.name)
+    return "voices" if _voice_row(row) or read_as_voices else "free rolls"
+
+
 def _markdown(rows: list[list[str]]) -> str:
+    """A markdown table: the header row, then the others."""
     rows = [rows[0], ["---"] * len(rows[0]), *rows[1:]]
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
-
-
-def _generated(parts: dict) -> dict:
-    """A report's comparison of the generated phrases (not the noise floor's)."""
-    return next(c for label, c in parts.items() if "noise floor" not in label)
 
 
 def table() -> str:
     """The markdown table of every evaluated row (and the data's and the floor's values)."""
     header = ["row", "steps", "binarization", "Fréchet distance", "exact / near copies"]
-    lines = []
-    # The voice rows train on the voices' data (overlaps resolved): their own data and floor.
-    data, floor = {}, {}
-    for report in _reports():
-        parts = json.loads(report.read_text())["comparisons"]
-        main = _generated(parts)
-        floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
-        row, _, _, _, read_as_voices = _parse(report.parent.name)
+    lines, data, floor = [], {}, {}
+    for report, parts in _reports():
+        main, kind = parts.main, _data_kind(report)
         memo = main["memorization"]
         values = _means(main, "a")
-        kind = "voices" if _voice_row(row) or read_as_voices else "free rolls"
         data[kind] = _means(main, "b")
-        if floor_c is not None:
-            floor[kind] = (_means(floor_c, "a"), floor_c["frechet_distance"])
+        if parts.floor is not None:
+            floor[kind] = (_means(parts.floor, "a"), parts.floor["frechet_distance"])
         cells = [
             *_row_label(report),
             _cell(main["frechet_distance"]),
@@ -405,18 +432,14 @@ def distance_table() -> str:
     """The markdown table of every evaluated row's per-track distance from its data
     (:func:`track_distances`), and the validation phrases' (the floor) for each kind of data."""
     lines, floors = [], {}
-    for report in _reports():
-        parts = json.loads(report.read_text())["comparisons"]
-        row, _, _, _, read_as_voices = _parse(report.parent.name)
-        gaps = track_distances(_generated(parts))
-        lines.append([*_row_label(report), *(f"{gaps[m]:.3g}" for m in METRICS)])
-        floor_c = next((c for label, c in parts.items() if "noise floor" in label), None)
-        if floor_c is not None:
-            kind = "voices" if _voice_row(row) or read_as_voices else "free rolls"
-            floors[kind] = track_distances(floor_c)
+    for report, parts in _reports():
+        gaps = track_distances(parts.main)
+        lines.append([*_row_label(report), *(_cell(gaps[m]) for m in METRICS)])
+        if parts.floor is not None:
+            floors[_data_kind(report)] = track_distances(parts.floor)
     for kind, gaps in floors.items():
         lines.append(
-            [f"validation data ({kind}; floor)", "", "", *(f"{gaps[m]:.3g}" for m in METRICS)]
+            [f"validation data ({kind}; floor)", "", "", *(_cell(gaps[m]) for m in METRICS)]
         )
     return _markdown([["row", "steps", "binarization", *METRICS], *lines])
 
@@ -452,7 +475,7 @@ def main(argv: list[str]) -> None:
     fork.add_argument("--seed", type=int, default=0, help="the seed of both runs")
     sky = sub.add_parser("skyline", help="read saved free-roll reports' phrases as voices")
     sky.add_argument("reports", nargs="+", help="report names, e.g. aaai-1300-bernoulli")
-    sub.add_parser("table", help="write the table of every evaluated row")
+    sub.add_parser("table", help="write table.md and distance.md of every evaluated row")
     args = parser.parse_args(argv)
     if args.command == "run":
         for row in args.rows:
@@ -467,6 +490,7 @@ def main(argv: list[str]) -> None:
         (REPORTS / "table.md").write_text(table())
         (REPORTS / "distance.md").write_text(distance_table())
         print((REPORTS / "table.md").read_text())
+        print(f"per-track distances: {REPORTS / 'distance.md'}")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def _evaluate(
     seconds = generation_seconds + time.perf_counter() - start
     wandb_cfg = OmegaConf.merge(run.cfg.get("wandb") or {}, cfg.wandb)
     wandb_dir = log_evaluation(
-        run.run_dir, wandb_cfg, OmegaConf.to_container(run.cfg), files, run.step
+        run.run_dir, wandb_cfg, OmegaConf.to_container(run.cfg), files, run.step, str(run.weights)
     )
     if wandb_dir is not None:
         print(f"wandb: {wandb_dir}", file=sys.stderr)

@@ -105,6 +105,7 @@ def export_generator(run: TrainedRun, out: str | os.PathLike[str]) -> dict[str, 
         "run": str(run.run_dir),
         "checkpoint": run.checkpoint,
         "step": run.step,
+        "weights": run.weights.value,
         "signature": SIGNATURE,
         "inputs": {k: [None, *map(int, v.shape[1:])] for k, v in inputs.items()},
         "outputs": {

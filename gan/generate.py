@@ -360,9 +360,10 @@ def generate(cfg: DictConfig, package: str) -> dict[str, Any]:
     """Run a generation command (``conf/tools/generate.yaml``) for a model package.
 
     Args:
-        cfg: the generate config: ``run``, ``checkpoint``, ``weights``, ``mode``, ``n``, ``out``, ``seed``,
-            ``binarize``, ``temperature``, ``voices``, ``truncation``, ``tempo``, ``audio``, ``bars``, ``spacing``,
-            ``steps``, ``seeds``, ``vary``, ``input``, ``track``, ``noise``.
+        cfg: the generate config: ``run``, ``checkpoint``, ``weights``, ``mode``, ``n``,
+            ``out``, ``seed``, ``binarize``, ``temperature``, ``voices``, ``truncation``,
+            ``tempo``, ``audio``, ``bars``, ``spacing``, ``steps``, ``seeds``, ``vary``,
+            ``input``, ``track``, ``noise``.
         package: the model package whose runs this command reads.
 
     Returns:

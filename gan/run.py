@@ -35,7 +35,11 @@ class Weights(str, enum.Enum):
 
 
 def parse_weights(value: object) -> Weights:
-    """The ``weights`` option of a tool's config; one line naming it and the choices if bad."""
+    """The ``weights`` option of a tool's config (or a :class:`Weights`).
+
+    Raises:
+        UserError: an unknown value; one line naming the option and the choices.
+    """
     return choice_value(Weights, value, "weights", error=UserError)
 
 
@@ -59,6 +63,12 @@ class TrainedRun:
     checkpoint: str
     step: int
     averaged: bool = False
+
+    @property
+    def weights(self) -> Weights:
+        """The weights the generator holds: :attr:`Weights.AVERAGE` only where it holds the
+        checkpoint's weight average."""
+        return Weights.AVERAGE if self.averaged else Weights.TRAINED
 
     @property
     def weights_label(self) -> str:
@@ -158,7 +168,7 @@ def load_run(
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="seed")
     # Whatever the saved config says (averaging can be switched on when a run is resumed): a
-    # checkpoint that holds a weight average samples from it.
+    # checkpoint that holds a weight average samples from it, unless ``weights`` says trained.
     average = WeightAverage(model.generator, None)
     state = {AVERAGE: average.trackable}
     checkpointer = Checkpointer(

@@ -219,6 +219,7 @@ def log_evaluation(
     config: dict[str, Any],
     files: dict[str, Path],
     step: int,
+    weights: str,
 ) -> Path | None:
     """Log an evaluation report to its own wandb run (job type ``evaluation``) in the run's
     group: a table of every metric (generated, training and validation means, overlapping area
@@ -230,6 +231,8 @@ def log_evaluation(
         config: the training run's config (the wandb run config).
         files: the report files (:func:`pianoroll.report.write_report`).
         step: the checkpoint's generator step.
+        weights: which generator weights sampled (``gan.run.Weights``' spelling: ``average``
+            or ``trained``), in the summary and the tags.
 
     Returns:
         The wandb run's folder, or None when ``wandb_cfg.mode`` is ``disabled``.
@@ -243,7 +246,11 @@ def log_evaluation(
     columns = ["metric", "generated", "train", "validation", "overlapping_area", "kl_divergence"]
     columns += ["floor_overlapping_area", "floor_kl_divergence"]
     table = wandb.Table(columns=columns)
-    summary: dict[str, Any] = {"step": step, "frechet_distance": main["frechet_distance"]}
+    summary: dict[str, Any] = {
+        "step": step,
+        "weights": weights,
+        "frechet_distance": main["frechet_distance"],
+    }
     for key, entry in main["metrics"].items():
         other = (floor or {}).get("metrics", {}).get(key, {})
         table.add_data(
@@ -273,7 +280,11 @@ def log_evaluation(
         name=f"{name}-evaluation",
         job_type="evaluation",
         group=wandb_cfg.get("group") or group,
-        tags=list(dict.fromkeys([*(wandb_cfg.get("tags") or []), *tags, "evaluation"])),
+        tags=list(
+            dict.fromkeys(
+                [*(wandb_cfg.get("tags") or []), *tags, "evaluation", f"weights={weights}"]
+            )
+        ),
     )
     images = {
         f"evaluation/{Path(key).stem}": wandb.Image(str(path))

@@ -59,10 +59,12 @@ def test_the_evaluation_is_logged_to_its_own_offline_wandb_run(evaluation, train
     records = read_offline_run(folder)
     assert records["run"]["job_type"] == "evaluation"
     assert records["run"]["run_group"] == "smoke"  # the training run's experiment preset
-    assert {"musegan", "hybrid", "smoke", "evaluation"} <= set(records["run"]["tags"])
+    tags = set(records["run"]["tags"])
+    assert {"musegan", "hybrid", "smoke", "evaluation", "weights=trained"} <= tags
     assert records["run"]["display_name"] == "hybrid-evaluation"
     summary = records["summary"]
     assert summary["evaluation/step"] == 2
+    assert summary["evaluation/weights"] == "trained"  # this run keeps no weight average
     assert summary["evaluation/frechet_distance"] == pytest.approx(
         json.loads((evaluation["out"] / "metrics.json").read_text())["comparisons"][
             "generated vs train"

@@ -157,9 +157,11 @@ def test_ablation_report_names_carry_the_row_and_the_seed(row, seed, report, par
     assert ablation._parse(report) == (row, seed, *parsed)
 
 
-def comparison(metrics):
-    """A report's comparison of hand-picked per-track means: key -> (mean a, mean b)."""
+def comparison(metrics, a="generated"):
+    """A report's comparison of set ``a`` with the training set, of hand-picked per-track
+    means: key -> (mean a, mean b)."""
     return {
+        "sets": {"a": {"name": a}, "b": {"name": "train"}},
         "frechet_distance": 1.0,
         "memorization": {"exact_share": 0.0, "near_share": 0.0},
         "metrics": {k: {"a": {"mean": a}, "b": {"mean": b}} for k, (a, b) in metrics.items()},
@@ -182,7 +184,7 @@ def test_ablation_track_distances_do_not_let_tracks_cancel(tmp_path, monkeypatch
     assert gaps["in_scale_rate"] == pytest.approx(0.03)
     assert gaps["pitch_range"] == pytest.approx(2.0)
     assert math.isnan(gaps["tonal_distance"])  # no value on either side
-    floor = comparison({"in_scale_rate/Soprano": (0.97, 0.98)})
+    floor = comparison({"in_scale_rate/Soprano": (0.97, 0.98)}, "validation")
     report = tmp_path / "aaai-1300"
     report.mkdir()
     parts = {"generated vs train": generated, "validation vs train (noise floor)": floor}
@@ -214,12 +216,15 @@ def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_o
     )
     OmegaConf.save(OmegaConf.create({"train": {"steps": 300}, "seed": 0}), old / "config.yaml")
     refusals = [
-        ([row, "--source", source, "--step", "1250"], "its options start before step 1250"),
+        (
+            [row, "--source", source, "--step", "1250"],
+            f"its weight average differs from {source}'s",
+        ),
         ([row, "--source", source, "--step", "500"], "ckpt-500: no such checkpoint"),
         (["voices_hold_streams", "--source", source, "--step", "1000"], "not " + source),
         (
             ["voices_hold_streams_shared_time_late_decay", "--source", source, "--step", "1000"],
-            "a learning-rate decay cannot start from a constant-rate run",
+            "a fork cannot switch the learning-rate decay on or off",
         ),
     ]
     for args, message in refusals:
@@ -240,15 +245,35 @@ def test_ablation_fork_gives_a_row_the_source_checkpoint_its_log_and_the_extra_o
     ] == [990, 1000]
     saved = OmegaConf.load(new / "config.yaml")
     assert saved.train == {"steps": 1300, "ema_decay": 0.99, "ema_start": 1000}
-    assert json.loads((new / "forked.json").read_text()) == {"source": source, "step": 1000}
-    assert "plus train.ema_decay=0.99 train.ema_start=1000" in capsys.readouterr().out
+    assert json.loads((new / "forked.json").read_text()) == {
+        "source": source,
+        "step": 1000,
+        "options": ["train.ema_decay=0.99", "train.ema_start=1000"],
+    }
+    assert "with train.ema_decay=0.99 train.ema_start=1000" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:
         ablation.main(["fork", row, "--source", source, "--step", "1000", "--total", "1300"])
     assert f"{new}: exists already" in str(stop.value)
     assert not list(tmp_path.glob("*.part"))
-    # A row may give a source's option another value: the averaging's decay here.
+    # A row may give a source's option another value: the averaging's decay here, where
+    # both averages start at the checkpoint, not after it (the source's has begun at 1250).
     rhythm = "voices_hold_streams_shared_time_ema_key_rhythm"
     shutil.copytree(new, tmp_path / rhythm)
+    for suffix in ("index", "data-00000-of-00001"):
+        (tmp_path / rhythm / "checkpoints" / f"ckpt-1250.{suffix}").write_text("1250")
+    shutil.copytree(old, tmp_path / "voices_hold_streams")
+    refusals = [
+        ([f"{rhythm}_ema995", "--source", rhythm, "--step", "1250"], "weight average differs"),
+        (["voices_hold_streams_shared_pitch", "--source", row, "--step", "1000"], "not " + row),
+        (
+            ["voices_hold_streams_composer", "--source", "voices_hold_streams", "--step", "1000"],
+            "only section.key=value options",
+        ),
+    ]
+    for args, message in refusals:
+        with pytest.raises(SystemExit) as stop:
+            ablation.main(["fork", *args, "--total", "1300"])
+        assert message in str(stop.value)
     ablation.main(
         ["fork", f"{rhythm}_ema995", "--source", rhythm, "--step", "1000", "--total", "1300"]
     )

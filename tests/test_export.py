@@ -50,6 +50,7 @@ def test_both_exports_reload_and_match_the_generator(trained_runs, tmp_path, kin
 
     info = json.loads(files["info"].read_text())
     assert info["signature"] == SIGNATURE and info["step"] == 2
+    assert info["weights"] == "trained"  # the smoke runs keep no weight average
     assert info["inputs"] == {k: [None, *v.shape[1:]] for k, v in serving_inputs(run).items()}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
