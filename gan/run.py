@@ -34,6 +34,10 @@ class Weights(str, enum.Enum):
         return self.value
 
 
+#: How reports name the weights that sampled.
+_WEIGHTS_LABELS = {Weights.AVERAGE: "weight average", Weights.TRAINED: "trained weights"}
+
+
 def parse_weights(value: object) -> Weights:
     """The ``weights`` option of a tool's config (or a :class:`Weights`).
 
@@ -74,7 +78,7 @@ class TrainedRun:
     def weights_label(self) -> str:
         """What the generator's weights are, for reports: ``weight average`` or ``trained
         weights``."""
-        return "weight average" if self.averaged else "trained weights"
+        return _WEIGHTS_LABELS[self.weights]
 
 
 def _checkpoint_path(run_dir: Path, checkpoint: str | int | None) -> str | None:
