@@ -365,8 +365,9 @@ def _cell(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
-def _reports() -> list[tuple[Path, ReportParts]]:
-    """Every report's metrics.json and its parts, in table order (:func:`_order`)."""
+def reports() -> list[tuple[Path, ReportParts]]:
+    """Every report's metrics.json and its parts, in table order (:func:`_order`): what
+    :func:`table` and :func:`distance_table` read, loaded once for both."""
     reports = [*REPORTS.glob("*/metrics.json"), *ONSET_BUG.glob("*/metrics.json")]
     return [(path, read_parts(path)) for path in sorted(reports, key=_order)]
 
@@ -398,11 +399,12 @@ def _markdown(rows: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows) + "\n"
 
 
-def table() -> str:
-    """The markdown table of every evaluated row (and the data's and the floor's values)."""
+def table(found: list[tuple[Path, ReportParts]]) -> str:
+    """The markdown table of the evaluated rows ``found`` (:func:`reports`), and the data's
+    and the floor's values."""
     header = ["row", "steps", "binarization", "Fréchet distance", "exact / near copies"]
     lines, data, floor = [], {}, {}
-    for report, parts in _reports():
+    for report, parts in found:
         main, kind = parts.main, _data_kind(report)
         memo = main["memorization"]
         values = _means(main, "a")
@@ -428,11 +430,12 @@ def table() -> str:
     return _markdown([header + list(METRICS), *lines])
 
 
-def distance_table() -> str:
-    """The markdown table of every evaluated row's per-track distance from its data
-    (:func:`track_distances`), and the validation phrases' (the floor) for each kind of data."""
+def distance_table(found: list[tuple[Path, ReportParts]]) -> str:
+    """The markdown table of the evaluated rows' (``found``, :func:`reports`) per-track distance
+    from their data (:func:`track_distances`), and the validation phrases' (the floor) for
+    each kind of data."""
     lines, floors = [], {}
-    for report, parts in _reports():
+    for report, parts in found:
         gaps = track_distances(parts.main)
         lines.append([*_row_label(report), *(_cell(gaps[m]) for m in METRICS)])
         if parts.floor is not None:
@@ -487,8 +490,9 @@ def main(argv: list[str]) -> None:
             skyline_report(REPORTS / name)
     else:
         REPORTS.mkdir(parents=True, exist_ok=True)
-        (REPORTS / "table.md").write_text(table())
-        (REPORTS / "distance.md").write_text(distance_table())
+        found = reports()
+        (REPORTS / "table.md").write_text(table(found))
+        (REPORTS / "distance.md").write_text(distance_table(found))
         print((REPORTS / "table.md").read_text())
         print(f"per-track distances: {REPORTS / 'distance.md'}")
 

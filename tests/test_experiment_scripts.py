@@ -191,7 +191,7 @@ def test_ablation_track_distances_do_not_let_tracks_cancel(tmp_path, monkeypatch
     (report / "metrics.json").write_text(json.dumps({"comparisons": parts}))
     monkeypatch.setattr(ablation, "REPORTS", tmp_path)
     monkeypatch.setattr(ablation, "ONSET_BUG", tmp_path / "onset-bug")
-    lines = ablation.distance_table().splitlines()
+    lines = ablation.distance_table(ablation.reports()).splitlines()
     column = 3 + ablation.METRICS.index("in_scale_rate")
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     assert cells[0][column] == "in_scale_rate" and len(cells) == 4
